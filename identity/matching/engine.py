@@ -1,0 +1,85 @@
+"""The pure matching pipeline: (query, candidates, policy) -> a decision with its evidence.
+
+No database, clock or settings here, so any decision can be replayed under any policy version.
+Built once per policy version (rules compiled up front) and reused for every request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from identity.matching.decision import Decision, Status, decide_deterministic
+from identity.matching.policy import Policy
+from identity.matching.record import StandardRecord
+from identity.matching.rules import Rule, RuleResult, evaluate_rules
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    member_pk: int
+    member_id: str
+    record: StandardRecord
+    matched_keys: tuple[str, ...] = ()  # blocking key names this candidate was found under
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateVerdict:
+    candidate: Candidate
+    status: Status
+    rules: tuple[RuleResult, ...]
+
+    def fired(self, kind: str) -> list[str]:
+        return [r.name for r in self.rules if r.fired and r.kind == kind]
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "member_id": self.candidate.member_id,
+            "status": self.status.value,
+            "blocking_keys": list(self.candidate.matched_keys),
+            "rules": [r.as_dict() for r in self.rules],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    decision: Decision
+    verdicts: tuple[CandidateVerdict, ...]
+
+    @property
+    def member(self) -> Candidate | None:
+        chosen = self.decision.chosen
+        return None if chosen is None else self.verdicts[chosen].candidate
+
+
+def compile_rules(policy: Policy) -> tuple[Rule, ...]:
+    """Negative rules first: a candidate that is certainly not the person is never matched."""
+    rules = policy.document.rules
+    return tuple(
+        [Rule(r.name, "negative", r.predicates()) for r in rules.negative]
+        + [Rule(r.name, "positive", r.predicates()) for r in rules.positive]
+    )
+
+
+class Matcher:
+    """A policy made ready to run: compiled rules (and, later, the scoring model)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.rules = compile_rules(policy)
+
+    def verdict(self, query: StandardRecord, candidate: Candidate) -> CandidateVerdict:
+        results = tuple(evaluate_rules(self.rules, query, candidate.record))
+        if any(r.fired and r.kind == "negative" for r in results):
+            status = Status.EXCLUDED
+        elif any(r.fired and r.kind == "positive" for r in results):
+            status = Status.CERTAIN
+        else:
+            status = Status.OPEN
+        return CandidateVerdict(candidate, status, results)
+
+    def resolve(self, query: StandardRecord, candidates: Sequence[Candidate]) -> Resolution:
+        verdicts = tuple(self.verdict(query, c) for c in candidates)
+        decision = decide_deterministic([v.status for v in verdicts], self.policy.document.decision)
+        return Resolution(decision, verdicts)

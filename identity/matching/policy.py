@@ -1,0 +1,189 @@
+"""Policies: a declarative file (YAML) loaded into a frozen, validated object.
+
+A policy's version is its label plus a hash of its canonical content, so two different documents
+can never share a version, and an edited file is a new version rather than a silent change to an
+active one. Validation reports every error at once, with the path of each offending entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from identity.matching.blocking import BLOCKING_KEYS
+from identity.matching.rules import PREDICATES, RulePredicate, parse_predicate
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; `problems` lists every issue found."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BlockingSpec(_Frozen):
+    keys: tuple[str, ...] = Field(min_length=1)
+    # A key value shared by more members than this says little about identity; it is skipped.
+    max_block_size: int = Field(default=200, ge=1, le=10_000)
+    # Candidates kept per request, those agreeing on the most keys first.
+    max_candidates: int = Field(default=50, ge=1, le=1_000)
+
+    @field_validator("keys")
+    @classmethod
+    def _known_keys(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [k for k in keys if k not in BLOCKING_KEYS]
+        if unknown:
+            raise ValueError(f"unknown blocking key(s) {unknown}; known: {sorted(BLOCKING_KEYS)}")
+        if len(set(keys)) != len(keys):
+            raise ValueError("blocking keys are listed more than once")
+        return keys
+
+
+class RuleSpec(_Frozen):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,62}$")
+    description: str = ""
+    when: dict[str, Any] = Field(min_length=1)
+
+    @field_validator("when")
+    @classmethod
+    def _known_predicates(cls, when: dict[str, Any]) -> dict[str, Any]:
+        problems: list[str] = []
+        for field_name, spec in when.items():
+            try:
+                parse_predicate(field_name, spec)
+            except ValueError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return when
+
+    def predicates(self) -> tuple[RulePredicate, ...]:
+        return tuple(parse_predicate(f, s) for f, s in self.when.items())
+
+
+class RulesSpec(_Frozen):
+    positive: tuple[RuleSpec, ...] = ()
+    negative: tuple[RuleSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> RulesSpec:
+        names = [r.name for r in (*self.positive, *self.negative)]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"rule names must be unique; repeated: {dupes}")
+        return self
+
+
+class DecisionSpec(_Frozen):
+    """Thresholds on the match probability of the best candidate."""
+
+    match_probability: float = Field(gt=0.0, lt=1.0)
+    review_probability: float = Field(gt=0.0, lt=1.0)
+    # The best candidate must beat the runner-up by this much to match alone.
+    margin: float = Field(ge=0.0, lt=1.0)
+    # What to do with candidates no rule settles while the policy has no probabilistic stage.
+    unscored_outcome: Literal["review", "no_match"] = "review"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DecisionSpec:
+        if self.review_probability > self.match_probability:
+            raise ValueError("review_probability must not exceed match_probability")
+        return self
+
+
+class PolicyDocument(_Frozen):
+    label: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-_]{0,40}$")
+    name: str = Field(min_length=1, max_length=80)
+    description: str = ""
+    blocking: BlockingSpec
+    rules: RulesSpec
+    decision: DecisionSpec
+
+
+class Policy(BaseModel):
+    """A loaded policy: the validated document plus its version and source text."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    document: PolicyDocument
+    content_hash: str
+    source_text: str
+
+    @property
+    def version(self) -> str:
+        return f"{self.document.label}+{self.content_hash[:12]}"
+
+    @property
+    def label(self) -> str:
+        return self.document.label
+
+
+def canonical_hash(document: dict[str, Any]) -> str:
+    """sha256 of the document's canonical JSON: comments and layout do not change a version."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _format_error(err: dict[str, Any]) -> str:
+    where = ".".join(str(p) for p in err["loc"]) or "(document)"
+    return f"{where}: {err['msg']}"
+
+
+def parse_policy(text: str, source: str = "<policy>") -> Policy:
+    """Parse and validate a policy document; raise PolicyError listing every problem."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError(source, [f"not valid YAML: {exc}"]) from exc
+    if not isinstance(raw, dict):
+        raise PolicyError(source, ["the document must be a mapping"])
+    try:
+        document = PolicyDocument.model_validate(raw)
+    except ValidationError as exc:
+        raise PolicyError(source, [_format_error(dict(e)) for e in exc.errors()]) from exc
+    return Policy(document=document, content_hash=canonical_hash(raw), source_text=text)
+
+
+def load_policy_file(path: Path) -> Policy:
+    return parse_policy(path.read_text(encoding="utf-8"), source=str(path))
+
+
+def policy_files(rules_dir: Path) -> list[Path]:
+    return sorted(p for p in rules_dir.glob("*.y*ml") if p.is_file())
+
+
+def find_policy(rules_dir: Path, ref: str) -> Policy:
+    """A policy by file name (with or without extension), label, or full version."""
+    candidates = policy_files(rules_dir)
+    for path in candidates:
+        if ref in (path.name, path.stem):
+            return load_policy_file(path)
+    for path in candidates:
+        policy = load_policy_file(path)
+        if ref in (policy.label, policy.version):
+            return policy
+    raise PolicyError(ref, [f"no policy named {ref!r} in {rules_dir}"])
+
+
+__all__ = [
+    "PREDICATES",
+    "Policy",
+    "PolicyDocument",
+    "PolicyError",
+    "canonical_hash",
+    "find_policy",
+    "load_policy_file",
+    "parse_policy",
+    "policy_files",
+]

@@ -1,0 +1,97 @@
+"""The two shapes a person's demographics take inside the matching core.
+
+`RawDemographics` is what an adapter (FHIR Patient + Coverage, a CSV row) extracts, untouched.
+`StandardRecord` is what `standardize.standardize()` makes of it: clean, comparable fields. Both are
+frozen so that the pure core can pass them around and cache on them without defensive copies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import date
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class RawName:
+    """One FHIR HumanName as given: `use` is the FHIR code (official, usual, old, maiden, ...)."""
+
+    given: tuple[str, ...] = ()
+    family: str | None = None
+    suffix: tuple[str, ...] = ()
+    prefix: tuple[str, ...] = ()
+    use: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RawAddress:
+    lines: tuple[str, ...] = ()
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    use: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RawDemographics:
+    """Demographics exactly as a source gave them (strings, no cleaning)."""
+
+    names: tuple[RawName, ...] = ()
+    birth_date: str | None = None
+    gender: str | None = None
+    phones: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    addresses: tuple[RawAddress, ...] = ()
+    ssn: str | None = None
+    member_id: str | None = None
+    subscriber_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StandardRecord:
+    """Clean, comparable demographics. Every string is upper-case ASCII; missing is `None`/empty.
+
+    `given`/`family` are the primary (official or first) name. `family_parts` splits compound and
+    hyphenated family names ("GARCIA LOPEZ" -> ("GARCIA", "LOPEZ")). `earlier_families` holds
+    family names from names with use old/maiden and from any other, non-primary name.
+    `given_canonicals` is the set of canonical forms the given name is a nickname of, plus itself,
+    so two given names are nickname-equivalent when these sets intersect.
+    """
+
+    given: str | None = None
+    middle: str | None = None
+    family: str | None = None
+    family_parts: tuple[str, ...] = ()
+    earlier_families: tuple[str, ...] = ()
+    suffix: str | None = None
+    given_canonicals: frozenset[str] = field(default_factory=frozenset)
+    given_phonetic: str | None = None
+    family_phonetic: str | None = None
+    birth_date: date | None = None
+    sex: str | None = None
+    phone: str | None = None
+    phones: tuple[str, ...] = ()
+    email: str | None = None
+    address_line: str | None = None
+    unit: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip5: str | None = None
+    ssn: str | None = None
+    member_id: str | None = None
+    subscriber_ids: tuple[str, ...] = ()
+
+
+def record_as_dict(record: StandardRecord) -> dict[str, Any]:
+    """JSON-ready form (dates as ISO strings, sets sorted) for evidence and storage."""
+    out: dict[str, Any] = {}
+    for f in fields(record):
+        value = getattr(record, f.name)
+        if isinstance(value, date):
+            value = value.isoformat()
+        elif isinstance(value, frozenset):
+            value = sorted(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[f.name] = value
+    return out

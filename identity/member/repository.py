@@ -1,0 +1,215 @@
+"""All SQL about members: bulk upsert of the index, and candidate retrieval by blocking keys."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from identity.matching.engine import Candidate
+from identity.matching.record import StandardRecord
+from identity.models import BlockingKey, Coverage, Member
+
+# Scalar standardised fields stored as columns of the same name.
+_SCALAR = (
+    "given",
+    "middle",
+    "family",
+    "suffix",
+    "given_phonetic",
+    "family_phonetic",
+    "birth_date",
+    "sex",
+    "phone",
+    "email",
+    "address_line",
+    "unit",
+    "city",
+    "state",
+    "zip5",
+    "ssn",
+)
+# Multi-valued fields stored together in the `extra` JSON column.
+_MULTI = ("family_parts", "earlier_families", "phones", "subscriber_ids", "given_canonicals")
+
+_CANDIDATE_COLUMNS = (
+    Member.id,
+    Member.member_id,
+    *(getattr(Member, c) for c in _SCALAR),
+    Member.extra,
+)
+
+
+def record_columns(record: StandardRecord) -> dict[str, Any]:
+    """The member table's standardised columns for a record."""
+    cols: dict[str, Any] = {c: getattr(record, c) for c in _SCALAR}
+    cols["extra"] = {
+        m: sorted(getattr(record, m)) if m == "given_canonicals" else list(getattr(record, m))
+        for m in _MULTI
+    }
+    return cols
+
+
+def record_from_row(row: Row[Any] | Member) -> StandardRecord:
+    extra = row.extra or {}
+    values: dict[str, Any] = {c: getattr(row, c) for c in _SCALAR}
+    if isinstance(values["birth_date"], str):  # JSON-typed drivers may hand back text
+        values["birth_date"] = date.fromisoformat(values["birth_date"])
+    return StandardRecord(
+        **values,
+        member_id=row.member_id,
+        family_parts=tuple(extra.get("family_parts", ())),
+        earlier_families=tuple(extra.get("earlier_families", ())),
+        phones=tuple(extra.get("phones", ())),
+        subscriber_ids=tuple(extra.get("subscriber_ids", ())),
+        given_canonicals=frozenset(extra.get("given_canonicals", ())),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedMember:
+    """A member ready to write: everything computed, nothing left to decide in SQL."""
+
+    member_id: str
+    content_hash: str
+    raw: dict[str, Any]
+    record: StandardRecord
+    keys: tuple[str, ...]
+    coverages: tuple[dict[str, Any], ...]
+
+
+@dataclass
+class UpsertCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def add(self, other: UpsertCounts) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+
+def upsert_members(session: Session, tenant: str, batch: Sequence[PreparedMember]) -> UpsertCounts:
+    """Insert new members, rewrite changed ones, skip identical ones (keyed by member id)."""
+    counts = UpsertCounts()
+    if not batch:
+        return counts
+    existing = {
+        r.member_id: (r.id, r.content_hash)
+        for r in session.execute(
+            select(Member.id, Member.member_id, Member.content_hash).where(
+                Member.tenant_id == tenant, Member.member_id.in_([m.member_id for m in batch])
+            )
+        )
+    }
+    new = [m for m in batch if m.member_id not in existing]
+    changed = [
+        m for m in batch if m.member_id in existing and existing[m.member_id][1] != m.content_hash
+    ]
+    counts.unchanged = len(batch) - len(new) - len(changed)
+    pk_by_id: dict[str, int] = {}
+    if new:
+        rows = [
+            {
+                "tenant_id": tenant,
+                "member_id": m.member_id,
+                "content_hash": m.content_hash,
+                "raw": m.raw,
+                **record_columns(m.record),
+            }
+            for m in new
+        ]
+        result = session.execute(insert(Member).returning(Member.id, Member.member_id), rows)
+        pk_by_id.update({r.member_id: r.id for r in result})
+        counts.inserted = len(new)
+    if changed:
+        changed_pks = [existing[m.member_id][0] for m in changed]
+        session.execute(
+            update(Member),
+            [
+                {
+                    "id": existing[m.member_id][0],
+                    "content_hash": m.content_hash,
+                    "raw": m.raw,
+                    **record_columns(m.record),
+                }
+                for m in changed
+            ],
+        )
+        session.execute(delete(BlockingKey).where(BlockingKey.member_pk.in_(changed_pks)))
+        session.execute(delete(Coverage).where(Coverage.member_pk.in_(changed_pks)))
+        pk_by_id.update({m.member_id: existing[m.member_id][0] for m in changed})
+        counts.updated = len(changed)
+    written = [*new, *changed]
+    keys = [
+        {"tenant_id": tenant, "key": k, "member_pk": pk_by_id[m.member_id]}
+        for m in written
+        for k in m.keys
+    ]
+    if keys:
+        session.execute(insert(BlockingKey), keys)
+    coverages = [
+        {"tenant_id": tenant, "member_pk": pk_by_id[m.member_id], **c}
+        for m in written
+        for c in m.coverages
+    ]
+    if coverages:
+        session.execute(insert(Coverage), coverages)
+    return counts
+
+
+def count_members(session: Session, tenant: str) -> int:
+    return int(session.scalar(select(func.count()).where(Member.tenant_id == tenant)) or 0)
+
+
+def find_candidates(
+    session: Session,
+    tenant: str,
+    keys: Iterable[str],
+    *,
+    max_block_size: int,
+    max_candidates: int,
+) -> list[Candidate]:
+    """Members sharing a blocking key with the query: two indexed reads, never a table scan.
+
+    A key value shared by more than `max_block_size` members is dropped (it discriminates
+    nothing). Candidates found under more key names rank first when there are too many.
+    """
+    wanted = list(keys)
+    if not wanted:
+        return []
+    hits = session.execute(
+        select(BlockingKey.key, BlockingKey.member_pk)
+        .where(BlockingKey.tenant_id == tenant, BlockingKey.key.in_(wanted))
+        .limit(max_block_size * len(wanted) + 1)
+    ).all()
+    per_key: dict[str, list[int]] = defaultdict(list)
+    for key, pk in hits:
+        per_key[key].append(pk)
+    names_by_member: dict[int, set[str]] = defaultdict(set)
+    for key, pks in per_key.items():
+        if len(pks) > max_block_size:
+            continue
+        for pk in pks:
+            names_by_member[pk].add(key.split(":", 1)[0])
+    ranked = Counter({pk: len(names) for pk, names in names_by_member.items()})
+    chosen = [pk for pk, _ in ranked.most_common(max_candidates)]
+    if not chosen:
+        return []
+    rows = session.execute(
+        select(*_CANDIDATE_COLUMNS).where(Member.tenant_id == tenant, Member.id.in_(chosen))
+    ).all()
+    by_pk = {r.id: r for r in rows}
+    return [
+        Candidate(
+            pk, by_pk[pk].member_id, record_from_row(by_pk[pk]), tuple(sorted(names_by_member[pk]))
+        )
+        for pk in sorted(chosen)
+        if pk in by_pk
+    ]

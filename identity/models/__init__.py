@@ -1,0 +1,18 @@
+"""ORM tables, one file per table; importing the package registers them on `Base.metadata`."""
+
+from identity.models.base import Base
+from identity.models.blocking_key import BlockingKey
+from identity.models.coverage import Coverage
+from identity.models.decision import MatchDecision
+from identity.models.member import Member
+from identity.models.policy import PolicyActivation, PolicyVersion
+
+__all__ = [
+    "Base",
+    "BlockingKey",
+    "Coverage",
+    "MatchDecision",
+    "Member",
+    "PolicyActivation",
+    "PolicyVersion",
+]

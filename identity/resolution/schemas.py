@@ -1,0 +1,57 @@
+"""Response models of /v1/match and /v1/matches/{id}."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from identity.models import MatchDecision
+
+
+class CandidateSummary(BaseModel):
+    member_id: str
+    status: Literal["certain", "excluded", "open"]
+    blocking_keys: list[str]
+    rules_fired: list[str]
+
+
+class MatchResponse(BaseModel):
+    match_id: str
+    outcome: Literal["match", "review", "no_match"]
+    member_id: str | None
+    probability: float | None
+    policy_version: str
+    stage: str
+    reason: str
+    candidates: list[CandidateSummary]
+    evidence: dict[str, Any]
+
+
+class StoredMatchResponse(MatchResponse):
+    created_at: datetime
+    input_fingerprint: str
+    timings_ms: dict[str, float]
+
+    @classmethod
+    def from_row(cls, d: MatchDecision) -> StoredMatchResponse:
+        return cls(
+            match_id=d.id,
+            outcome=d.outcome,
+            member_id=d.member_id,
+            probability=d.probability,
+            policy_version=d.policy_version,
+            stage=d.stage,
+            reason=d.reason,
+            candidates=[CandidateSummary.model_validate(c) for c in d.candidates],
+            evidence=d.evidence,
+            created_at=d.created_at,
+            input_fingerprint=d.input_fingerprint,
+            timings_ms=d.timings_ms,
+        )
+
+
+def match_response(d: MatchDecision) -> MatchResponse:
+    stored = StoredMatchResponse.from_row(d)
+    return MatchResponse.model_validate(stored.model_dump(include=set(MatchResponse.model_fields)))

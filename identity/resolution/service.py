@@ -1,0 +1,143 @@
+"""The match use case: demographics in, a stored decision with its evidence out.
+
+Steps 1-5 (standardise, block, rules, score, decide) are the pure core; this module adds the two
+reads around them (policy, candidates) and the one write after them (the decision), all in the
+caller's transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from datetime import date
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session
+
+from identity.errors import FieldError, InvalidInput, NotFound
+from identity.fhir.demographics import (
+    check_limits,
+    check_required,
+    parse_coverage,
+    parse_patient,
+    to_raw,
+)
+from identity.matching.blocking import blocking_keys
+from identity.matching.engine import Resolution
+from identity.matching.record import RawDemographics, StandardRecord, record_as_dict
+from identity.matching.standardize import standardize
+from identity.member.repository import find_candidates
+from identity.models import MatchDecision
+from identity.policy.cache import MatcherCache
+from identity.resolution import repository
+
+
+def parse_match_request(body: Any, today: date) -> RawDemographics:
+    """`{"patient": Patient, "coverage": Coverage?}` -> raw demographics, or every error at once."""
+    if not isinstance(body, dict):
+        raise InvalidInput(
+            "the body must be a JSON object", errors=[FieldError("", "not an object")]
+        )
+    unknown = sorted(set(body) - {"patient", "coverage"})
+    errors = [FieldError(f"/{k}"[:64], "unknown member") for k in unknown[:5]]
+    patient, patient_errors = parse_patient(body.get("patient"))
+    errors += patient_errors
+    coverage = None
+    if body.get("coverage") is not None:
+        coverage, coverage_errors = parse_coverage(body["coverage"])
+        errors += coverage_errors
+    if patient is not None:
+        errors += check_limits(patient)
+        errors += check_required(patient, today)
+    if errors or patient is None:
+        raise InvalidInput("the match request is not valid", errors=errors)
+    return to_raw(patient, coverage)
+
+
+def fingerprint(record: StandardRecord) -> str:
+    """sha256 of the standardised input: equal for requests that mean the same person."""
+    return hashlib.sha256(
+        orjson.dumps(record_as_dict(record), option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+
+
+def _evidence(query: StandardRecord, resolution: Resolution) -> dict[str, Any]:
+    return {
+        "query": record_as_dict(query),
+        "candidates": [
+            {**v.evidence(), "record": record_as_dict(v.candidate.record)}
+            for v in resolution.verdicts
+        ],
+    }
+
+
+def _candidate_summary(resolution: Resolution) -> list[dict[str, Any]]:
+    return [
+        {
+            "member_id": v.candidate.member_id,
+            "status": v.status.value,
+            "blocking_keys": list(v.candidate.matched_keys),
+            "rules_fired": [r.name for r in v.rules if r.fired],
+        }
+        for v in resolution.verdicts
+    ]
+
+
+def match(
+    session: Session,
+    tenant: str,
+    matchers: MatcherCache,
+    raw: RawDemographics,
+    *,
+    today: date,
+) -> MatchDecision:
+    """Resolve one person against the tenant's members and store the decision with its evidence."""
+    started = time.perf_counter()
+    matcher = matchers.for_tenant(session, tenant)
+    policy = matcher.policy
+    query = standardize(raw, today=today)
+    standardised = time.perf_counter()
+
+    blocking = policy.document.blocking
+    candidates = find_candidates(
+        session,
+        tenant,
+        blocking_keys(query, blocking.keys),
+        max_block_size=blocking.max_block_size,
+        max_candidates=blocking.max_candidates,
+    )
+    retrieved = time.perf_counter()
+
+    resolution = matcher.resolve(query, candidates)
+    decided = time.perf_counter()
+
+    member = resolution.member
+    decision = MatchDecision(
+        id=str(uuid.uuid4()),
+        tenant_id=tenant,
+        input_fingerprint=fingerprint(query),
+        policy_version=policy.version,
+        outcome=resolution.decision.outcome.value,
+        stage=resolution.decision.stage.value,
+        reason=resolution.decision.reason.value,
+        member_id=member.member_id if member else None,
+        probability=resolution.decision.probability,
+        candidates=_candidate_summary(resolution),
+        evidence=_evidence(query, resolution),
+        timings_ms={
+            "standardize": round((standardised - started) * 1000, 3),
+            "candidates": round((retrieved - standardised) * 1000, 3),
+            "decide": round((decided - retrieved) * 1000, 3),
+        },
+    )
+    repository.add_decision(session, decision)
+    return decision
+
+
+def get_match(session: Session, tenant: str, match_id: str) -> MatchDecision:
+    decision = repository.get_decision(session, tenant, match_id)
+    if decision is None:
+        raise NotFound("no match decision with that id")
+    return decision

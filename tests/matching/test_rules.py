@@ -1,0 +1,122 @@
+"""The default policy's deterministic rules, as a steward would read them: left person, right
+person, which rule fires (or none)."""
+
+from __future__ import annotations
+
+import pytest
+
+from identity.matching.engine import Candidate, Matcher
+from identity.matching.policy import find_policy
+from identity.matching.record import StandardRecord
+from identity.matching.rules import given_agree, given_differ
+from tests.conftest import RULES_DIR
+from tests.factories import person
+
+MATCHER = Matcher(find_policy(RULES_DIR, "default"))
+
+CASES = [
+    # (id, query, member, rules that fire)
+    (
+        "same card, birth date and name",
+        person(subscriber_id="S1"),
+        person(subscriber_id="S1"),
+        {"subscriber-id-birth-date-name", "full-demographics-at-home"},
+    ),
+    (
+        "same card, nickname Bill for William",
+        person("Bill", subscriber_id="S1", street=None, zip_code=None),
+        person("William", subscriber_id="S1"),
+        {"subscriber-id-birth-date-name"},
+    ),
+    (
+        "same card but a twin: other given name",
+        person("Jordan", subscriber_id="S1"),
+        person("Taylor", subscriber_id="S1"),
+        {"twins-different-given-name"},
+    ),
+    (
+        "twins with similar given names are not kept apart by name alone",
+        person("Jordan", subscriber_id="S1"),
+        person("Jordon", subscriber_id="S1"),
+        {"subscriber-id-birth-date-name"},
+    ),
+    (
+        "Jr and Sr at one address, 28 years apart",
+        person(born="1952-01-10", subscriber_id="S1"),
+        person(born="1980-01-10", subscriber_id="S1"),
+        {"generations-apart"},
+    ),
+    (
+        "Jr versus Sr suffixes",
+        person(suffix="Jr", street=None),
+        person(suffix="Sr", street="1 Elm St"),
+        {"generation-suffix-conflict"},
+    ),
+    (
+        "member id confirmed by birth date and names",
+        person(member_id="M123", street=None, zip_code=None),
+        person(member_id="m-123"),
+        {"member-id-birth-date-name"},
+    ),
+    (
+        "member id but another birth date: nothing certain",
+        person(member_id="M123", born="1981-04-02", street=None),
+        person(member_id="M123"),
+        set(),
+    ),
+    (
+        "SSN with a married family name",
+        person("Ana", "Smith", ssn="123-45-6780", street=None),
+        person("Ana", "Jones", ssn="123456780", street="9 Oak Ave"),
+        {"ssn-birth-date-given-name"},
+    ),
+    (
+        "different SSNs and birth dates",
+        person(ssn="123-45-6780", born="1970-01-01"),
+        person(ssn="223-55-6781"),
+        {"different-ssn-and-birth-date"},
+    ),
+    (
+        "maiden name on file agrees with the family name given",
+        person("Ana", "Lopez", subscriber_id="S9"),
+        person("Ana", "Garcia", subscriber_id="S9", maiden="Lopez"),
+        {"subscriber-id-birth-date-name"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "member", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_rules_fire_as_a_steward_expects(
+    query: StandardRecord, member: StandardRecord, expected: set[str]
+) -> None:
+    verdict = MATCHER.verdict(query, Candidate(1, "M1", member))
+    fired = {r.name for r in verdict.rules if r.fired}
+    assert fired == expected
+
+
+def test_negative_rule_wins_over_positive() -> None:
+    # Same card, birth date, family name and home, but clearly another given name: a twin.
+    verdict = MATCHER.verdict(
+        person("Jordan", subscriber_id="S1"),
+        Candidate(1, "M1", person("Taylor", subscriber_id="S1")),
+    )
+    assert verdict.status.value == "excluded"
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "agree", "differ"),
+    [
+        ("Robert", "Bob", True, False),
+        ("Margaret", "Peggy", True, False),
+        ("Jonathan", "Jonathon", True, False),
+        ("J", "Jordan", False, False),  # an initial is neither
+        ("J", "Taylor", False, True),
+        ("Jordan", "Taylor", False, True),
+    ],
+)
+def test_given_name_agreement(a: str, b: str, agree: bool, differ: bool) -> None:
+    left, right = person(a), person(b)
+    assert given_agree(left, right) is agree
+    assert given_differ(left, right) is differ

@@ -1,0 +1,198 @@
+"""POST /v1/match and GET /v1/matches/{id} over real HTTP, on both databases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from identity.member.service import load_members
+from identity.models import MatchDecision
+from tests.conftest import TENANT
+from tests.factories import fhir_coverage, fhir_patient
+
+HOME = {"street": "48 Orchard Street", "zip_code": "02143"}
+
+
+@pytest.fixture
+def household(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    resources = [
+        fhir_patient(
+            "Maria",
+            "Garcia",
+            "1984-03-12",
+            gender="female",
+            member_id="M1",
+            resource_id="p1",
+            ssn="372-45-6780",
+            phone="617-555-2368",
+            **HOME,
+        ),
+        fhir_coverage("S100", "Patient/p1"),
+        fhir_patient("Jordan", "Okafor", "2011-07-30", member_id="M2", resource_id="p2", **HOME),
+        fhir_coverage("S100", "Patient/p2", "child"),
+        fhir_patient(
+            "William",
+            "Chen",
+            "1958-11-02",
+            member_id="M3",
+            resource_id="p3",
+            street="7 Elm Road",
+            zip_code="94110",
+        ),
+        fhir_coverage("S200", "Patient/p3"),
+    ]
+    path = tmp_path / "household.ndjson"
+    path.write_text("".join(json.dumps(r) + "\n" for r in resources))
+    with sessions() as session:
+        assert load_members(session, TENANT, [path]).ok
+        session.commit()
+
+
+def _decisions(sessions: sessionmaker[Session]) -> int:
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(MatchDecision)) or 0)
+
+
+def _match(client: httpx.Client, patient: dict[str, Any], coverage: Any = None) -> httpx.Response:
+    body: dict[str, Any] = {"patient": patient}
+    if coverage is not None:
+        body["coverage"] = coverage
+    return client.post("/v1/match", json=body)
+
+
+@pytest.mark.usefixtures("household")
+def test_card_birth_date_and_nickname_match(client: httpx.Client, active_policy: str) -> None:
+    r = _match(client, fhir_patient("Bill", "Chen", "1958-11-02"), fhir_coverage("S200"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["outcome"] == "match"
+    assert body["member_id"] == "M3"
+    assert (body["stage"], body["reason"]) == ("deterministic", "positive-rule")
+    assert body["probability"] == 1.0
+    assert body["policy_version"] == active_policy
+    [candidate] = [c for c in body["candidates"] if c["member_id"] == "M3"]
+    assert "subscriber-id-birth-date-name" in candidate["rules_fired"]
+    assert "subscriber_id" in candidate["blocking_keys"]
+
+    stored = client.get(f"/v1/matches/{body['match_id']}")
+    assert stored.status_code == 200
+    record = stored.json()
+    assert {k: record[k] for k in ("outcome", "member_id", "reason", "policy_version")} == {
+        k: body[k] for k in ("outcome", "member_id", "reason", "policy_version")
+    }
+    assert record["evidence"]["query"]["given"] == "BILL"
+    [evidence] = record["evidence"]["candidates"]
+    assert evidence["record"]["given"] == "WILLIAM"
+    assert {r["rule"] for r in evidence["rules"]} >= {"twins-different-given-name"}
+    assert set(record["timings_ms"]) == {"standardize", "candidates", "decide"}
+    assert len(record["input_fingerprint"]) == 64
+
+
+@pytest.mark.usefixtures("household")
+def test_twin_is_kept_apart_from_the_enrolled_sibling(client: httpx.Client) -> None:
+    r = _match(
+        client, fhir_patient("Taylor", "Okafor", "2011-07-30", **HOME), fhir_coverage("S100")
+    )
+    body = r.json()
+    assert body["outcome"] != "match"
+    jordan = next(c for c in body["candidates"] if c["member_id"] == "M2")
+    assert jordan["status"] == "excluded"
+    assert "twins-different-given-name" in jordan["rules_fired"]
+
+
+@pytest.mark.usefixtures("household")
+def test_a_stranger_has_no_match(client: httpx.Client) -> None:
+    body = _match(client, fhir_patient("Quinn", "Abernathy", "1999-09-09")).json()
+    assert (body["outcome"], body["reason"], body["member_id"]) == (
+        "no_match",
+        "no-candidates",
+        None,
+    )
+    assert body["candidates"] == []
+
+
+@pytest.mark.usefixtures("household")
+def test_unsettled_candidates_go_to_review(client: httpx.Client) -> None:
+    # Same phone as Maria, another birth date and name: a candidate no rule settles.
+    patient = fhir_patient("Mara", "Garcia", "1985-03-12", gender="female", phone="6175552368")
+    body = _match(client, patient).json()
+    assert (body["outcome"], body["reason"]) == ("review", "unscored-candidates")
+
+
+CANARY = "Zqxcanaryname"
+
+
+def _bad_requests() -> list[tuple[str, bytes | dict[str, Any], str]]:
+    future = fhir_patient(CANARY, born="2999-01-01")
+    long_name = fhir_patient(CANARY * 800)
+    many = fhir_patient()
+    many["name"][0]["given"] = [CANARY] * 500
+    no_dob = fhir_patient(CANARY)
+    del no_dob["birthDate"]
+    partial = fhir_patient(CANARY, born="1980-04")
+    return [
+        ("malformed JSON", b'{"patient": {"name": "' + CANARY.encode() + b'"', ""),
+        ("not an object", b"[1, 2]", ""),
+        ("not a Patient", {"patient": {"resourceType": "Observation", "id": CANARY}}, "/patient"),
+        ("no patient", {"coverage": fhir_coverage("S1")}, "/patient"),
+        ("unknown member", {"patient": fhir_patient(), "extra": CANARY}, "/extra"),
+        ("FHIR-invalid", {"patient": {**fhir_patient(), "gender": CANARY}}, "/patient/gender"),
+        ("future birth date", {"patient": future}, "/patient/birthDate"),
+        ("partial birth date", {"patient": partial}, "/patient/birthDate"),
+        ("no birth date", {"patient": no_dob}, "/patient/birthDate"),
+        ("10 kB name", {"patient": long_name}, "/patient/name/0/given/0"),
+        ("500 given names", {"patient": many}, "/patient/name/0/given"),
+        (
+            "bad coverage",
+            {"patient": fhir_patient(), "coverage": {"resourceType": "Coverage", "status": CANARY}},
+            "/coverage",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "pointer"), [c[1:] for c in _bad_requests()], ids=[c[0] for c in _bad_requests()]
+)
+def test_bad_input_is_a_422_that_names_the_field_and_stores_nothing(
+    client: httpx.Client,
+    sessions: sessionmaker[Session],
+    body: bytes | dict[str, Any],
+    pointer: str,
+) -> None:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    r = client.post("/v1/match", content=content, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["status"] == 422
+    assert problem["type"].endswith("/invalid-input")
+    assert any(e["pointer"].startswith(pointer) for e in problem["errors"]), problem
+    assert CANARY.lower() not in r.text.lower()
+    assert _decisions(sessions) == 0
+
+
+def test_oversized_body_is_refused(client: httpx.Client) -> None:
+    r = client.post(
+        "/v1/match", content=b" " * 300_000, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 413
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_unknown_match_id_is_a_problem_404(client: httpx.Client) -> None:
+    r = client.get("/v1/matches/00000000-0000-0000-0000-000000000000")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["status"] == 404
+
+
+def test_unknown_route_is_a_problem_404(client: httpx.Client) -> None:
+    r = client.get("/v1/nothing-here")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
