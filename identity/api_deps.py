@@ -50,6 +50,11 @@ async def json_body(request: Request) -> Any:
         ) from exc
 
 
-DbSession = Annotated[Session, Depends(db_session)]
+# scope="function": commit before the response is sent, so a client never sees a 200 for a
+# decision that was not stored (with the default scope the commit would run after sending).
+DbSession = Annotated[Session, Depends(db_session, scope="function")]
 Tenant = Annotated[str, Depends(current_tenant)]
 JsonBody = Annotated[Any, Depends(json_body)]
+
+# OpenAPI: error responses are problem details.
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}

@@ -35,6 +35,7 @@ from identity.health.endpoints import router as health_router
 from identity.logging_setup import configure_logging, get_logger
 from identity.policy.cache import MatcherCache
 from identity.resolution.endpoints import router as resolution_router
+from identity.review.endpoints import router as review_router
 
 log = get_logger("identity.http")
 
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_request_context(app)
     app.include_router(health_router)
     app.include_router(resolution_router)
+    app.include_router(review_router)
     return app
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from identity.config import Settings
+from identity.matching.policy import find_policy
 from tests.conftest import RULES_DIR
 from tests.factories import fhir_patient
 
@@ -39,7 +40,7 @@ def test_policy_activate_list_show(settings: Settings, tmp_path: Path) -> None:
     activated = run(settings, "policy", "activate", "default")
     assert activated.returncode == 0, activated.stderr
     version = activated.stdout.split()[0]
-    assert version.startswith("1.0.0+")
+    assert version == find_policy(RULES_DIR, "default").version
     assert "already active" in run(settings, "policy", "activate", "default").stdout
     assert "* default.yaml" in run(settings, "policy", "list").stdout
 
@@ -55,7 +56,7 @@ def test_policy_activate_list_show(settings: Settings, tmp_path: Path) -> None:
     refused = run(settings, "policy", "activate", "default", rules_dir=edited)
     assert refused.returncode == 1
     assert "new label" in refused.stderr
-    (edited / "default.yaml").write_text(text.replace('label: "1.0.0"', 'label: "1.0.1"'))
+    (edited / "default.yaml").write_text(text.replace('label: "1.1.0"', 'label: "1.1.1"'))
     assert run(settings, "policy", "activate", "default", rules_dir=edited).returncode == 0
 
 

@@ -192,3 +192,37 @@ def policy_activate(
         raise _fail(exc.detail) from exc
     state = "activated" if changed else "already active"
     typer.echo(f"{policy.version} {state} for {tenant}")
+
+
+@app.command()
+def replay(
+    match_id: Annotated[str, typer.Argument(help="A stored decision's match id.")],
+    policy: Annotated[
+        str, typer.Option("--policy", help="Policy version (stored) to replay under.")
+    ],
+    tenant: TenantOption = None,
+) -> None:
+    """Re-decide a stored decision under another policy version and print both outcomes."""
+    from identity.resolution.replay import replay as replay_decision
+
+    settings = load_settings()
+    tenant = tenant or settings.default_tenant
+    try:
+        with transaction(_sessions(settings)) as session:
+            result = replay_decision(session, tenant, match_id, policy)
+    except IdentityError as exc:
+        raise _fail(exc.detail) from exc
+    d = result.replayed.decision
+    member = result.replayed.member
+    typer.echo(f"match {result.match_id}")
+    typer.echo(
+        f"  recorded  {result.recorded_version:28} {result.recorded_outcome:9} "
+        f"{result.recorded_reason:24} {result.recorded_member_id or '-'}"
+    )
+    typer.echo(
+        f"  replayed  {result.replay_version:28} {d.outcome.value:9} {d.reason.value:24} "
+        f"{member.member_id if member else '-'}"
+    )
+    for v in result.replayed.verdicts:
+        p = "-" if v.probability is None else f"{v.probability:.6f}"
+        typer.echo(f"    candidate {v.candidate.member_id:16} {v.status.value:9} p={p}")

@@ -1,11 +1,15 @@
-"""Turn per-candidate verdicts into one outcome with a reason code.
+"""Turn per-candidate verdicts and scores into one outcome with a reason code.
 
 Reason codes are stable strings a caller can branch on and a steward can read:
-  positive-rule            one candidate is certain by a positive rule
+  positive-rule            one candidate is certain by a positive rule (no scoring needed)
   multiple-certain         more than one candidate is certain: ambiguity is doubt, so review
   no-candidates            blocking found no one
   all-excluded             every candidate was removed by a negative rule
-  unscored-candidates      candidates remain that no rule settles and the policy has no scores
+  match-threshold          the best candidate reaches the match threshold, clear of the runner-up
+  ambiguous                two or more candidates are close: review, never a coin toss
+  review-band              the best candidate is in the review band
+  below-review-threshold   no candidate is probable enough to review
+  unscored-candidates      candidates remain that no rule settles and the policy has no model
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ class Reason(StrEnum):
     MULTIPLE_CERTAIN = "multiple-certain"
     NO_CANDIDATES = "no-candidates"
     ALL_EXCLUDED = "all-excluded"
+    MATCH_THRESHOLD = "match-threshold"
+    AMBIGUOUS = "ambiguous"
+    REVIEW_BAND = "review-band"
+    BELOW_REVIEW_THRESHOLD = "below-review-threshold"
     UNSCORED_CANDIDATES = "unscored-candidates"
 
 
@@ -54,8 +62,12 @@ class Decision:
     probability: float | None
 
 
-def decide_deterministic(statuses: Sequence[Status], spec: DecisionSpec) -> Decision:
-    """The decision when no probabilistic stage applies (no candidates open, or no scores)."""
+def decide(
+    statuses: Sequence[Status],
+    probabilities: Sequence[float | None],
+    spec: DecisionSpec,
+) -> Decision:
+    """Rules first (certain / excluded), then thresholds and margin over the open candidates."""
     if not statuses:
         return Decision(Outcome.NO_MATCH, Stage.BLOCKING, Reason.NO_CANDIDATES, None, None)
     certain = [i for i, s in enumerate(statuses) if s is Status.CERTAIN]
@@ -63,8 +75,32 @@ def decide_deterministic(statuses: Sequence[Status], spec: DecisionSpec) -> Deci
         return Decision(Outcome.MATCH, Stage.DETERMINISTIC, Reason.POSITIVE_RULE, certain[0], 1.0)
     if len(certain) > 1:
         return Decision(Outcome.REVIEW, Stage.DETERMINISTIC, Reason.MULTIPLE_CERTAIN, None, None)
-    if all(s is Status.EXCLUDED for s in statuses):
+    open_ = [i for i, s in enumerate(statuses) if s is Status.OPEN]
+    if not open_:
         return Decision(Outcome.NO_MATCH, Stage.DETERMINISTIC, Reason.ALL_EXCLUDED, None, 0.0)
-    return Decision(
-        Outcome(spec.unscored_outcome), Stage.DETERMINISTIC, Reason.UNSCORED_CANDIDATES, None, None
-    )
+    scored = [(p, i) for i in open_ if (p := probabilities[i]) is not None]
+    if not scored:
+        return Decision(
+            Outcome(spec.unscored_outcome),
+            Stage.DETERMINISTIC,
+            Reason.UNSCORED_CANDIDATES,
+            None,
+            None,
+        )
+    return _decide_probabilistic(sorted(scored, reverse=True), spec)
+
+
+def _decide_probabilistic(ranked: list[tuple[float, int]], spec: DecisionSpec) -> Decision:
+    best, index = ranked[0]
+    runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
+    close = best - runner_up < spec.margin and runner_up >= spec.review_probability
+    p = Stage.PROBABILISTIC
+    if close:
+        return Decision(Outcome.REVIEW, p, Reason.AMBIGUOUS, None, best)
+    if best >= spec.match_probability:
+        if best - runner_up >= spec.margin:
+            return Decision(Outcome.MATCH, p, Reason.MATCH_THRESHOLD, index, best)
+        return Decision(Outcome.REVIEW, p, Reason.AMBIGUOUS, None, best)
+    if best >= spec.review_probability:
+        return Decision(Outcome.REVIEW, p, Reason.REVIEW_BAND, None, best)
+    return Decision(Outcome.NO_MATCH, p, Reason.BELOW_REVIEW_THRESHOLD, None, best)

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from identity.matching.decision import Decision, Status, decide_deterministic
+from identity.matching.decision import Decision, Status, decide
 from identity.matching.policy import Policy
 from identity.matching.record import StandardRecord
 from identity.matching.rules import Rule, RuleResult, evaluate_rules
+from identity.matching.scoring import FellegiSunter, PairScore
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +30,11 @@ class CandidateVerdict:
     candidate: Candidate
     status: Status
     rules: tuple[RuleResult, ...]
+    score: PairScore | None = None
 
-    def fired(self, kind: str) -> list[str]:
-        return [r.name for r in self.rules if r.fired and r.kind == kind]
+    @property
+    def probability(self) -> float | None:
+        return None if self.score is None else self.score.probability
 
     def evidence(self) -> dict[str, Any]:
         return {
@@ -39,6 +42,7 @@ class CandidateVerdict:
             "status": self.status.value,
             "blocking_keys": list(self.candidate.matched_keys),
             "rules": [r.as_dict() for r in self.rules],
+            "score": None if self.score is None else self.score.as_dict(),
         }
 
 
@@ -63,13 +67,17 @@ def compile_rules(policy: Policy) -> tuple[Rule, ...]:
 
 
 class Matcher:
-    """A policy made ready to run: compiled rules (and, later, the scoring model)."""
+    """A policy made ready to run: compiled rules and, when the policy has one, its model."""
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.rules = compile_rules(policy)
+        doc = policy.document
+        self.scorer = FellegiSunter(doc.comparisons, doc.model) if doc.model else None
 
-    def verdict(self, query: StandardRecord, candidate: Candidate) -> CandidateVerdict:
+    def verdict(
+        self, query: StandardRecord, candidate: Candidate, score: PairScore | None = None
+    ) -> CandidateVerdict:
         results = tuple(evaluate_rules(self.rules, query, candidate.record))
         if any(r.fired and r.kind == "negative" for r in results):
             status = Status.EXCLUDED
@@ -77,9 +85,18 @@ class Matcher:
             status = Status.CERTAIN
         else:
             status = Status.OPEN
-        return CandidateVerdict(candidate, status, results)
+        return CandidateVerdict(candidate, status, results, score)
 
     def resolve(self, query: StandardRecord, candidates: Sequence[Candidate]) -> Resolution:
-        verdicts = tuple(self.verdict(query, c) for c in candidates)
-        decision = decide_deterministic([v.status for v in verdicts], self.policy.document.decision)
+        """Every candidate is scored (the evidence shows why rules and weights agree or not);
+        only the open ones compete in the probabilistic decision."""
+        scores: Sequence[PairScore | None] = [None] * len(candidates)
+        if self.scorer is not None and candidates:
+            scores = self.scorer.score(query, [c.record for c in candidates])
+        verdicts = tuple(self.verdict(query, c, s) for c, s in zip(candidates, scores, strict=True))
+        decision = decide(
+            [v.status for v in verdicts],
+            [v.probability for v in verdicts],
+            self.policy.document.decision,
+        )
         return Resolution(decision, verdicts)

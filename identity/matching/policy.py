@@ -102,6 +102,100 @@ class DecisionSpec(_Frozen):
         return self
 
 
+# The level kinds each comparison may declare, strongest first in a policy. Their meaning (one
+# definition, rendered both as Python for the service and as SQL for splink) is in comparisons.py.
+LEVEL_KINDS: dict[str, frozenset[str]] = {
+    "given_name": frozenset({"exact", "nickname", "jaro_winkler", "phonetic", "initial", "else"}),
+    "family_name": frozenset(
+        {"exact", "earlier_family", "compound_part", "jaro_winkler", "phonetic", "else"}
+    ),
+    "birth_date": frozenset(
+        {"exact", "day_month_swap", "one_digit_off", "year_off_by_one", "else"}
+    ),
+    "sex": frozenset({"exact", "else"}),
+    "household": frozenset({"address", "phone", "subscriber_id", "zip", "else"}),
+    "email": frozenset({"exact", "else"}),
+    "ssn": frozenset({"exact", "one_digit_off", "last_four", "else"}),
+    "member_id": frozenset({"exact", "else"}),
+}
+THRESHOLD_KINDS = frozenset({"jaro_winkler"})
+
+
+class LevelSpec(_Frozen):
+    kind: str
+    threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
+
+    @property
+    def label(self) -> str:
+        """Unique within its comparison: the kind, plus the threshold where there is one."""
+        return self.kind if self.threshold is None else f"{self.kind}_{self.threshold:g}"
+
+
+class ComparisonSpec(_Frozen):
+    """One field (or, for `household`, one group of correlated fields) and its ordered levels.
+
+    A missing value on either side is the implicit null level: Bayes factor 1, no evidence.
+    """
+
+    name: str
+    levels: tuple[LevelSpec, ...] = Field(min_length=2)
+    # Term-frequency adjustment of the exact level: a shared rare value counts for more.
+    term_frequency: bool = False
+
+    @model_validator(mode="after")
+    def _valid_levels(self) -> ComparisonSpec:
+        allowed = LEVEL_KINDS.get(self.name)
+        if allowed is None:
+            raise ValueError(f"unknown comparison {self.name!r}; known: {sorted(LEVEL_KINDS)}")
+        problems = []
+        for level in self.levels:
+            if level.kind not in allowed:
+                problems.append(f"{self.name}: unknown level {level.kind!r} ({sorted(allowed)})")
+            if (level.kind in THRESHOLD_KINDS) != (level.threshold is not None):
+                problems.append(f"{self.name}: level {level.kind!r} threshold misplaced")
+        labels = [lv.label for lv in self.levels]
+        if len(set(labels)) != len(labels):
+            problems.append(f"{self.name}: levels repeat")
+        if self.levels[-1].kind != "else" or labels.count("else") != 1:
+            problems.append(f"{self.name}: the last level, and only it, must be 'else'")
+        if self.term_frequency and self.levels[0].kind not in ("exact",):
+            problems.append(f"{self.name}: term frequencies need 'exact' as the first level")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class LevelParameters(_Frozen):
+    """P(level | match) and P(level | non-match)."""
+
+    m: float = Field(gt=0.0, le=1.0)
+    u: float = Field(gt=0.0, le=1.0)
+
+
+class MBound(_Frozen):
+    """Where the data cannot teach m (too few examples), training keeps it in these bounds."""
+
+    m_min: float = Field(default=0.0, ge=0.0, le=1.0)
+    m_max: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
+class TermFrequencies(_Frozen):
+    """Relative frequency of values in the member master; values not listed get no adjustment."""
+
+    values: dict[str, float] = Field(default_factory=dict)
+    minimum_u: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+class ModelSpec(_Frozen):
+    """Fellegi-Sunter parameters, hand-set or trained by `identity train` (splink)."""
+
+    prior: float = Field(gt=0.0, lt=1.0, description="P(two random records match)")
+    parameters: dict[str, dict[str, LevelParameters]]
+    term_frequencies: dict[str, TermFrequencies] = Field(default_factory=dict)
+    m_bounds: dict[str, dict[str, MBound]] = Field(default_factory=dict)
+    training: dict[str, Any] | None = None  # provenance: data fingerprint, counts, notes
+
+
 class PolicyDocument(_Frozen):
     label: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-_]{0,40}$")
     name: str = Field(min_length=1, max_length=80)
@@ -109,6 +203,39 @@ class PolicyDocument(_Frozen):
     blocking: BlockingSpec
     rules: RulesSpec
     decision: DecisionSpec
+    comparisons: tuple[ComparisonSpec, ...] = ()
+    model: ModelSpec | None = None
+
+    @model_validator(mode="after")
+    def _model_fits_comparisons(self) -> PolicyDocument:
+        """Parameters must name exactly the comparisons and levels the policy declares."""
+        if not self.comparisons and self.model is None:
+            return self
+        if not self.comparisons or self.model is None:
+            raise ValueError("comparisons and model go together: declare both or neither")
+        problems: list[str] = []
+        names = [c.name for c in self.comparisons]
+        if len(set(names)) != len(names):
+            problems.append("a comparison is declared twice")
+        params = self.model.parameters
+        for extra in sorted(set(params) - set(names)):
+            problems.append(f"model.parameters.{extra}: no such comparison")
+        for comp in self.comparisons:
+            given = params.get(comp.name, {})
+            labels = [lv.label for lv in comp.levels]
+            missing = [lb for lb in labels if lb not in given]
+            unknown = sorted(set(given) - set(labels))
+            if missing:
+                problems.append(f"model.parameters.{comp.name}: no m/u for {missing}")
+            if unknown:
+                problems.append(f"model.parameters.{comp.name}: unknown levels {unknown}")
+        for name in self.model.term_frequencies:
+            comp_spec = next((c for c in self.comparisons if c.name == name), None)
+            if comp_spec is None or not comp_spec.term_frequency:
+                problems.append(f"model.term_frequencies.{name}: comparison has no term_frequency")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class Policy(BaseModel):

@@ -95,3 +95,21 @@ def record_as_dict(record: StandardRecord) -> dict[str, Any]:
             value = list(value)
         out[f.name] = value
     return out
+
+
+_TUPLE_FIELDS = frozenset({"family_parts", "earlier_families", "phones", "subscriber_ids"})
+
+
+def record_from_dict(data: dict[str, Any]) -> StandardRecord:
+    """Inverse of `record_as_dict`: rebuilds a stored record to replay a decision."""
+    values: dict[str, Any] = {}
+    for f in fields(StandardRecord):
+        value = data.get(f.name)
+        if f.name == "birth_date" and isinstance(value, str):
+            value = date.fromisoformat(value)
+        elif f.name == "given_canonicals":
+            value = frozenset(value or ())
+        elif f.name in _TUPLE_FIELDS:
+            value = tuple(value or ())
+        values[f.name] = value
+    return StandardRecord(**values)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler
 
 from identity.matching.record import StandardRecord
 
@@ -35,21 +35,37 @@ def _both(a: object, b: object) -> bool:
 
 
 def given_agree(a: StandardRecord, b: StandardRecord) -> bool:
-    """Same given name, a nickname of it (Bill/William), or a near spelling."""
+    """Same given name, a nickname of it (Bill/William), or a near spelling that keeps the first
+    letter (see `given_differ`)."""
     if a.given is None or b.given is None:
         return False
     if a.given == b.given or (a.given_canonicals & b.given_canonicals):
         return True
-    return _jw(a.given, b.given) >= NAME_AGREE_JW
+    return a.given[0] == b.given[0] and _jw(a.given, b.given) >= NAME_AGREE_JW
+
+
+def given_equivalent(a: StandardRecord, b: StandardRecord) -> bool:
+    """The same given name or a nickname of it; no fuzzy spelling. Household keys (subscriber id,
+    address) are shared by twins named Ryan and Bryan, so rules on them need this, not `agree`."""
+    if a.given is None or b.given is None:
+        return False
+    return a.given == b.given or bool(a.given_canonicals & b.given_canonicals)
 
 
 def given_differ(a: StandardRecord, b: StandardRecord) -> bool:
-    """Clearly different given names: not equal, not nicknames, not an initial, not a typo."""
-    if a.given is None or b.given is None or given_agree(a, b):
+    """Names of two different people: not equivalent, and not one keystroke apart.
+
+    A typo is one edit (an insertion, deletion, substitution or transposition) that keeps the
+    first letter: people rarely mistype a name's first letter (Winkler's prefix observation).
+    So Jordan/Jordon is a typo, but Ryan/Bryan and Casey/Chase are twins' names.
+    """
+    if a.given is None or b.given is None or given_equivalent(a, b):
         return False
     if len(a.given) == 1 or len(b.given) == 1:
         return a.given[0] != b.given[0]
-    return _jw(a.given, b.given) < NAME_DIFFER_JW
+    if a.given[0] != b.given[0]:
+        return True
+    return int(OSA.distance(a.given, b.given)) >= 2 and _jw(a.given, b.given) < NAME_AGREE_JW
 
 
 def _family_names(r: StandardRecord) -> set[str]:
@@ -85,6 +101,16 @@ def _address_exact(a: StandardRecord, b: StandardRecord) -> bool:
     return _both(a.address_line, b.address_line) and (a.address_line, a.zip5) == (
         b.address_line,
         b.zip5,
+    )
+
+
+def _household_shared(a: StandardRecord, b: StandardRecord, _: int | None) -> bool:
+    """Any fact a household shares: home address, a phone, the card, an e-mail."""
+    return (
+        _address_exact(a, b)
+        or bool(set(a.phones) & set(b.phones))
+        or bool(set(a.subscriber_ids) & set(b.subscriber_ids))
+        or (a.email is not None and a.email == b.email)
     )
 
 
@@ -125,6 +151,7 @@ def _ssn_differ(a: StandardRecord, b: StandardRecord, _: int | None) -> bool:
 PREDICATES: dict[tuple[str, str], Test] = {
     ("given_name", "exact"): _eq("given"),
     ("given_name", "agree"): lambda a, b, _: given_agree(a, b),
+    ("given_name", "equivalent"): lambda a, b, _: given_equivalent(a, b),
     ("given_name", "differ"): lambda a, b, _: given_differ(a, b),
     ("family_name", "exact"): _eq("family"),
     ("family_name", "agree"): lambda a, b, _: family_agree(a, b),
@@ -140,6 +167,7 @@ PREDICATES: dict[tuple[str, str], Test] = {
     ("suffix", "differ"): _neq("suffix"),
     ("address", "exact"): lambda a, b, _: _address_exact(a, b),
     ("zip", "exact"): _eq("zip5"),
+    ("household", "shared"): _household_shared,
     ("phone", "exact"): _shared("phones"),
     ("email", "exact"): _eq("email"),
     ("ssn", "exact"): _eq("ssn"),

@@ -6,6 +6,7 @@ from identity.models.coverage import Coverage
 from identity.models.decision import MatchDecision
 from identity.models.member import Member
 from identity.models.policy import PolicyActivation, PolicyVersion
+from identity.models.review_item import ReviewItem
 
 __all__ = [
     "Base",
@@ -15,4 +16,5 @@ __all__ = [
     "Member",
     "PolicyActivation",
     "PolicyVersion",
+    "ReviewItem",
 ]

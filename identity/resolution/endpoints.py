@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter, Request
 
-from identity.api_deps import DbSession, JsonBody, Tenant
+from identity.api_deps import PROBLEM, DbSession, JsonBody, Tenant
 from identity.resolution import service
 from identity.resolution.schemas import MatchResponse, StoredMatchResponse, match_response
 
 router = APIRouter(prefix="/v1", tags=["matching"])
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-
 
 @router.post(
     "/match",
     response_model=MatchResponse,
-    responses={422: _PROBLEM, 503: _PROBLEM},
+    responses={422: PROBLEM, 503: PROBLEM},
     summary="Resolve a person (FHIR Patient, optional Coverage) against the member master",
 )
 def post_match(
@@ -30,14 +27,14 @@ def post_match(
 ) -> MatchResponse:
     today = datetime.now(UTC).date()
     raw = service.parse_match_request(body, today)
-    decision = service.match(session, tenant, request.app.state.matchers, raw, today=today)
-    return match_response(decision)
+    result = service.match(session, tenant, request.app.state.matchers, raw, today=today)
+    return match_response(result)
 
 
 @router.get(
     "/matches/{match_id}",
     response_model=StoredMatchResponse,
-    responses={404: _PROBLEM},
+    responses={404: PROBLEM},
     summary="A stored decision with its candidates, rule results, evidence and timings",
 )
 def get_match(
@@ -45,4 +42,4 @@ def get_match(
     session: DbSession,
     tenant: Tenant,
 ) -> StoredMatchResponse:
-    return StoredMatchResponse.from_row(service.get_match(session, tenant, match_id))
+    return StoredMatchResponse.from_result(service.get_match(session, tenant, match_id))

@@ -7,18 +7,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from identity.models import MatchDecision
+from identity.resolution.service import MatchResult
 
 
 class CandidateSummary(BaseModel):
     member_id: str
     status: Literal["certain", "excluded", "open"]
+    probability: float | None = None
+    match_weight: float | None = None
     blocking_keys: list[str]
     rules_fired: list[str]
 
 
 class MatchResponse(BaseModel):
     match_id: str
+    review_item_id: str | None = None
     outcome: Literal["match", "review", "no_match"]
     member_id: str | None
     probability: float | None
@@ -35,9 +38,11 @@ class StoredMatchResponse(MatchResponse):
     timings_ms: dict[str, float]
 
     @classmethod
-    def from_row(cls, d: MatchDecision) -> StoredMatchResponse:
+    def from_result(cls, result: MatchResult) -> StoredMatchResponse:
+        d = result.decision
         return cls(
             match_id=d.id,
+            review_item_id=result.review_item_id,
             outcome=d.outcome,
             member_id=d.member_id,
             probability=d.probability,
@@ -52,6 +57,6 @@ class StoredMatchResponse(MatchResponse):
         )
 
 
-def match_response(d: MatchDecision) -> MatchResponse:
-    stored = StoredMatchResponse.from_row(d)
+def match_response(result: MatchResult) -> MatchResponse:
+    stored = StoredMatchResponse.from_result(result)
     return MatchResponse.model_validate(stored.model_dump(include=set(MatchResponse.model_fields)))

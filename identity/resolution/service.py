@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -25,6 +26,7 @@ from identity.fhir.demographics import (
     to_raw,
 )
 from identity.matching.blocking import blocking_keys
+from identity.matching.decision import Outcome
 from identity.matching.engine import Resolution
 from identity.matching.record import RawDemographics, StandardRecord, record_as_dict
 from identity.matching.standardize import standardize
@@ -32,6 +34,7 @@ from identity.member.repository import find_candidates
 from identity.models import MatchDecision
 from identity.policy.cache import MatcherCache
 from identity.resolution import repository
+from identity.review import service as review_service
 
 
 def parse_match_request(body: Any, today: date) -> RawDemographics:
@@ -63,8 +66,15 @@ def fingerprint(record: StandardRecord) -> str:
     ).hexdigest()
 
 
-def _evidence(query: StandardRecord, resolution: Resolution) -> dict[str, Any]:
+def _evidence(query: StandardRecord, resolution: Resolution, policy_version: str) -> dict[str, Any]:
     return {
+        "policy_version": policy_version,
+        "decision": {
+            "outcome": resolution.decision.outcome.value,
+            "stage": resolution.decision.stage.value,
+            "reason": resolution.decision.reason.value,
+            "probability": resolution.decision.probability,
+        },
         "query": record_as_dict(query),
         "candidates": [
             {**v.evidence(), "record": record_as_dict(v.candidate.record)}
@@ -74,15 +84,26 @@ def _evidence(query: StandardRecord, resolution: Resolution) -> dict[str, Any]:
 
 
 def _candidate_summary(resolution: Resolution) -> list[dict[str, Any]]:
-    return [
+    """Best first: certain, then open by probability, then excluded."""
+    order = {"certain": 0, "open": 1, "excluded": 2}
+    rows = [
         {
             "member_id": v.candidate.member_id,
             "status": v.status.value,
+            "probability": v.probability,
+            "match_weight": None if v.score is None else v.score.match_weight,
             "blocking_keys": list(v.candidate.matched_keys),
             "rules_fired": [r.name for r in v.rules if r.fired],
         }
         for v in resolution.verdicts
     ]
+    return sorted(rows, key=lambda r: (order[r["status"]], -(r["probability"] or 0.0)))
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    decision: MatchDecision
+    review_item_id: str | None
 
 
 def match(
@@ -92,7 +113,7 @@ def match(
     raw: RawDemographics,
     *,
     today: date,
-) -> MatchDecision:
+) -> MatchResult:
     """Resolve one person against the tenant's members and store the decision with its evidence."""
     started = time.perf_counter()
     matcher = matchers.for_tenant(session, tenant)
@@ -125,7 +146,7 @@ def match(
         member_id=member.member_id if member else None,
         probability=resolution.decision.probability,
         candidates=_candidate_summary(resolution),
-        evidence=_evidence(query, resolution),
+        evidence=_evidence(query, resolution, policy.version),
         timings_ms={
             "standardize": round((standardised - started) * 1000, 3),
             "candidates": round((retrieved - standardised) * 1000, 3),
@@ -133,11 +154,15 @@ def match(
         },
     )
     repository.add_decision(session, decision)
-    return decision
+    item = (
+        review_service.open_item(session, decision) if decision.outcome == Outcome.REVIEW else None
+    )
+    return MatchResult(decision, item.id if item else None)
 
 
-def get_match(session: Session, tenant: str, match_id: str) -> MatchDecision:
+def get_match(session: Session, tenant: str, match_id: str) -> MatchResult:
     decision = repository.get_decision(session, tenant, match_id)
     if decision is None:
         raise NotFound("no match decision with that id")
-    return decision
+    item = review_service.item_for_match(session, tenant, match_id)
+    return MatchResult(decision, item.id if item else None)

@@ -18,7 +18,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "member",
         sa.Column(
@@ -187,7 +186,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     with op.batch_alter_table("policy_activation", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_policy_activation_tenant_id_id"))
 

@@ -118,11 +118,42 @@ def test_a_stranger_has_no_match(client: httpx.Client) -> None:
 
 
 @pytest.mark.usefixtures("household")
-def test_unsettled_candidates_go_to_review(client: httpx.Client) -> None:
-    # Same phone as Maria, another birth date and name: a candidate no rule settles.
+def test_probable_match_with_its_field_evidence(client: httpx.Client) -> None:
+    # A typo in the given name, one birth-date digit off, the same phone: no rule settles it,
+    # the weights do.
     patient = fhir_patient("Mara", "Garcia", "1985-03-12", gender="female", phone="6175552368")
     body = _match(client, patient).json()
-    assert (body["outcome"], body["reason"]) == ("review", "unscored-candidates")
+    assert (body["outcome"], body["stage"], body["reason"]) == (
+        "match",
+        "probabilistic",
+        "match-threshold",
+    )
+    assert body["member_id"] == "M1"
+    assert body["probability"] >= 0.97
+    stored = client.get(f"/v1/matches/{body['match_id']}").json()
+    maria = next(c for c in stored["evidence"]["candidates"] if c["member_id"] == "M1")
+    score = maria["score"]
+    levels = {f["comparison"]: f["label"] for f in score["fields"]}
+    assert levels["given_name"].startswith("jaro_winkler")
+    assert levels["birth_date"] == "one_digit_off"
+    assert levels["household"] == "phone"
+    assert levels["email"] == "null"
+    given = next(f for f in score["fields"] if f["comparison"] == "given_name")
+    assert (given["left"], given["right"]) == ("MARA", "MARIA")
+    # The waterfall adds up: prior + every field's weight = the match weight.
+    total = score["prior_weight"] + sum(f["weight"] for f in score["fields"])
+    assert abs(total - score["match_weight"]) < 1e-9
+    assert stored["evidence"]["policy_version"] == body["policy_version"]
+
+
+@pytest.mark.usefixtures("household")
+def test_same_name_and_phone_but_another_birth_date_goes_to_review(client: httpx.Client) -> None:
+    patient = fhir_patient("Maria", "Garcia", "1990-07-01", gender="female", phone="6175552368")
+    body = _match(client, patient).json()
+    assert (body["outcome"], body["reason"]) == ("review", "review-band")
+    assert body["member_id"] is None
+    assert body["review_item_id"]
+    assert 0.6 <= body["probability"] < 0.97
 
 
 CANARY = "Zqxcanaryname"

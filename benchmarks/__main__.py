@@ -1,0 +1,102 @@
+"""`python -m benchmarks <command>` (or `./dev bench <command>`): see benchmarks/README.md."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def _dbs(text: str) -> list[str]:
+    return ["sqlite", "postgresql"] if text == "both" else [text]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Speed benchmarks for identity. Each command prints Markdown tables and a "
+        "machine block for benchmarks/RESULTS.md. Data and databases are kept in var/bench/.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(cmd: argparse.ArgumentParser, members: int) -> None:
+        cmd.add_argument("--members", type=int, default=members, help="synthetic members")
+        cmd.add_argument("--seed", type=int, default=7, help="generator seed")
+        cmd.add_argument(
+            "--queries", type=int, default=10_000, help="queries generated with the dataset"
+        )
+
+    load = sub.add_parser(
+        "load",
+        help="member load speed: first load and unchanged reload, database size",
+        description="Generate (or reuse) var/bench/<members>-<seed>/, load it into a fresh, "
+        "migrated database of each kind, then load the same file again (nothing changes).",
+    )
+    common(load, 100_000)
+    load.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    load.add_argument("--format", choices=["ndjson", "csv"], default="ndjson", help="input file")
+    load.add_argument(
+        "--analyze-early",
+        action="store_true",
+        help="PostgreSQL: ANALYZE member inside the load after its first batch (a benchmark-only "
+        "workaround for the existing-member lookup's plan on an unanalysed table; see README)",
+    )
+    load.add_argument(
+        "--time-limit",
+        type=float,
+        default=0,
+        help="stop a load after this many seconds and report how far it got (0: no limit)",
+    )
+
+    http = sub.add_parser(
+        "http",
+        help="POST /v1/match latency and throughput against `identity serve` on 127.0.0.1",
+        description="Prepare (or reuse) a loaded database with the default policy, start "
+        "`identity serve`, warm up, then replay the query set at each concurrency level.",
+    )
+    common(http, 1_000_000)
+    http.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
+    http.add_argument("--concurrency", type=_ints, default=[8, 32], help="e.g. 8,32")
+    http.add_argument("--workers", type=_ints, default=[1], help="server workers, e.g. 1 or 1,2")
+    http.add_argument("--requests", type=int, default=5_000, help="at most, per level")
+    http.add_argument("--duration", type=float, default=60.0, help="seconds at most, per level")
+    http.add_argument("--warmup", type=int, default=300, help="requests before measuring")
+    return p
+
+
+def main() -> None:
+    args = parser().parse_args()
+    if args.command == "load":
+        from benchmarks import load_bench
+
+        report = load_bench.run(
+            args.members,
+            args.seed,
+            args.queries,
+            _dbs(args.db),
+            args.format,
+            analyze_early=args.analyze_early,
+            limit_s=args.time_limit,
+        )
+    else:
+        from benchmarks import http_bench
+
+        report = http_bench.run(
+            args.members,
+            args.seed,
+            args.queries,
+            _dbs(args.db),
+            args.workers,
+            args.concurrency,
+            args.requests,
+            args.duration,
+            args.warmup,
+        )
+    print()
+    print(report)
+
+
+if __name__ == "__main__":
+    main()

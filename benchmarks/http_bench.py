@@ -1,0 +1,365 @@
+"""`http`: POST /v1/match latency and throughput against a real `identity serve` on loopback.
+
+The service runs as a subprocess on 127.0.0.1 (a free port) over a loaded database with the
+default policy active (prepared once per members/seed/db under var/bench/, then reused). An
+asyncio + httpx load generator replays the synthetic query set's `request` bodies with a fixed
+number of requests in flight, each level bounded in count and in time. The generator runs on the
+same machine, so it takes CPU from the service: its CPU use is reported beside the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import orjson
+
+from benchmarks import TENANT
+from benchmarks.load_bench import (
+    PG_DATABASE,
+    Dataset,
+    activate_default_policy,
+    bench_dir,
+    bench_postgres,
+    dataset,
+    load_one,
+    ready_marker,
+    sqlite_path,
+)
+from benchmarks.machine import (
+    machine_block,
+    machine_busy_seconds,
+    markdown_table,
+    process_tree,
+    tree_cpu_seconds,
+)
+from benchmarks.postgres import PostgresServer, settings_summary
+
+HOST = "127.0.0.1"  # the load generator targets loopback only
+TARGET_P99_MS = 50.0
+TARGET_RPS = 300.0
+HEADERS = {"content-type": "application/json"}
+
+
+# --- processes -----------------------------------------------------------------------------
+
+
+def peak_rss_mb(root: int) -> float:
+    """VmHWM (peak resident memory) summed over a process tree."""
+    total_kb = 0
+    for pid in process_tree(root):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve(url: str, workers: int, log_path: Path) -> Iterator[tuple[str, int]]:
+    """`identity serve` on a free loopback port; yields (base URL, pid); always stopped."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "IDENTITY_DATABASE_URL": url,
+        "IDENTITY_DEFAULT_TENANT": TENANT,
+        "IDENTITY_LOG_LEVEL": "WARNING",
+    }
+    cmd = [sys.executable, "-m", "identity", "serve", "--host", HOST, "--port", str(port)]
+    cmd += ["--workers", str(workers)]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
+    base = f"http://{HOST}:{port}"
+    try:
+        _wait_ready(base, proc, log_path)
+        yield base, proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # our own session: the server and its workers
+            proc.wait(timeout=10)
+
+
+def _wait_ready(base: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited: {log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"the server was not ready within 180 s: {log_path.read_text()[-2000:]}")
+
+
+# --- load generator ------------------------------------------------------------------------
+
+
+@dataclass
+class Level:
+    concurrency: int
+    requests: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    server_cpu_s: float = 0.0
+    db_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+    machine_cpu_s: float = 0.0  # the whole machine, every process
+
+    @property
+    def others_cpu_s(self) -> float:
+        return max(0.0, self.machine_cpu_s - self.server_cpu_s - self.db_cpu_s - self.client_cpu_s)
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] if ordered else math.nan
+
+
+async def replay(
+    base: str, bodies: list[bytes], start: int, concurrency: int, count: int, seconds: float
+) -> Level:
+    """Send up to `count` requests, `concurrency` at a time, starting no new one after
+    `seconds`; each request also times out after 30 s."""
+    assert httpx.URL(base).host == HOST, "the load generator targets 127.0.0.1 only"
+    level = Level(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    numbers = itertools.count()
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30.0) as client:
+        deadline = time.monotonic() + seconds
+
+        async def user() -> None:
+            for i in numbers:
+                if i >= count or time.monotonic() >= deadline:
+                    return
+                body = bodies[(start + i) % len(bodies)]
+                level.requests += 1
+                sent = time.perf_counter()
+                try:
+                    response = await client.post("/v1/match", content=body, headers=HEADERS)
+                except httpx.HTTPError as exc:
+                    level.errors[type(exc).__name__] += 1
+                    continue
+                level.latencies_ms.append((time.perf_counter() - sent) * 1000)
+                if response.status_code == 200:
+                    level.outcomes[str(orjson.loads(response.content).get("outcome"))] += 1
+                else:
+                    level.errors[f"HTTP {response.status_code}"] += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(user() for _ in range(concurrency)))
+        level.seconds = time.perf_counter() - began
+    return level
+
+
+def _self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measured(
+    base: str,
+    bodies: list[bytes],
+    start: int,
+    concurrency: int,
+    count: int,
+    seconds: float,
+    server_pid: int,
+    db_pid: int | None,
+) -> Level:
+    cpu0, client0 = tree_cpu_seconds(server_pid), _self_cpu()
+    db0 = tree_cpu_seconds(db_pid) if db_pid else 0.0
+    machine0 = machine_busy_seconds()
+    level = asyncio.run(replay(base, bodies, start, concurrency, count, seconds))
+    level.server_cpu_s = tree_cpu_seconds(server_pid) - cpu0
+    level.client_cpu_s = _self_cpu() - client0
+    level.db_cpu_s = tree_cpu_seconds(db_pid) - db0 if db_pid else 0.0
+    level.machine_cpu_s = machine_busy_seconds() - machine0
+    return level
+
+
+def request_bodies(path: Path) -> list[bytes]:
+    with path.open("rb") as f:
+        return [orjson.dumps(orjson.loads(line)["request"]) for line in f if line.strip()]
+
+
+# --- preparation, run, report --------------------------------------------------------------
+
+
+def prepare(data: Dataset, db: str, server: PostgresServer | None) -> str:
+    """The database URL, loaded and ready; reused when a previous run left it ready."""
+    from identity.db import upgrade
+
+    marker = ready_marker(data.members, data.seed, db)
+    if server is None:
+        url = f"sqlite:///{sqlite_path(data.members, data.seed)}"
+        ready = marker.exists() and sqlite_path(data.members, data.seed).exists()
+    else:
+        url = server.url(PG_DATABASE)
+        ready = marker.exists() and server.exists(PG_DATABASE)
+    if not ready:
+        print(f"[{db}] no prepared database for {data.members:,} members: loading one")
+        load_one(data, db, server, analyze_early=True)
+    upgrade(url)  # a no-op at head; keeps a reused database in step with new migrations
+    activate_default_policy(url)
+    return url
+
+
+@dataclass(frozen=True)
+class Row:
+    db: str
+    workers: int
+    level: Level
+    peak_mb: float
+
+
+def run_db(
+    data: Dataset,
+    db: str,
+    server: PostgresServer | None,
+    workers: list[int],
+    levels: list[int],
+    count: int,
+    seconds: float,
+    warmup: int,
+) -> list[Row]:
+    url = prepare(data, db, server)
+    bodies = request_bodies(data.queries_file)
+    db_pid = server.pid() if server else None
+    rows: list[Row] = []
+    start = 0
+    for w in workers:
+        log_path = bench_dir(data.members, data.seed) / f"serve-{db}-w{w}.log"
+        with serve(url, w, log_path) as (base, pid):
+            print(f"[{db}] workers={w}: warming up with {warmup} requests ...", flush=True)
+            asyncio.run(replay(base, bodies, start, min(8, max(levels)), warmup, seconds))
+            start += warmup
+            done: list[Level] = []
+            for c in levels:
+                level = measured(base, bodies, start, c, count, seconds, pid, db_pid)
+                start += level.requests
+                print(
+                    f"[{db}] workers={w} concurrency={c}: {level.requests} requests in "
+                    f"{level.seconds:.1f} s, p99 {level.percentile(99):.1f} ms",
+                    flush=True,
+                )
+                done.append(level)
+            peak = peak_rss_mb(pid)
+        rows.extend(Row(db, w, level, peak) for level in done)
+    return rows
+
+
+def _pct(cpu_s: float, seconds: float) -> str:
+    return f"{cpu_s / seconds * 100:.0f}%" if seconds else "-"
+
+
+def render(rows: list[Row], data: Dataset, extra: dict[str, str], count: int, secs: float) -> str:
+    header = ["database", "workers", "concurrency", "requests", "errors", "req/s"]
+    header += ["p50 ms", "p95 ms", "p99 ms", "max ms", "match", "review", "no_match"]
+    header += ["server peak RSS", "server CPU", "PostgreSQL CPU", "load-gen CPU", "other CPU"]
+    header += ["vs target"]
+    table: list[list[str]] = []
+    for r in rows:
+        lv = r.level
+        rps = lv.requests / lv.seconds if lv.seconds else 0.0
+        p99 = lv.percentile(99)
+        verdict = "p99 " + ("✓" if p99 <= TARGET_P99_MS else "✗")
+        verdict += ", req/s " + ("✓" if rps >= TARGET_RPS else "✗")
+        table.append(
+            [
+                r.db,
+                str(r.workers),
+                str(lv.concurrency),
+                f"{lv.requests:,}",
+                str(sum(lv.errors.values())),
+                f"{rps:,.0f}",
+                *(f"{lv.percentile(p):.1f}" for p in (50, 95, 99, 100)),
+                *(f"{lv.outcomes[o]:,}" for o in ("match", "review", "no_match")),
+                f"{r.peak_mb:,.0f} MB",
+                _pct(lv.server_cpu_s, lv.seconds),
+                _pct(lv.db_cpu_s, lv.seconds) if r.db == "postgresql" else "-",
+                _pct(lv.client_cpu_s, lv.seconds),
+                _pct(lv.others_cpu_s, lv.seconds),
+                verdict,
+            ]
+        )
+    errors = Counter[str]()
+    for r in rows:
+        errors.update(r.level.errors)
+    notes = [
+        f"Target at 1M members on this machine: p99 ≤ {TARGET_P99_MS:.0f} ms and "
+        f"≥ {TARGET_RPS:.0f} req/s (shown, not asserted).",
+        f"Each level: up to {count:,} requests or {secs:.0f} s, whichever comes first, replaying "
+        f"`request` bodies from `{data.queries_file.name}` ({data.queries:,} queries, seed "
+        f"{data.seed}) in order, continuing where the previous level stopped.",
+        "Latency: client-side, from send to full response, on keep-alive connections. "
+        "CPU columns: CPU seconds per wall second (100% = one core) of the service's process "
+        "tree, the PostgreSQL server's process tree, the load generator itself, and every other "
+        "process on the machine (other CPU: /proc/stat busy time minus the three; anything well "
+        "above a few % means someone else's work competed with the benchmark).",
+        "Server peak RSS: VmHWM summed over the server process and its workers, over the whole "
+        "run (warm-up and every concurrency level of that row's server).",
+        "Every match is a decision written to the database (one transaction per request).",
+    ]
+    if errors:
+        notes.append("Errors: " + ", ".join(f"{k} × {v}" for k, v in errors.most_common()))
+    return "\n\n".join(
+        [
+            f"### POST /v1/match, {data.members:,} members",
+            markdown_table(header, table),
+            "\n".join(f"- {n}" for n in notes),
+            machine_block(extra),
+        ]
+    )
+
+
+def run(
+    members: int,
+    seed: int,
+    queries: int,
+    dbs: list[str],
+    workers: list[int],
+    levels: list[int],
+    count: int,
+    seconds: float,
+    warmup: int,
+) -> str:
+    data = dataset(members, seed, queries)
+    rows: list[Row] = []
+    extra: dict[str, str] = {}
+    for db in dbs:
+        if db == "sqlite":
+            rows += run_db(data, db, None, workers, levels, count, seconds, warmup)
+            continue
+        with bench_postgres(members, seed) as server:
+            extra["PostgreSQL"] = f"{server.version()} ({settings_summary()})"
+            rows += run_db(data, db, server, workers, levels, count, seconds, warmup)
+    return render(rows, data, extra, count, seconds)

@@ -1,0 +1,47 @@
+"""Replay a stored decision under another policy version: same query, same candidates.
+
+Only the pure core runs (rules, scores, decision), so the difference between the two outcomes is
+the policy's doing alone, never a change in the member master since.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from identity.matching.engine import Candidate, Matcher, Resolution
+from identity.matching.record import record_from_dict
+from identity.policy.service import stored_policy
+from identity.resolution import service
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    match_id: str
+    recorded_version: str
+    recorded_outcome: str
+    recorded_reason: str
+    recorded_member_id: str | None
+    replay_version: str
+    replayed: Resolution
+
+
+def replay(session: Session, tenant: str, match_id: str, policy_version: str) -> Replay:
+    decision = service.get_match(session, tenant, match_id).decision
+    evidence = decision.evidence
+    query = record_from_dict(evidence["query"])
+    candidates = [
+        Candidate(0, c["member_id"], record_from_dict(c["record"]), tuple(c["blocking_keys"]))
+        for c in evidence["candidates"]
+    ]
+    matcher = Matcher(stored_policy(session, policy_version))
+    return Replay(
+        match_id=match_id,
+        recorded_version=decision.policy_version,
+        recorded_outcome=decision.outcome,
+        recorded_reason=decision.reason,
+        recorded_member_id=decision.member_id,
+        replay_version=policy_version,
+        replayed=matcher.resolve(query, candidates),
+    )

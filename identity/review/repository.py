@@ -1,0 +1,48 @@
+"""All SQL about review items."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity.models import ReviewItem
+
+
+def add_item(session: Session, item: ReviewItem) -> None:
+    session.add(item)
+    session.flush()
+
+
+def get_item(session: Session, tenant: str, item_id: str) -> ReviewItem | None:
+    return session.scalar(
+        select(ReviewItem).where(ReviewItem.tenant_id == tenant, ReviewItem.id == item_id)
+    )
+
+
+def item_for_match(session: Session, tenant: str, match_id: str) -> ReviewItem | None:
+    return session.scalar(
+        select(ReviewItem).where(ReviewItem.tenant_id == tenant, ReviewItem.match_id == match_id)
+    )
+
+
+def list_items(
+    session: Session,
+    tenant: str,
+    *,
+    status: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[ReviewItem]:
+    """Oldest first (the queue's order), keyset-paginated on (created_at, id)."""
+    query = select(ReviewItem).where(ReviewItem.tenant_id == tenant)
+    if status is not None:
+        query = query.where(ReviewItem.status == status)
+    if after is not None:
+        created, item_id = after
+        query = query.where(
+            (ReviewItem.created_at > created)
+            | ((ReviewItem.created_at == created) & (ReviewItem.id > item_id))
+        )
+    return list(session.scalars(query.order_by(ReviewItem.created_at, ReviewItem.id).limit(limit)))

@@ -1,0 +1,98 @@
+"""Review queue use cases: open an item for a `review` decision, list and read items.
+
+An item is opened in the same transaction as its decision, so a `review` outcome without a queue
+entry cannot exist. The steward workflow (claim, link, keep apart) builds on these rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session
+
+from identity.errors import FieldError, InvalidInput, NotFound
+from identity.models import MatchDecision, ReviewItem
+from identity.review import repository
+
+STATUSES = ("open", "claimed", "resolved")
+
+
+def open_item(session: Session, decision: MatchDecision) -> ReviewItem:
+    item = ReviewItem(
+        id=str(uuid.uuid4()),
+        tenant_id=decision.tenant_id,
+        match_id=decision.id,
+        policy_version=decision.policy_version,
+        reason=decision.reason,
+        status="open",
+        candidates=[
+            {k: c.get(k) for k in ("member_id", "status", "probability")}
+            for c in decision.candidates
+            if c.get("status") != "excluded"
+        ],
+    )
+    repository.add_item(session, item)
+    return item
+
+
+def encode_cursor(item: ReviewItem) -> str:
+    raw = orjson.dumps([item.created_at.isoformat(), item.id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, item_id = orjson.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created), str(item_id)
+    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        raise InvalidInput(
+            "the cursor is not one this service gave out",
+            errors=[FieldError("/cursor", "invalid cursor")],
+        ) from exc
+
+
+def list_items(
+    session: Session, tenant: str, *, status: str | None, cursor: str | None, limit: int
+) -> tuple[list[ReviewItem], str | None]:
+    """A page of the queue and the cursor of the next page (None on the last)."""
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(
+            "unknown status", errors=[FieldError("/status", f"one of {', '.join(STATUSES)}")]
+        )
+    after = _decode_cursor(cursor) if cursor else None
+    items = repository.list_items(session, tenant, status=status, after=after, limit=limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    return items, encode_cursor(items[-1]) if more and items else None
+
+
+def item_for_match(session: Session, tenant: str, match_id: str) -> ReviewItem | None:
+    return repository.item_for_match(session, tenant, match_id)
+
+
+def get_item(session: Session, tenant: str, item_id: str) -> ReviewItem:
+    item = repository.get_item(session, tenant, item_id)
+    if item is None:
+        raise NotFound("no review item with that id")
+    return item
+
+
+def item_view(item: ReviewItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "match_id": item.match_id,
+        "status": item.status,
+        "reason": item.reason,
+        "policy_version": item.policy_version,
+        "candidates": item.candidates,
+        "created_at": item.created_at,
+        "claimed_by": item.claimed_by,
+        "resolution": item.resolution,
+        "resolved_member_id": item.resolved_member_id,
+        "resolved_at": item.resolved_at,
+    }
