@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 from sqlalchemy.orm import Session
 
-from identity.matching.blocking import BLOCKING_KEYS, blocking_keys
+from identity.matching.blocking import BLOCKING_KEYS, INDEX_VERSION, blocking_keys
 from identity.matching.standardize import standardize
 from identity.member.repository import PreparedMember, UpsertCounts, upsert_members
 from identity.member.sources import SourceError, SourceRecord, read_source
@@ -42,7 +42,9 @@ def prepare(record: SourceRecord) -> PreparedMember:
     policy may query keys the current one does not, without re-indexing)."""
     std = standardize(record.raw)
     document = {"source": record.document}
-    content_hash = hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    # The index version is part of the hash, so reloading after a blocking-key change re-indexes.
+    hashed = {"index": INDEX_VERSION, **document}
+    content_hash = hashlib.sha256(orjson.dumps(hashed, option=orjson.OPT_SORT_KEYS)).hexdigest()
     coverages = tuple(asdict(c) for c in record.coverages)
     return PreparedMember(
         member_id=std.member_id or record.member_id,
