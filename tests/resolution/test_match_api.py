@@ -12,8 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from identity.models import MatchDecision
 from tests.factories import fhir_coverage, fhir_patient
-
-HOME = {"street": "48 Orchard Street", "zip_code": "02143"}
+from tests.resolution.conftest import HOME
 
 
 def _decisions(sessions: sessionmaker[Session]) -> int:
