@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from identity.cli.demo import demo
 from identity.cli.synth import synth
+from identity.cli.train import train
 from identity.config import Settings, load_settings
 from identity.db import (
     SchemaMismatch,
@@ -40,6 +41,7 @@ app.add_typer(members_app, name="members")
 app.add_typer(policy_app, name="policy")
 app.command()(demo)
 app.command()(synth)
+app.command()(train)
 
 TenantOption = Annotated[str | None, typer.Option("--tenant", help="Tenant (payer) id.")]
 

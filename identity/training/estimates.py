@@ -1,0 +1,120 @@
+"""What training estimated, in the policy's terms (comparison names, level labels), free of splink.
+
+The checks, the policy writer and the report read these; only `train.py` makes them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from identity.matching.policy import MBound
+
+
+@dataclass(frozen=True, slots=True)
+class LevelEstimate:
+    comparison: str
+    level: str  # the policy's level label
+    kind: str
+    m: float
+    u: float
+    m_trained: bool  # EM observed the level at least once; otherwise m is the policy's own
+    u_trained: bool  # random sampling saw the level; otherwise u is the policy's own
+    m_estimated: float  # m as EM left it, before the policy's m_bounds
+    clipped: str | None = None  # "m_min" or "m_max" when a bound moved m
+
+    @property
+    def key(self) -> str:
+        return f"{self.comparison}.{self.level}"
+
+    @property
+    def match_weight(self) -> float:
+        """log2(m/u), as splink computes it (NaN when either is not a positive number)."""
+        if not (self.m > 0 and self.u > 0):
+            return math.nan
+        return math.log2(self.m / self.u)
+
+
+@dataclass(frozen=True, slots=True)
+class EmRun:
+    """One EM session: its blocking rule, the pairs it ran on, and how it ended."""
+
+    blocking_rule: str
+    pairs: int  # blocked incoming-member pairs
+    iterations: int
+    converged: bool
+    comparisons: tuple[str, ...]  # the comparisons it estimated (the others are blocked on)
+    error: str | None = None  # why the session produced no estimates
+    sampled_to: int | None = None  # EM ran on a hash sample of about this many pairs
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "blocking_rule": self.blocking_rule,
+            "pairs": self.pairs,
+            "iterations": self.iterations,
+            "converged": self.converged,
+            "estimated": list(self.comparisons),
+        }
+        if self.sampled_to:
+            out["sampled_to"] = self.sampled_to
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+@dataclass
+class Estimates:
+    """The trained model: prior, m/u per level, and how each number came about."""
+
+    prior: float
+    levels: list[LevelEstimate]
+    prior_rules: tuple[str, ...]
+    recall: float
+    deterministic_pairs: int  # incoming-master pairs the deterministic rules link
+    u_max_pairs: int
+    u_seed: int
+    em_runs: list[EmRun]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def parameters(self) -> dict[str, dict[str, dict[str, float]]]:
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for lv in self.levels:
+            out.setdefault(lv.comparison, {})[lv.level] = {"m": lv.m, "u": lv.u}
+        return out
+
+    @property
+    def clipped(self) -> list[LevelEstimate]:
+        return [lv for lv in self.levels if lv.clipped]
+
+    @property
+    def u_defaults(self) -> list[str]:
+        return [lv.key for lv in self.levels if not lv.u_trained]
+
+    @property
+    def m_not_observed(self) -> list[str]:
+        return [lv.key for lv in self.levels if not lv.m_trained]
+
+
+def apply_m_bounds(
+    levels: list[LevelEstimate], bounds: Mapping[str, Mapping[str, MBound]]
+) -> list[LevelEstimate]:
+    """Clip m into the policy's bounds, level by level.
+
+    Clipping only, no renormalising the other levels: a bound says what the data cannot teach
+    about one level, not how the rest should move. Levels inside their bounds keep splink's value
+    to the bit.
+    """
+    out = []
+    for lv in levels:
+        bound = bounds.get(lv.comparison, {}).get(lv.level)
+        if bound is None or math.isnan(lv.m):
+            out.append(lv)
+        elif lv.m < bound.m_min:
+            out.append(replace(lv, m=bound.m_min, clipped="m_min"))
+        elif lv.m > bound.m_max:
+            out.append(replace(lv, m=bound.m_max, clipped="m_max"))
+        else:
+            out.append(lv)
+    return out
