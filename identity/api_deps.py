@@ -10,20 +10,14 @@ import orjson
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from identity.db import transaction
 from identity.errors import FieldError, InvalidInput, PayloadTooLarge
 
 
 def db_session(request: Request) -> Iterator[Session]:
     """One transaction per request: committed if the endpoint returns, rolled back otherwise."""
-    session: Session = request.app.state.session_factory()
-    try:
+    with transaction(request.app.state.session_factory) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def current_tenant(request: Request) -> str:

@@ -17,7 +17,12 @@ from sqlalchemy.orm import Session
 
 from identity.matching.blocking import BLOCKING_KEYS, INDEX_VERSION, blocking_keys
 from identity.matching.standardize import standardize
-from identity.member.repository import PreparedMember, UpsertCounts, upsert_members
+from identity.member.repository import (
+    PreparedMember,
+    UpsertCounts,
+    refresh_statistics,
+    upsert_members,
+)
 from identity.member.sources import SourceError, SourceRecord, read_source
 
 BATCH_SIZE = 2_000
@@ -96,4 +101,6 @@ def load_members(
             if len(batch) >= batch_size:
                 flush()
     flush()
+    if report.ok and (report.counts.inserted or report.counts.updated):
+        refresh_statistics(session)
     return report

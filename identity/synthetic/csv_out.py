@@ -34,31 +34,11 @@ relationship codes: http://terminology.hl7.org/CodeSystem/subscriber-relationshi
 
 from __future__ import annotations
 
+from identity.member.sources import CSV_COLUMNS
 from identity.synthetic.model import SyntheticMember
 
-CSV_HEADER: tuple[str, ...] = (
-    "member_id",
-    "given",
-    "middle",
-    "family",
-    "suffix",
-    "previous_family",
-    "birth_date",
-    "sex",
-    "ssn",
-    "phone",
-    "email",
-    "address_line1",
-    "address_line2",
-    "city",
-    "state",
-    "zip",
-    "subscriber_id",
-    "relationship",
-    "coverage_start",
-    "coverage_end",
-    "payor",
-)
+# The loader's documented columns: what the generator writes is what `members load` reads.
+CSV_HEADER: tuple[str, ...] = tuple(CSV_COLUMNS)
 
 
 def csv_row(member: SyntheticMember) -> tuple[str, ...]:
