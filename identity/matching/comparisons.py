@@ -46,19 +46,20 @@ Every comparison ends with `else`: present on both sides, and no other level hol
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from itertools import compress
 from operator import attrgetter
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from rapidfuzz import process
-from rapidfuzz.distance import Hamming, JaroWinkler
 
+from identity.matching.comparison_columns import (
+    TEXT_COLUMNS,
+    Batch,
+    iso_birth_date,
+)
 from identity.matching.policy import ComparisonSpec, LevelSpec
 from identity.matching.record import StandardRecord
 
@@ -72,119 +73,6 @@ JW_TOLERANCE = 1e-12
 NULL_LABEL = "null"
 
 
-# --- The columns both renderings read -----------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=65_536)  # every birth date since 1900 fits; isoformat is slow-ish
-def _iso(day: date) -> str:
-    return day.isoformat()
-
-
-def _iso_birth_date(record: StandardRecord) -> str | None:
-    return None if record.birth_date is None else _iso(record.birth_date)
-
-
-TEXT_COLUMNS: dict[str, Callable[[StandardRecord], str | None]] = {
-    "given": attrgetter("given"),
-    "given_phonetic": attrgetter("given_phonetic"),
-    "family": attrgetter("family"),
-    "family_phonetic": attrgetter("family_phonetic"),
-    "birth_date": _iso_birth_date,
-    "sex": attrgetter("sex"),
-    "address_line": attrgetter("address_line"),
-    "zip5": attrgetter("zip5"),
-    "email": attrgetter("email"),
-    "ssn": attrgetter("ssn"),
-    "member_id": attrgetter("member_id"),
-}
-LIST_COLUMNS: dict[str, Callable[[StandardRecord], Collection[str]]] = {
-    "given_canonicals": attrgetter("given_canonicals"),
-    "family_parts": attrgetter("family_parts"),
-    "earlier_families": attrgetter("earlier_families"),
-    "phones": attrgetter("phones"),
-    "subscriber_ids": attrgetter("subscriber_ids"),
-}
-
-
-def frame_row(record: StandardRecord) -> dict[str, str | list[str] | None]:
-    """The record as splink sees it: text or None, lists of non-empty strings (sorted)."""
-    row: dict[str, str | list[str] | None] = {
-        name: get(record) or None for name, get in TEXT_COLUMNS.items()
-    }
-    for name, get_items in LIST_COLUMNS.items():
-        row[name] = sorted({v for v in get_items(record) if v})
-    return row
-
-
-class _Batch:
-    """One query against its candidates; each column is pulled out once and shared by levels."""
-
-    __slots__ = ("_hamming", "_jw", "_sets", "_texts", "candidates", "query", "size")
-
-    def __init__(self, query: StandardRecord, candidates: Sequence[StandardRecord]) -> None:
-        self.query = query
-        self.candidates = candidates
-        self.size = len(candidates)
-        self._texts: dict[str, tuple[str | None, list[str | None]]] = {}
-        self._sets: dict[str, tuple[frozenset[str], list[Collection[str]]]] = {}
-        self._jw: dict[str, list[float]] = {}
-        self._hamming: dict[str, list[int]] = {}
-
-    def text(self, column: str) -> tuple[str | None, list[str | None]]:
-        found = self._texts.get(column)
-        if found is None:
-            get = TEXT_COLUMNS[column]
-            found = (get(self.query) or None, [get(c) or None for c in self.candidates])
-            self._texts[column] = found
-        return found
-
-    def items(self, column: str) -> tuple[frozenset[str], list[Collection[str]]]:
-        """The query's values as a set without empty strings, each candidate's as stored: the
-        tests only ask whether the query's set meets them, where an empty string cannot."""
-        found = self._sets.get(column)
-        if found is None:
-            get = LIST_COLUMNS[column]
-            found = (_item_set(get(self.query)), list(map(get, self.candidates)))
-            self._sets[column] = found
-        return found
-
-    def hamming(self, column: str) -> list[int]:
-        """Positions where the query and each candidate differ (rapidfuzz pads the shorter, so
-        only equal lengths mean a plain count), in one vectorised call."""
-        found = self._hamming.get(column)
-        if found is None:
-            q, cs = self.text(column)
-            if q is None:
-                found = [0] * self.size
-            else:
-                scores = process.cdist(
-                    [q], [c or "" for c in cs], scorer=Hamming.distance, dtype=np.int32
-                )
-                found = scores[0].tolist()
-            self._hamming[column] = found
-        return found
-
-    def jaro_winkler(self, column: str) -> list[float]:
-        """Similarity of the query to every candidate, in one vectorised rapidfuzz call."""
-        found = self._jw.get(column)
-        if found is None:
-            q, cs = self.text(column)
-            if q is None:
-                found = [0.0] * self.size
-            else:
-                scores = process.cdist(
-                    [q], [c or "" for c in cs], scorer=JaroWinkler.similarity, dtype=np.float64
-                )
-                found = scores[0].tolist()
-            self._jw[column] = found
-        return found
-
-
-def _item_set(values: Iterable[str]) -> frozenset[str]:
-    items = frozenset(values)
-    return items - {""} if "" in items else items
-
-
 # --- Level kinds: SQL and Python side by side -----------------------------------------------------
 #
 # A Python test answers for the candidates still open (`idx`: not null, no stronger level held),
@@ -192,7 +80,7 @@ def _item_set(values: Iterable[str]) -> frozenset[str]:
 # two short strings, so plain lists are used; the string measures (Jaro-Winkler, Hamming) are
 # vectorised with rapidfuzz over all candidates at once.
 
-Test = Callable[[_Batch, float | None, list[int]], list[bool]]
+Test = Callable[[Batch, float | None, list[int]], list[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +92,7 @@ class LevelKind:
 
 
 def _equal(column: str) -> Test:
-    def test(b: _Batch, _: float | None, idx: list[int]) -> list[bool]:
+    def test(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
         q, cs = b.text(column)
         return [False] * len(idx) if q is None else [cs[i] == q for i in idx]
 
@@ -224,7 +112,7 @@ def _same_present(column: str) -> LevelKind:
 def _share(column: str) -> LevelKind:
     """The two lists have a value in common."""
 
-    def test(b: _Batch, _: float | None, idx: list[int]) -> list[bool]:
+    def test(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
         q, cs = b.items(column)
         return [False] * len(idx) if not q else [not q.isdisjoint(cs[i]) for i in idx]
 
@@ -234,7 +122,7 @@ def _share(column: str) -> LevelKind:
 def _in_or_share(value: str, column: str) -> LevelKind:
     """One side's value is in the other's list, or the two lists have a value in common."""
 
-    def test(b: _Batch, _: float | None, idx: list[int]) -> list[bool]:
+    def test(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
         qv, cvs = b.text(value)
         ql, cls = b.items(column)
         return [
@@ -252,7 +140,7 @@ def _in_or_share(value: str, column: str) -> LevelKind:
 
 
 def _jaro_winkler(column: str) -> LevelKind:
-    def test(b: _Batch, threshold: float | None, idx: list[int]) -> list[bool]:
+    def test(b: Batch, threshold: float | None, idx: list[int]) -> list[bool]:
         scores, floor = b.jaro_winkler(column), _jw_floor(threshold)
         return [scores[i] >= floor for i in idx]
 
@@ -272,7 +160,7 @@ def _jw_floor(threshold: float | None) -> float:
 
 
 def _initial(column: str) -> LevelKind:
-    def test(b: _Batch, _: float | None, idx: list[int]) -> list[bool]:
+    def test(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
         q, cs = b.text(column)
         if q is None:
             return [False] * len(idx)
@@ -292,7 +180,7 @@ def _one_char_off(column: str, length: int | None) -> LevelKind:
     (DuckDB's `hamming` raises on unequal lengths, and a length test ANDed before it does not
     stop that)."""
 
-    def test(b: _Batch, _: float | None, idx: list[int]) -> list[bool]:
+    def test(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
         q, cs = b.text(column)
         if q is None or (length is not None and len(q) != length):
             return [False] * len(idx)
@@ -312,7 +200,7 @@ def _one_char_off(column: str, length: int | None) -> LevelKind:
 # `birth_date` is always ISO text from date.isoformat(): YYYY-MM-DD, ten characters.
 
 
-def _day_month_swap(b: _Batch, _: float | None, idx: list[int]) -> list[bool]:
+def _day_month_swap(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
     q, cs = b.text("birth_date")
     if q is None:
         return [False] * len(idx)
@@ -335,7 +223,7 @@ _DAY_MONTH_SWAP_SQL = (
 )
 
 
-def _year_off_by_one(b: _Batch, _: float | None, idx: list[int]) -> list[bool]:
+def _year_off_by_one(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
     q, cs = b.text("birth_date")
     if q is None:
         return [False] * len(idx)
@@ -353,7 +241,7 @@ _YEAR_OFF_BY_ONE_SQL = (
 )
 
 
-def _address(b: _Batch, _: float | None, idx: list[int]) -> list[bool]:
+def _address(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
     q_line, lines = b.text("address_line")
     q_zip, zips = b.text("zip5")
     if q_line is None or q_zip is None:
@@ -364,7 +252,7 @@ def _address(b: _Batch, _: float | None, idx: list[int]) -> list[bool]:
 _ADDRESS_SQL = "nullif(address_line_l, '') = address_line_r AND nullif(zip5_l, '') = zip5_r"
 
 
-def _last_four(b: _Batch, _: float | None, idx: list[int]) -> list[bool]:
+def _last_four(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
     q, cs = b.text("ssn")
     if q is None:
         return [False] * len(idx)
@@ -374,7 +262,7 @@ def _last_four(b: _Batch, _: float | None, idx: list[int]) -> list[bool]:
 
 # --- Null levels ---------------------------------------------------------------------------------
 
-NullTest = Callable[[_Batch], list[bool]]
+NullTest = Callable[[Batch], list[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,14 +272,14 @@ class NullKind:
 
 
 def _text_missing(column: str) -> NullKind:
-    def test(b: _Batch) -> list[bool]:
+    def test(b: Batch) -> list[bool]:
         q, cs = b.text(column)
         return [True] * b.size if q is None else [c is None for c in cs]
 
     return NullKind(f"nullif({column}_l, '') IS NULL OR nullif({column}_r, '') IS NULL", test)
 
 
-def _household_missing(b: _Batch) -> list[bool]:
+def _household_missing(b: Batch) -> list[bool]:
     q_line, lines = b.text("address_line")
     q_zip, zips = b.text("zip5")
     q_phones, phones = b.items("phones")
@@ -490,7 +378,7 @@ COMPARISONS: dict[str, ComparisonKind] = {
             "year_off_by_one": LevelKind(lambda _: _YEAR_OFF_BY_ONE_SQL, _year_off_by_one),
         },
         "birth_date",
-        _iso_birth_date,
+        iso_birth_date,
         attrgetter("birth_date"),
     ),
     "sex": _exact_only("sex"),
@@ -567,7 +455,7 @@ class _CompiledComparison:
             if level.kind != "else"
         )
 
-    def gammas(self, batch: _Batch) -> list[int]:
+    def gammas(self, batch: Batch) -> list[int]:
         """splink's CASE: null first, then the first level that holds, strongest first."""
         null = self._null(batch)
         out = [-1 if missing else 0 for missing in null]
@@ -593,7 +481,7 @@ class ComparisonPlan:
         self._compiled = tuple(_CompiledComparison(c) for c in self.comparisons)
 
     def vectors(self, query: StandardRecord, candidates: Sequence[StandardRecord]) -> GammaArray:
-        batch = _Batch(query, candidates)
+        batch = Batch(query, candidates)
         columns = [compiled.gammas(batch) for compiled in self._compiled]
         if not columns:
             return np.zeros((batch.size, 0), dtype=np.int8)

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from identity.matching.comparison_columns import TEXT_COLUMNS
 from identity.matching.comparisons import (
     COMPARISONS,
     NULL_LABEL,
-    TEXT_COLUMNS,
     ComparisonPlan,
     GammaArray,
     gammas_of,

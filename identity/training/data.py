@@ -22,7 +22,8 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from identity.matching.comparisons import TEXT_COLUMNS, value_column
+from identity.matching.comparison_columns import TEXT_COLUMNS
+from identity.matching.comparisons import value_column
 from identity.matching.record import StandardRecord, record_from_dict
 from identity.matching.standardize import standardize
 from identity.member.repository import record_from_row

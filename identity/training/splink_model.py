@@ -18,13 +18,8 @@ from splink.internals.blocking_rule_creator import BlockingRuleCreator
 from splink.internals.blocking_rule_creator_utils import to_blocking_rule_creator
 from splink.internals.splink_dataframe import SplinkDataFrame
 
-from identity.matching.comparisons import (
-    LIST_COLUMNS,
-    TEXT_COLUMNS,
-    frame_row,
-    splink_comparison,
-    value_column,
-)
+from identity.matching.comparison_columns import LIST_COLUMNS, TEXT_COLUMNS, frame_row
+from identity.matching.comparisons import splink_comparison, value_column
 from identity.matching.policy import PolicyDocument
 from identity.matching.record import StandardRecord
 from identity.matching.scoring import checked_frequencies

