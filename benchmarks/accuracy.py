@@ -304,3 +304,24 @@ def report(name: str, t: Tally) -> str:
     for threshold, precision, recall in precision_recall(t):
         lines.append(f"| {threshold} | {precision:.4f} | {recall:.4f} |")
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m benchmarks.accuracy [--members N] [--queries Q] [--trained]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__)
+    parser.add_argument("--members", type=int, default=20_000)
+    parser.add_argument("--queries", type=int, default=4_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--trained", action="store_true", help="train the policy first")
+    args = parser.parse_args(argv)
+    data_dir = REPO / "var" / "bench" / f"acc-{args.members}-{args.seed}"
+    suffix = " (trained)" if args.trained else " (hand-set policy)"
+    print(report("febrl4" + suffix, febrl4(trained=args.trained)), flush=True)
+    tally = synthetic(args.members, args.queries, args.seed, data_dir, trained=args.trained)
+    print(report(f"synthetic {args.members} members" + suffix, tally))
+
+
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import math
 import os
 import resource
@@ -35,16 +36,19 @@ from benchmarks.load_bench import (
     activate_default_policy,
     bench_dir,
     bench_postgres,
+    current_key_names,
     dataset,
     load_one,
     ready_marker,
     sqlite_path,
 )
 from benchmarks.machine import (
+    code_fingerprint,
     machine_block,
     machine_busy_seconds,
     markdown_table,
     process_tree,
+    same_code,
     tree_cpu_seconds,
 )
 from benchmarks.postgres import PostgresServer, settings_summary
@@ -219,14 +223,18 @@ def prepare(data: Dataset, db: str, server: PostgresServer | None) -> str:
     from identity.db import upgrade
 
     marker = ready_marker(data.members, data.seed, db)
+    info = json.loads(marker.read_text()) if marker.exists() else {}
     if server is None:
         url = f"sqlite:///{sqlite_path(data.members, data.seed)}"
-        ready = marker.exists() and sqlite_path(data.members, data.seed).exists()
+        exists = sqlite_path(data.members, data.seed).exists()
     else:
         url = server.url(PG_DATABASE)
-        ready = marker.exists() and server.exists(PG_DATABASE)
-    if not ready:
-        print(f"[{db}] no prepared database for {data.members:,} members: loading one")
+        exists = server.exists(PG_DATABASE)
+    reason = "" if exists and info else "there is no prepared database"
+    if not reason and info.get("key_names") != current_key_names():
+        reason = "the prepared database was indexed with other blocking keys than the code's"
+    if reason:
+        print(f"[{db}] {reason} for {data.members:,} members: loading one", flush=True)
         load_one(data, db, server, analyze_early=True)
     upgrade(url)  # a no-op at head; keeps a reused database in step with new migrations
     activate_default_policy(url)
@@ -352,6 +360,7 @@ def run(
     seconds: float,
     warmup: int,
 ) -> str:
+    code = code_fingerprint()
     data = dataset(members, seed, queries)
     rows: list[Row] = []
     extra: dict[str, str] = {}
@@ -362,4 +371,5 @@ def run(
         with bench_postgres(members, seed) as server:
             extra["PostgreSQL"] = f"{server.version()} ({settings_summary()})"
             rows += run_db(data, db, server, workers, levels, count, seconds, warmup)
+    extra["code"] = same_code(code)
     return render(rows, data, extra, count, seconds)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import queue
 import resource
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -22,9 +24,11 @@ from typing import Any
 
 from benchmarks import BENCH_DIR, TENANT
 from benchmarks.machine import (
+    code_fingerprint,
     machine_block,
     machine_busy_seconds,
     markdown_table,
+    same_code,
     tree_cpu_seconds,
 )
 from benchmarks.postgres import PostgresServer, postgres_server, settings_summary
@@ -91,6 +95,7 @@ class LoadRun:
     cpu_s: float = 0.0  # the loader process's own CPU
     db_cpu_s: float = 0.0  # the PostgreSQL server's, during the load
     machine_cpu_s: float = 0.0  # every process on the machine, during the load
+    key_names: tuple[str, ...] = ()  # the blocking keys the loader's code wrote
 
     @property
     def others_cpu_s(self) -> float:
@@ -122,10 +127,19 @@ def _analyze_after_first_batch() -> None:
     setattr(service, "upsert_members", upsert_then_analyze)  # noqa: B010 - what flush() calls
 
 
-def _load_in_child(url: str, path: str, analyze_early: bool, progress: Any, results: Any) -> None:
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _load_in_child(
+    url: str, path: str, analyze_early: bool, progress: Any, results: Any, db_pid: int | None
+) -> None:
+    """One timed load; CPU is measured over exactly the timed window."""
     try:
         from identity.config import Settings
         from identity.db import make_engine, make_session_factory
+        from identity.matching.blocking import BLOCKING_KEYS
         from identity.member import service
 
         if analyze_early and not url.startswith("sqlite"):
@@ -134,8 +148,12 @@ def _load_in_child(url: str, path: str, analyze_early: bool, progress: Any, resu
         def on_bytes(n: int) -> None:
             progress.value += n
 
+        def db_cpu() -> float:
+            return tree_cpu_seconds(db_pid) if db_pid is not None else 0.0
+
         engine = make_engine(Settings(database_url=url, default_tenant=TENANT))
         session = make_session_factory(engine)()
+        cpu0, db0, machine0 = _own_cpu(), db_cpu(), machine_busy_seconds()
         started = time.perf_counter()
         try:
             report = service.load_members(session, TENANT, [Path(path)], on_bytes=on_bytes)
@@ -147,11 +165,16 @@ def _load_in_child(url: str, path: str, analyze_early: bool, progress: Any, resu
             engine.dispose()
         seconds = time.perf_counter() - started
         c = report.counts
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        run = LoadRun(
-            seconds, report.read, c.inserted, c.updated, c.unchanged, usage.ru_maxrss / 1024
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        run = LoadRun(seconds, report.read, c.inserted, c.updated, c.unchanged, rss)
+        run = replace(
+            run,
+            cpu_s=_own_cpu() - cpu0,
+            db_cpu_s=db_cpu() - db0,
+            machine_cpu_s=machine_busy_seconds() - machine0,
+            key_names=tuple(sorted(BLOCKING_KEYS)),
         )
-        results.put(replace(run, cpu_s=usage.ru_utime + usage.ru_stime))
+        results.put(run)
     except BaseException as exc:
         results.put(f"{type(exc).__name__}: {exc}")
         raise
@@ -171,7 +194,7 @@ def timed_load(
     ctx = multiprocessing.get_context("spawn")
     progress = ctx.RawValue("q", 0)
     results = ctx.Queue()
-    args = (url, str(path), analyze_early, progress, results)
+    args = (url, str(path), analyze_early, progress, results, db_pid)
     proc = ctx.Process(target=_load_in_child, args=args, daemon=True)
     machine0, db0 = machine_busy_seconds(), tree_cpu_seconds(db_pid) if db_pid else 0.0
     proc.start()
@@ -213,8 +236,7 @@ def timed_load(
         proc.join(timeout=30)
     if not isinstance(outcome, LoadRun):
         raise RuntimeError(f"{label} failed: {outcome}")
-    db_cpu = tree_cpu_seconds(db_pid) - db0 if db_pid else 0.0
-    return replace(outcome, db_cpu_s=db_cpu, machine_cpu_s=machine_busy_seconds() - machine0)
+    return outcome
 
 
 def sqlite_bytes(path: Path) -> int:
@@ -235,18 +257,30 @@ def ready_marker(members: int, seed: int, db: str) -> Path:
 
 
 def activate_default_policy(url: str) -> str:
-    from identity.config import Settings
-    from identity.db import make_engine, make_session_factory, transaction
-    from identity.matching.policy import find_policy
-    from identity.policy import service as policy_service
+    """`identity policy activate default` in a fresh process (the code on disk now, not what
+    this process imported when it started); raises with the command's message on failure."""
+    env = {**os.environ, "IDENTITY_DATABASE_URL": url, "IDENTITY_LOG_LEVEL": "WARNING"}
+    cmd = [sys.executable, "-m", "identity", "policy", "activate", "default", "--tenant", TENANT]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"policy activation failed: {(done.stderr or done.stdout).strip()}")
+    return done.stdout.strip()
 
-    settings = Settings(database_url=url, default_tenant=TENANT)
-    engine = make_engine(settings)
+
+def current_key_names() -> list[str]:
+    """The blocking keys a load would write with the code on disk now."""
+    code = "from identity.matching.blocking import BLOCKING_KEYS; print(','.join(BLOCKING_KEYS))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return sorted(done.stdout.strip().split(","))
+
+
+def blocking_rows(url: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
     try:
-        policy = find_policy(settings.rules_dir, "default")
-        with transaction(make_session_factory(engine)) as session:
-            policy_service.activate(session, TENANT, policy)
-        return policy.version
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM blocking_key")).scalar() or 0)
     finally:
         engine.dispose()
 
@@ -267,6 +301,8 @@ class LoadResult:
     second: LoadRun | None
     db_bytes: int | None
     file_bytes: int
+    keys_per_member: float = 0.0
+    ready: str = ""  # the policy activation's message, or why the database is not ready
 
 
 def load_one(
@@ -303,14 +339,24 @@ def load_one(
         return LoadResult(db, label, data.members, first, None, None, file_bytes)
     print(f"[{label}] first load {first.seconds:.1f} s; loading it again ...", flush=True)
     size = sqlite_bytes(path) if server is None else server.database_bytes(PG_DATABASE)
+    keys_per_member = blocking_rows(url) / max(1, first.inserted)
     name = f"[{label}] second load"
     second = timed_load(url, data.members_file, name, limit_s=limit_s, db_pid=pid)
     print(f"[{label}] second load {second.seconds:.1f} s", flush=True)
     if server is not None:
         server.execute("ANALYZE", PG_DATABASE)  # what autovacuum would soon do after a bulk load
-    version = activate_default_policy(url)
-    marker.write_text(json.dumps({"members": data.members, "policy": version}))
-    return LoadResult(db, label, data.members, first, second, size, file_bytes)
+    try:
+        ready = activate_default_policy(url)
+        info = {"members": data.members, "key_names": list(first.key_names), "policy": ready}
+        marker.write_text(json.dumps(info))
+    except RuntimeError as exc:
+        ready = f"NOT ready for `http`: {exc}"
+        print(f"[{label}] {ready}", flush=True)
+    result = LoadResult(
+        db, label, data.members, first, second, size, file_bytes, keys_per_member, ready
+    )
+    print(json.dumps({"db": label, "first": asdict(first), "second": asdict(second)}), flush=True)
+    return result
 
 
 def _mb(n: float) -> str:
@@ -330,6 +376,7 @@ def _row(r: LoadResult) -> list[str]:
             "-",
             "-",
             "-",
+            "-",
             _cpu(first),
         ]
     rss = max(first.peak_rss_mb, second.peak_rss_mb if second else 0.0)
@@ -339,6 +386,7 @@ def _row(r: LoadResult) -> list[str]:
         f"{first.read / first.seconds:,.0f}",
         f"{first.seconds:,.1f}",
         _mb(r.db_bytes or 0),
+        f"{r.keys_per_member:.1f}",
         f"{second.read / second.seconds:,.0f}" if second and second.complete else "-",
         f"{second.seconds:,.1f}" if second else "-",
         f"{rss:,.0f} MB",
@@ -355,6 +403,7 @@ def _cpu(run: LoadRun) -> str:
 
 def render(results: list[LoadResult], data: Dataset, extra: dict[str, str]) -> str:
     header = ["database", "members", "first load: members/s", "first load: s", "database size"]
+    header += ["blocking keys / member"]
     header += ["second load (unchanged): members/s", "second load: s", "loader peak RSS"]
     header += ["first load CPU: loader / PostgreSQL / other processes"]
     gen = "cached" if data.cached else "generated now"
@@ -380,7 +429,8 @@ def render(results: list[LoadResult], data: Dataset, extra: dict[str, str]) -> s
             notes.append(
                 f"{r.label}: first load inserted {c1.inserted:,} (updated {c1.updated}, "
                 f"unchanged {c1.unchanged}); second load unchanged {c2.unchanged:,} "
-                f"(inserted {c2.inserted}, updated {c2.updated})."
+                f"(inserted {c2.inserted}, updated {c2.updated}); blocking keys written: "
+                f"{', '.join(c1.key_names)}; afterwards: {r.ready}"
             )
     return "\n\n".join(
         [
@@ -402,6 +452,7 @@ def run(
     analyze_early: bool = False,
     limit_s: float = 0,
 ) -> str:
+    code = code_fingerprint()
     data = dataset(members, seed, queries, fmt)
     results: list[LoadResult] = []
     extra: dict[str, str] = {}
@@ -412,7 +463,5 @@ def run(
         with bench_postgres(members, seed) as server:
             extra["PostgreSQL"] = f"{server.version()} ({settings_summary()})"
             results.append(load_one(data, db, server, analyze_early=analyze_early, limit_s=limit_s))
-    for r in results:
-        second = asdict(r.second) if r.second else None
-        print(json.dumps({"db": r.label, "first": asdict(r.first), "second": second}))
+    extra["code"] = same_code(code)
     return render(results, data, extra)

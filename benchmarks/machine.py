@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import sqlite3
@@ -47,6 +48,7 @@ def machine_rows(extra: dict[str, str] | None = None) -> list[tuple[str, str]]:
     model, count = _cpuinfo()
     rows = [
         ("date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("load average (1, 5, 15 min) at the end", load_average()),
         ("CPU", f"{model} × {count} (os.cpu_count={os.cpu_count()})"),
         ("memory", _memory_gib()),
         ("OS", _os_name()),
@@ -117,3 +119,29 @@ def load_average() -> str:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "unknown"
+
+
+def code_fingerprint() -> str:
+    """What was measured: a hash of the service's code, policies and migrations (the repository
+    has no commits to name), with the newest file's modification time."""
+    from benchmarks import REPO
+
+    files = sorted(
+        p
+        for pattern in ("identity/**/*.py", "matching_rules/*", "migrations/**/*.py")
+        for p in REPO.glob(pattern)
+        if p.is_file()
+    )
+    digest = hashlib.sha256()
+    newest = 0.0
+    for path in files:
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+        newest = max(newest, path.stat().st_mtime)
+    when = datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{digest.hexdigest()[:12]} (identity/, matching_rules/, migrations/; newest {when})"
+
+
+def same_code(at_start: str) -> str:
+    """The fingerprint for the machine block, flagged if the code changed during the run."""
+    now = code_fingerprint()
+    return at_start if now == at_start else f"{at_start}, CHANGED during the run to {now}"
