@@ -11,6 +11,7 @@ import functools
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import date
 from operator import attrgetter
+from typing import Any
 
 import numpy as np
 from rapidfuzz import process
@@ -65,7 +66,7 @@ def frame_row(record: StandardRecord) -> dict[str, str | list[str] | None]:
 class Batch:
     """One query against its candidates; each column is pulled out once and shared by levels."""
 
-    __slots__ = ("_hamming", "_jw", "_sets", "_texts", "candidates", "query", "size")
+    __slots__ = ("_measures", "_sets", "_texts", "candidates", "query", "size")
 
     def __init__(self, query: StandardRecord, candidates: Sequence[StandardRecord]) -> None:
         self.query = query
@@ -73,8 +74,7 @@ class Batch:
         self.size = len(candidates)
         self._texts: dict[str, tuple[str | None, list[str | None]]] = {}
         self._sets: dict[str, tuple[frozenset[str], list[Collection[str]]]] = {}
-        self._jw: dict[str, list[float]] = {}
-        self._hamming: dict[str, list[int]] = {}
+        self._measures: dict[tuple[str, str], list[Any]] = {}
 
     def text(self, column: str) -> tuple[str | None, list[str | None]]:
         found = self._texts.get(column)
@@ -97,32 +97,25 @@ class Batch:
     def hamming(self, column: str) -> list[int]:
         """Positions where the query and each candidate differ (rapidfuzz pads the shorter, so
         only equal lengths mean a plain count), in one vectorised call."""
-        found = self._hamming.get(column)
+        return [int(v) for v in self._measure(column, "hamming", Hamming.distance, np.int32)]
+
+    def jaro_winkler(self, column: str) -> list[float]:
+        """Similarity of the query to every candidate, in one vectorised rapidfuzz call."""
+        return self._measure(column, "jw", JaroWinkler.similarity, np.float64)
+
+    def _measure(self, column: str, name: str, scorer: Any, dtype: Any) -> list[Any]:
+        """One rapidfuzz `cdist` of the query against all candidates, cached per column; a
+        missing query value gives zeros (the null level is decided before any level test)."""
+        key = (name, column)
+        found = self._measures.get(key)
         if found is None:
             q, cs = self.text(column)
             if q is None:
                 found = [0] * self.size
             else:
-                scores = process.cdist(
-                    [q], [c or "" for c in cs], scorer=Hamming.distance, dtype=np.int32
-                )
+                scores = process.cdist([q], [c or "" for c in cs], scorer=scorer, dtype=dtype)
                 found = scores[0].tolist()
-            self._hamming[column] = found
-        return found
-
-    def jaro_winkler(self, column: str) -> list[float]:
-        """Similarity of the query to every candidate, in one vectorised rapidfuzz call."""
-        found = self._jw.get(column)
-        if found is None:
-            q, cs = self.text(column)
-            if q is None:
-                found = [0.0] * self.size
-            else:
-                scores = process.cdist(
-                    [q], [c or "" for c in cs], scorer=JaroWinkler.similarity, dtype=np.float64
-                )
-                found = scores[0].tolist()
-            self._jw[column] = found
+            self._measures[key] = found
         return found
 
 
