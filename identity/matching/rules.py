@@ -34,12 +34,28 @@ def _both(a: object, b: object) -> bool:
     return a is not None and b is not None
 
 
+def _joined_given(r: StandardRecord) -> str | None:
+    """The given name run together with the first middle name: "ALE XANDER" -> "ALEXANDER"."""
+    if r.given is None or not r.middle:
+        return None
+    return r.given + r.middle.split(" ", 1)[0]
+
+
+def _split_given(a: StandardRecord, b: StandardRecord) -> bool:
+    """One side's given name split in two by a stray space (a keying error, not another name)."""
+    return (
+        a.given is not None
+        and b.given is not None
+        and (_joined_given(a) == b.given or _joined_given(b) == a.given)
+    )
+
+
 def given_agree(a: StandardRecord, b: StandardRecord) -> bool:
-    """Same given name, a nickname of it (Bill/William), or a near spelling that keeps the first
-    letter (see `given_differ`)."""
+    """Same given name, a nickname of it (Bill/William), split by a stray space, or a near
+    spelling that keeps the first letter (see `given_differ`)."""
     if a.given is None or b.given is None:
         return False
-    if a.given == b.given or (a.given_canonicals & b.given_canonicals):
+    if a.given == b.given or (a.given_canonicals & b.given_canonicals) or _split_given(a, b):
         return True
     return a.given[0] == b.given[0] and _jw(a.given, b.given) >= NAME_AGREE_JW
 
@@ -59,7 +75,7 @@ def given_differ(a: StandardRecord, b: StandardRecord) -> bool:
     first letter: people rarely mistype a name's first letter (Winkler's prefix observation).
     So Jordan/Jordon is a typo, but Ryan/Bryan and Casey/Chase are twins' names.
     """
-    if a.given is None or b.given is None or given_equivalent(a, b):
+    if a.given is None or b.given is None or given_equivalent(a, b) or _split_given(a, b):
         return False
     if len(a.given) == 1 or len(b.given) == 1:
         return a.given[0] != b.given[0]

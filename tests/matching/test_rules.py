@@ -124,6 +124,7 @@ def test_negative_rule_wins_over_positive() -> None:
         ("Ryan", "Bryan", False, True),  # near spelling, another first letter: twins' names
         ("Casey", "Chase", False, True),
         ("Joshua", "John", False, True),
+        ("Ale Xander", "Alexander", True, False),  # a stray space splits one name in two
     ],
 )
 def test_given_name_agreement(a: str, b: str, agree: bool, differ: bool) -> None:
