@@ -6,13 +6,10 @@ app at any database. The app refuses to start on a schema it does not know.
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -34,6 +31,7 @@ from identity.errors import (
 from identity.health.endpoints import router as health_router
 from identity.logging_setup import configure_logging, get_logger
 from identity.policy.cache import MatcherCache
+from identity.request_context import RequestContext
 from identity.resolution.endpoints import router as resolution_router
 from identity.review.endpoints import router as review_router
 
@@ -106,38 +104,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected)
 
 
-def _install_request_context(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("x-request-id", "")
-        if not (0 < len(request_id) <= 64 and request_id.replace("-", "").isalnum()):
-            request_id = str(uuid.uuid4())
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        finally:
-            structlog.contextvars.clear_contextvars()
-        response.headers["X-Request-ID"] = request_id
-        log.info(
-            "request",
-            request_id=request_id,
-            method=request.method,
-            route=_route_template(request),
-            status=response.status_code,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
-        )
-        return response
-
-
-def _route_template(request: Request) -> str:
-    """The route's template ('/v1/matches/{match_id}'), never the concrete path with its ids."""
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
 
@@ -161,7 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     _install_error_handlers(app)
-    _install_request_context(app)
+    app.add_middleware(RequestContext)
     app.include_router(health_router)
     app.include_router(resolution_router)
     app.include_router(review_router)

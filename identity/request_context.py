@@ -1,0 +1,64 @@
+"""Request id and one JSON access-log line per request, as plain ASGI middleware.
+
+Plain ASGI rather than Starlette's BaseHTTPMiddleware: the latter wraps every response body in a
+stream and costs a noticeable share of a short request. The log line names the route template
+('/v1/matches/{match_id}'), never the concrete path, so no identifier reaches the logs.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = structlog.get_logger("identity.http")
+
+
+def _request_id(scope: Scope) -> str:
+    """The caller's X-Request-ID when it is a short token, else a new one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            given: str = value.decode("latin-1")
+            if 0 < len(given) <= 64 and given.replace("-", "").isalnum():
+                return given
+    return str(uuid.uuid4())
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers: list[Any] = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            structlog.contextvars.clear_contextvars()
+            route = scope.get("route")
+            log.info(
+                "request",
+                request_id=request_id,
+                method=scope.get("method"),
+                route=str(getattr(route, "path", "unmatched")),
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
