@@ -1,7 +1,9 @@
 """ORM tables, one file per table; importing the package registers them on `Base.metadata`."""
 
+from identity.models.api_client import ApiClient
 from identity.models.base import Base
 from identity.models.blocking_key import BlockingKey
+from identity.models.client_assertion import ClientAssertion
 from identity.models.coverage import Coverage
 from identity.models.decision import MatchDecision
 from identity.models.member import Member
@@ -9,8 +11,10 @@ from identity.models.policy import PolicyActivation, PolicyVersion
 from identity.models.review_item import ReviewItem
 
 __all__ = [
+    "ApiClient",
     "Base",
     "BlockingKey",
+    "ClientAssertion",
     "Coverage",
     "MatchDecision",
     "Member",

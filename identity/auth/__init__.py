@@ -1,0 +1,1 @@
+"""Who is calling: access tokens, scopes, registered clients and the token endpoint."""
