@@ -1,6 +1,8 @@
 """ORM tables, one file per table; importing the package registers them on `Base.metadata`."""
 
 from identity.models.api_client import ApiClient
+from identity.models.audit_chain_head import AuditChainHead
+from identity.models.audit_event import AuditEvent
 from identity.models.base import Base
 from identity.models.blocking_key import BlockingKey
 from identity.models.client_assertion import ClientAssertion
@@ -12,6 +14,8 @@ from identity.models.review_item import ReviewItem
 
 __all__ = [
     "ApiClient",
+    "AuditChainHead",
+    "AuditEvent",
     "Base",
     "BlockingKey",
     "ClientAssertion",

@@ -1,0 +1,125 @@
+"""All SQL about audit events and the per-tenant chain heads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy import select, union, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from identity.audit.chain import GENESIS, StoredEvent, fields_of
+from identity.models import AuditChainHead, AuditEvent
+
+_EVENT_COLUMNS = (
+    AuditEvent.id,
+    AuditEvent.tenant_id,
+    AuditEvent.seq,
+    AuditEvent.occurred_at,
+    AuditEvent.request_id,
+    AuditEvent.client_id,
+    AuditEvent.action,
+    AuditEvent.outcome,
+    AuditEvent.http_status,
+    AuditEvent.object_type,
+    AuditEvent.object_ids,
+    AuditEvent.policy_version,
+    AuditEvent.prev_hash,
+    AuditEvent.hash,
+)
+
+
+def lock_head(session: Session, tenant: str) -> tuple[int, str]:
+    """The tenant's chain head (seq, hash), locked until the transaction ends.
+
+    The insert comes first, and always: it creates a new tenant's head race-safely, and it is
+    a write, so on SQLite it takes the database's write lock before the head is read (a plain
+    SELECT would run outside the transaction and two writers could read the same head). On
+    PostgreSQL the row lock (FOR UPDATE) orders a tenant's concurrent appends; other tenants
+    are not held up."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(AuditChainHead)
+        .values(tenant_id=tenant, seq=0, hash=GENESIS)
+        .on_conflict_do_nothing(index_elements=["tenant_id"])
+    )
+    seq, hash_ = session.execute(
+        select(AuditChainHead.seq, AuditChainHead.hash)
+        .where(AuditChainHead.tenant_id == tenant)
+        .with_for_update()
+    ).one()
+    return int(seq), str(hash_)
+
+
+def append(session: Session, event: AuditEvent) -> None:
+    """Insert the event and move its tenant's head onto it (the head must be locked)."""
+    session.add(event)
+    session.flush()
+    session.execute(
+        update(AuditChainHead)
+        .where(AuditChainHead.tenant_id == event.tenant_id)
+        .values(seq=event.seq, hash=event.hash)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def head(session: Session, tenant: str) -> tuple[int, str] | None:
+    row = session.execute(
+        select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.tenant_id == tenant)
+    ).one_or_none()
+    return None if row is None else (int(row.seq), str(row.hash))
+
+
+def tenants(session: Session) -> list[str]:
+    """Every tenant with events or a chain head (a head without events is a truncated chain)."""
+    query = union(
+        select(AuditEvent.tenant_id).distinct(), select(AuditChainHead.tenant_id).distinct()
+    )
+    return sorted(str(t) for t in session.scalars(select(query.subquery().c.tenant_id)))
+
+
+def stored_events(
+    session: Session, tenant: str, *, after_seq: int = 0, batch: int = 1000
+) -> Iterator[StoredEvent]:
+    """A tenant's events after `after_seq` in chain order, read in keyset batches so memory
+    stays flat however long the chain.
+
+    Ordered by (seq, id), not seq alone: should the unique key be dropped, a duplicated seq is
+    still read (and reported) rather than skipped."""
+    query = select(*_EVENT_COLUMNS).where(AuditEvent.tenant_id == tenant)
+    keyset = AuditEvent.seq > after_seq
+    while True:
+        rows = session.execute(
+            query.where(keyset).order_by(AuditEvent.seq, AuditEvent.id).limit(batch)
+        ).all()
+        for row in rows:
+            yield StoredEvent(
+                id=int(row.id), prev_hash=row.prev_hash, hash=row.hash, fields=fields_of(row)
+            )
+        if len(rows) < batch:
+            return
+        seq, id_ = int(rows[-1].seq), int(rows[-1].id)
+        keyset = (AuditEvent.seq > seq) | ((AuditEvent.seq == seq) & (AuditEvent.id > id_))
+
+
+def event_id_at(session: Session, tenant: str, seq: int) -> int | None:
+    found = session.scalar(
+        select(AuditEvent.id)
+        .where(AuditEvent.tenant_id == tenant, AuditEvent.seq == seq)
+        .order_by(AuditEvent.id)
+        .limit(1)
+    )
+    return None if found is None else int(found)
+
+
+def page(session: Session, tenant: str, *, after_seq: int, limit: int) -> list[AuditEvent]:
+    """A tenant's events after `after_seq`, oldest first (the export's keyset page)."""
+    return list(
+        session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.tenant_id == tenant, AuditEvent.seq > after_seq)
+            .order_by(AuditEvent.seq)
+            .limit(limit)
+        )
+    )

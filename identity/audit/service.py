@@ -1,0 +1,156 @@
+"""Audit use cases: append an event to a tenant's chain, record a denial, verify the chains.
+
+`record` is the one way an audit row is written (ARCHITECTURE, convention 9). It joins the
+caller's transaction and only flushes: the event commits with the change it describes, or not at
+all. It locks the tenant's chain head until that commit, so call it as the last step before the
+commit, to keep a tenant's other requests waiting as briefly as possible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from identity.audit import repository
+from identity.audit.actor import Actor
+from identity.audit.chain import ChainBreak, ChainWalk, EventFields, event_hash
+from identity.db import transaction
+from identity.models import AuditEvent
+from identity.models.base import utcnow
+
+# `error` is for a failure of ours (FHIR outcome 8); the others are expected answers.
+OUTCOMES = frozenset(
+    {"success", "denied", "forbidden", "not-found", "rate-limited", "invalid", "error"}
+)
+# noun.verb in lower case: an action is a name from code, never text a caller supplied.
+_ACTION = re.compile(r"[a-z][a-z-]*\.[a-z][a-z-]*")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    events: int  # events checked (up to and including each tenant's first break)
+    tenants: int
+    breaks: tuple[ChainBreak, ...]  # the first bad event of each broken tenant chain
+
+    @property
+    def intact(self) -> bool:
+        return not self.breaks
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    *,
+    action: str,
+    outcome: str,
+    object_type: str | None = None,
+    object_ids: Sequence[str] = (),
+    policy_version: str | None = None,
+    http_status: int | None = None,
+) -> AuditEvent:
+    """Append one event to the actor's tenant chain, in the caller's transaction (flush only).
+
+    `object_ids` are identifiers (member ids, match ids…), never demographics."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown audit outcome {outcome!r}")
+    if len(action) > 48 or not _ACTION.fullmatch(action):
+        raise ValueError(f"audit action must look like 'noun.verb', got {action!r}")
+    if isinstance(object_ids, str):  # a lone id would otherwise be split into characters
+        raise TypeError("object_ids is a sequence of ids, not one string")
+    prev_seq, prev_hash = repository.lock_head(session, actor.tenant)
+    # The clock is read under the lock, so a tenant's events are in time order too.
+    fields = EventFields(
+        tenant_id=actor.tenant,
+        seq=prev_seq + 1,
+        occurred_at=utcnow(),
+        request_id=actor.request_id,
+        client_id=actor.client_id,
+        action=action,
+        outcome=outcome,
+        http_status=http_status,
+        object_type=object_type,
+        object_ids=tuple(object_ids),
+        policy_version=policy_version,
+    )
+    event = AuditEvent(
+        tenant_id=fields.tenant_id,
+        seq=fields.seq,
+        occurred_at=fields.occurred_at,
+        request_id=fields.request_id,
+        client_id=fields.client_id,
+        action=fields.action,
+        outcome=fields.outcome,
+        http_status=fields.http_status,
+        object_type=fields.object_type,
+        object_ids=list(fields.object_ids),
+        policy_version=fields.policy_version,
+        prev_hash=prev_hash,
+        hash=event_hash(prev_hash, fields),
+    )
+    repository.append(session, event)
+    return event
+
+
+def record_denial(
+    session_factory: sessionmaker[Session],
+    actor: Actor,
+    *,
+    action: str,
+    outcome: str,
+    http_status: int,
+    object_type: str | None = None,
+    object_ids: Sequence[str] = (),
+) -> AuditEvent:
+    """Record a refused request in a transaction of its own: the request's transaction has
+    rolled back (or never began), and the denial must be remembered all the same."""
+    with transaction(session_factory) as session:
+        return record(
+            session,
+            actor,
+            action=action,
+            outcome=outcome,
+            object_type=object_type,
+            object_ids=object_ids,
+            http_status=http_status,
+        )
+
+
+def verify(session: Session, tenant: str | None = None) -> VerifyReport:
+    """Walk each tenant's chain (or one tenant's) and report the first bad event of each."""
+    names = [tenant] if tenant is not None else repository.tenants(session)
+    checked, breaks = 0, []
+    for name in names:
+        walked, broken = _verify_tenant(session, name)
+        checked += walked
+        if broken is not None:
+            breaks.append(broken)
+    return VerifyReport(events=checked, tenants=len(names), breaks=tuple(breaks))
+
+
+def _verify_tenant(session: Session, tenant: str) -> tuple[int, ChainBreak | None]:
+    chain = ChainWalk(tenant)
+    for event in repository.stored_events(session, tenant):
+        if not chain.feed(event):
+            break
+    # The head is read after the events: an append commits its event and the head together, so
+    # a head ahead of the events read may be a concurrent append rather than a cut tail. Read
+    # on until the events reach the head or no more come.
+    head = repository.head(session, tenant)
+    while chain.broken is None and head is not None and head[0] > chain.last_seq:
+        fed = 0
+        for event in repository.stored_events(session, tenant, after_seq=chain.last_seq):
+            fed += 1
+            if not chain.feed(event):
+                break
+        if fed == 0:
+            break
+        head = repository.head(session, tenant)
+    broken = chain.finish(head)
+    if broken is not None and broken.event_id is None:
+        found = repository.event_id_at(session, tenant, broken.seq)
+        broken = dataclasses.replace(broken, event_id=found)
+    return chain.checked, broken
