@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
+from identity.cli.audit import audit_app
 from identity.cli.demo import demo
 from identity.cli.synth import synth
 from identity.cli.train import train
@@ -39,6 +40,7 @@ policy_app = typer.Typer(help="Matching policies in matching_rules/.", no_args_i
 app.add_typer(db_app, name="db")
 app.add_typer(members_app, name="members")
 app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
 app.command()(demo)
 app.command()(synth)
 app.command()(train)
