@@ -1,5 +1,5 @@
 """The token negative corpus, over real HTTP on both databases: every bad token is refused with
-401 and `WWW-Authenticate: Bearer error="invalid_token"`; a good token lacking the scope gets 403."""
+401 and `WWW-Authenticate: Bearer error="invalid_token"`; a good token without the scope: 403."""
 
 from __future__ import annotations
 
