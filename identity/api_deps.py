@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from identity.db import transaction
 from identity.errors import FieldError, InvalidInput, PayloadTooLarge
+from identity.idempotency.service import IdempotentRequest, fingerprint, parse_key
 
 
 def db_session(request: Request) -> Iterator[Session]:
@@ -38,10 +39,20 @@ async def json_body(request: Request) -> Any:
         ) from exc
 
 
+async def idempotent_request(request: Request) -> IdempotentRequest | None:
+    """The Idempotency-Key with a fingerprint of the request it names (method, path, body)."""
+    key = parse_key(request.headers.get("idempotency-key"))
+    if key is None:
+        return None
+    body = await request.body()
+    return IdempotentRequest(key, fingerprint(request.method, request.url.path, body))
+
+
 # scope="function": commit before the response is sent, so a client never sees a 200 for a
 # decision that was not stored (with the default scope the commit would run after sending).
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
 JsonBody = Annotated[Any, Depends(json_body)]
+Idempotency = Annotated[IdempotentRequest | None, Depends(idempotent_request)]
 
 # OpenAPI: error responses are problem details.
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}

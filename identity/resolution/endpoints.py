@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
-from identity.api_deps import PROBLEM, DbSession, JsonBody
+from identity.api_deps import PROBLEM, DbSession, Idempotency, JsonBody
 from identity.auth.dependencies import DecisionReader, Matcher
+from identity.idempotency.http import json_response
 from identity.resolution import service
 from identity.resolution.schemas import MatchResponse, StoredMatchResponse, match_response
 
@@ -25,11 +26,15 @@ def post_match(
     body: JsonBody,
     session: DbSession,
     caller: Matcher,
-) -> MatchResponse:
-    today = datetime.now(UTC).date()
-    raw = service.parse_match_request(body, today)
-    result = service.match(session, caller.tenant, request.app.state.matchers, raw, today=today)
-    return match_response(result)
+    idempotency: Idempotency,
+) -> Response:
+    def decide() -> MatchResponse:
+        today = datetime.now(UTC).date()
+        raw = service.parse_match_request(body, today)
+        result = service.match(session, caller.tenant, request.app.state.matchers, raw, today=today)
+        return match_response(result)
+
+    return json_response(session, caller, idempotency, decide)
 
 
 @router.get(
