@@ -52,11 +52,20 @@ from benchmarks.machine import (
     tree_cpu_seconds,
 )
 from benchmarks.postgres import PostgresServer, settings_summary
+from identity.auth.dev import mint_dev_token
+from identity.config import Settings
 
 HOST = "127.0.0.1"  # the load generator targets loopback only
 TARGET_P99_MS = 50.0
 TARGET_RPS = 300.0
 HEADERS = {"content-type": "application/json"}
+
+
+def auth_headers(dev_key_file: Path) -> dict[str, str]:
+    """Headers with a fresh development token (tokens live five minutes; mint one per level)."""
+    settings = Settings(dev_auth=True, dev_key_file=dev_key_file)
+    token = mint_dev_token(settings, tenant=TENANT, client_id="benchmark")
+    return {**HEADERS, "Authorization": f"Bearer {token}"}
 
 
 # --- processes -----------------------------------------------------------------------------
@@ -91,6 +100,15 @@ def serve(url: str, workers: int, log_path: Path) -> Iterator[tuple[str, int]]:
         "IDENTITY_DATABASE_URL": url,
         "IDENTITY_DEFAULT_TENANT": TENANT,
         "IDENTITY_LOG_LEVEL": "WARNING",
+        # Authenticated like a real caller (a development token), with limits far above the
+        # load so the limiter's cost is measured but it never refuses.
+        "IDENTITY_DEV_AUTH": "true",
+        "IDENTITY_DEV_KEY_FILE": str(log_path.parent / "dev-key.pem"),
+        "IDENTITY_SIGNING_KEY_FILE": str(log_path.parent / "signing-key.pem"),
+        "IDENTITY_RATE_LIMIT_CLIENT_PER_S": "1000000",
+        "IDENTITY_RATE_LIMIT_CLIENT_BURST": "1000000",
+        "IDENTITY_RATE_LIMIT_TENANT_PER_S": "1000000",
+        "IDENTITY_RATE_LIMIT_TENANT_BURST": "1000000",
     }
     cmd = [sys.executable, "-m", "identity", "serve", "--host", HOST, "--port", str(port)]
     cmd += ["--workers", str(workers)]
@@ -149,7 +167,13 @@ class Level:
 
 
 async def replay(
-    base: str, bodies: list[bytes], start: int, concurrency: int, count: int, seconds: float
+    base: str,
+    bodies: list[bytes],
+    start: int,
+    concurrency: int,
+    count: int,
+    seconds: float,
+    headers: dict[str, str],
 ) -> Level:
     """Send up to `count` requests, `concurrency` at a time, starting no new one after
     `seconds`; each request also times out after 30 s."""
@@ -168,7 +192,7 @@ async def replay(
                 level.requests += 1
                 sent = time.perf_counter()
                 try:
-                    response = await client.post("/v1/match", content=body, headers=HEADERS)
+                    response = await client.post("/v1/match", content=body, headers=headers)
                 except httpx.HTTPError as exc:
                     level.errors[type(exc).__name__] += 1
                     continue
@@ -198,11 +222,12 @@ def measured(
     seconds: float,
     server_pid: int,
     db_pid: int | None,
+    headers: dict[str, str],
 ) -> Level:
     cpu0, client0 = tree_cpu_seconds(server_pid), _self_cpu()
     db0 = tree_cpu_seconds(db_pid) if db_pid else 0.0
     machine0 = machine_busy_seconds()
-    level = asyncio.run(replay(base, bodies, start, concurrency, count, seconds))
+    level = asyncio.run(replay(base, bodies, start, concurrency, count, seconds, headers))
     level.server_cpu_s = tree_cpu_seconds(server_pid) - cpu0
     level.client_cpu_s = _self_cpu() - client0
     level.db_cpu_s = tree_cpu_seconds(db_pid) - db0 if db_pid else 0.0
@@ -268,11 +293,14 @@ def run_db(
         log_path = bench_dir(data.members, data.seed) / f"serve-{db}-w{w}.log"
         with serve(url, w, log_path) as (base, pid):
             print(f"[{db}] workers={w}: warming up with {warmup} requests ...", flush=True)
-            asyncio.run(replay(base, bodies, start, min(8, max(levels)), warmup, seconds))
+            key_file = log_path.parent / "dev-key.pem"
+            warm = min(8, max(levels))
+            asyncio.run(replay(base, bodies, start, warm, warmup, seconds, auth_headers(key_file)))
             start += warmup
             done: list[Level] = []
             for c in levels:
-                level = measured(base, bodies, start, c, count, seconds, pid, db_pid)
+                headers = auth_headers(key_file)
+                level = measured(base, bodies, start, c, count, seconds, pid, db_pid, headers)
                 start += level.requests
                 print(
                     f"[{db}] workers={w} concurrency={c}: {level.requests} requests in "

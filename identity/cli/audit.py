@@ -11,8 +11,9 @@ from typing import Annotated
 import typer
 
 from identity.audit import service
+from identity.cli.common import open_sessions
 from identity.config import load_settings
-from identity.db import SchemaMismatch, check_schema, make_engine, make_session_factory, transaction
+from identity.db import transaction
 
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 
@@ -24,17 +25,8 @@ def verify(
     ] = None,
 ) -> None:
     """Check every event's hash and link, gapless seqs from 1, and each chain's head."""
-    engine = make_engine(load_settings())
-    try:
-        check_schema(engine)
-    except SchemaMismatch as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
-    try:
-        with transaction(make_session_factory(engine)) as session:
-            report = service.verify(session, tenant)
-    finally:
-        engine.dispose()
+    with transaction(open_sessions(load_settings())) as session:
+        report = service.verify(session, tenant)
     if report.intact:
         typer.echo(f"audit chain intact: {report.events} events in {report.tenants} tenants")
         return

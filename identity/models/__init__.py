@@ -8,6 +8,7 @@ from identity.models.blocking_key import BlockingKey
 from identity.models.client_assertion import ClientAssertion
 from identity.models.coverage import Coverage
 from identity.models.decision import MatchDecision
+from identity.models.idempotency_record import IdempotencyRecord
 from identity.models.member import Member
 from identity.models.policy import PolicyActivation, PolicyVersion
 from identity.models.review_item import ReviewItem
@@ -20,6 +21,7 @@ __all__ = [
     "BlockingKey",
     "ClientAssertion",
     "Coverage",
+    "IdempotencyRecord",
     "MatchDecision",
     "Member",
     "PolicyActivation",
