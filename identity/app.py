@@ -18,6 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from identity import __version__
+from identity.audit.endpoints import router as audit_router
 from identity.auth.endpoints import OAuthError
 from identity.auth.endpoints import router as auth_router
 from identity.auth.keys import load_or_create_signing_key
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(resolution_router)
     app.include_router(review_router)
+    app.include_router(audit_router)
     return app
 
 

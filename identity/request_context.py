@@ -36,6 +36,8 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         request_id = _request_id(scope)
+        # On request.state too, so the audit trail records the id the caller sees.
+        scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
 
