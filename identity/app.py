@@ -30,6 +30,7 @@ from identity.errors import (
 )
 from identity.health.endpoints import router as health_router
 from identity.logging_setup import configure_logging, get_logger
+from identity.observability.metrics import build_metrics
 from identity.policy.cache import MatcherCache
 from identity.request_context import RequestContext
 from identity.resolution.endpoints import router as resolution_router
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         app.state.matchers = MatcherCache()
+        app.state.metrics = build_metrics(app.state.session_factory)
         log.info("started", version=__version__, database=engine.dialect.name)
         yield
         engine.dispose()
