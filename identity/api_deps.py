@@ -1,5 +1,5 @@
-"""Request dependencies shared by every router: the session (the transaction's edge), the tenant
-and the JSON body."""
+"""Request dependencies shared by every router: the session (the transaction's edge) and the JSON
+body. The caller and its tenant come from identity.auth.dependencies."""
 
 from __future__ import annotations
 
@@ -18,12 +18,6 @@ def db_session(request: Request) -> Iterator[Session]:
     """One transaction per request: committed if the endpoint returns, rolled back otherwise."""
     with transaction(request.app.state.session_factory) as session:
         yield session
-
-
-def current_tenant(request: Request) -> str:
-    """The tenant the request acts for. Until authentication lands, the configured default;
-    afterwards only the validated access token may say (never a header)."""
-    return str(request.app.state.settings.default_tenant)
 
 
 async def json_body(request: Request) -> Any:
@@ -47,7 +41,6 @@ async def json_body(request: Request) -> Any:
 # scope="function": commit before the response is sent, so a client never sees a 200 for a
 # decision that was not stored (with the default scope the commit would run after sending).
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
-Tenant = Annotated[str, Depends(current_tenant)]
 JsonBody = Annotated[Any, Depends(json_body)]
 
 # OpenAPI: error responses are problem details.

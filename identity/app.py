@@ -18,6 +18,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from identity import __version__
+from identity.auth.endpoints import OAuthError
+from identity.auth.endpoints import router as auth_router
+from identity.auth.keys import load_or_create_signing_key
+from identity.auth.trust import build_validator
 from identity.config import Settings, load_settings
 from identity.db import check_schema, make_engine, make_session_factory
 from identity.errors import (
@@ -96,7 +100,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         err.status, err.code, err.title = 500, "internal", "Internal error"
         return _render(request, err)
 
+    async def oauth_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, OAuthError)
+        return exc.response()
+
     app.add_exception_handler(IdentityError, identity_error)
+    app.add_exception_handler(OAuthError, oauth_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(OperationalError, database_down)
@@ -117,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         app.state.matchers = MatcherCache()
+        app.state.signing_key = load_or_create_signing_key(settings.signing_key_file)
+        app.state.token_validator = build_validator(settings, app.state.signing_key)
         app.state.metrics = build_metrics(app.state.session_factory)
         log.info("started", version=__version__, database=engine.dialect.name)
         yield
@@ -127,10 +138,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Member identity resolution for US health payers",
         lifespan=lifespan,
+        # The API description is public only on a development install: it is not secret, but
+        # production exposes nothing unauthenticated beyond health, discovery and keys.
+        openapi_url="/openapi.json" if settings.dev_auth else None,
     )
     _install_error_handlers(app)
     app.add_middleware(RequestContext)
     app.include_router(health_router)
+    app.include_router(auth_router)
     app.include_router(resolution_router)
     app.include_router(review_router)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -12,6 +12,20 @@ def _default_rules_dir() -> Path:
     """`matching_rules/` beside the package in a checkout, else the working folder's."""
     checkout = Path(__file__).resolve().parent.parent / "matching_rules"
     return checkout if checkout.is_dir() else Path.cwd() / "matching_rules"
+
+
+class TrustedIssuerSettings(BaseModel):
+    """Another authorisation server whose access tokens this service accepts."""
+
+    issuer: str
+    jwks_file: Path | None = None
+    jwks_url: str | None = None
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> TrustedIssuerSettings:
+        if (self.jwks_file is None) == (self.jwks_url is None):
+            raise ValueError("give exactly one of jwks_file and jwks_url")
+        return self
 
 
 class Settings(BaseSettings):
@@ -31,6 +45,32 @@ class Settings(BaseSettings):
     db_connect_timeout_s: float = 3.0
     max_body_bytes: int = 256 * 1024
     retry_after_s: int = 5
+
+    # --- authentication (tokens, the token endpoint) ---
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The service's external base URL: issuer of its access tokens, audience they "
+        "are minted for, and the base of the token endpoint named in client assertions",
+    )
+    signing_key_file: Path = Field(
+        default=Path(".identity/signing-key.pem"),
+        description="RSA key that signs the access tokens the token endpoint issues "
+        "(created on first start when absent)",
+    )
+    dev_auth: bool = Field(
+        default=False,
+        description="Trust tokens signed by the local development key (`identity auth "
+        "dev-token`). Never in production.",
+    )
+    dev_key_file: Path = Path(".identity/dev-key.pem")
+    trusted_issuers: list[TrustedIssuerSettings] = Field(
+        default_factory=list,
+        description='Other authorisation servers, as JSON: [{"issuer": ..., "jwks_file": ...} '
+        'or {"issuer": ..., "jwks_url": ...}]',
+    )
+    access_token_lifetime_s: int = Field(default=300, ge=30, le=300)
+    max_token_bytes: int = 8192
+    clock_leeway_s: int = Field(default=30, ge=0, le=120)
 
     # --- Rate limits: token buckets per client and per tenant (identity/ratelimit.py) ---
     # A request takes a token from both buckets or from neither; a rate of 0 disables that limit.

@@ -56,6 +56,37 @@ class NotFound(IdentityError):
     title = "Not found"
 
 
+class Unauthorized(IdentityError):
+    """No usable access token (RFC 6750 §3.1 invalid_token)."""
+
+    status = 401
+    code = "invalid-token"
+    title = "A valid access token is required"
+
+    def __init__(self, detail: str) -> None:
+        # The description is one of a fixed set of reasons; it never quotes the token.
+        super().__init__(
+            detail,
+            headers={
+                "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{detail}"'
+            },
+        )
+
+
+class Forbidden(IdentityError):
+    """A valid token that lacks the scope the operation needs (RFC 6750 insufficient_scope)."""
+
+    status = 403
+    code = "insufficient-scope"
+    title = "The access token does not grant this operation"
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(
+            f"this operation needs the scope {scope}",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+        )
+
+
 class Conflict(IdentityError):
     status = 409
     code = "conflict"

@@ -27,6 +27,7 @@ import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.app import create_app
+from identity.auth.dev import mint_dev_token
 from identity.config import Settings
 from identity.db import make_engine, make_session_factory, transaction, upgrade
 from identity.matching.policy import find_policy
@@ -35,6 +36,7 @@ from identity.policy import service as policy_service
 REPO = Path(__file__).resolve().parent.parent
 RULES_DIR = REPO / "matching_rules"
 TENANT = "test-payer"
+PUBLIC_URL = "https://identity.test"
 
 
 def free_port() -> int:
@@ -169,13 +171,23 @@ def database_url(
     server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+@pytest.fixture(scope="session")
+def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Signing keys shared by the whole run (RSA key generation is slow enough to matter)."""
+    return Path(tmp_path_factory.mktemp("keys"))
+
+
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, key_dir: Path) -> Settings:
     return Settings(
         database_url=database_url,
         rules_dir=RULES_DIR,
         default_tenant=TENANT,
         log_json=True,
+        public_url=PUBLIC_URL,
+        signing_key_file=key_dir / "signing-key.pem",
+        dev_auth=True,
+        dev_key_file=key_dir / "dev-key.pem",
     )
 
 
@@ -224,8 +236,10 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=10)
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=30)
+    def client(self, token: str | None = None) -> httpx.Client:
+        """A client over real HTTP; with `token`, every request carries it as a bearer token."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.base_url, timeout=30, headers=headers)
 
 
 @pytest.fixture
@@ -235,6 +249,8 @@ def live_server(settings: Settings, active_policy: str) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def client(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with live_server.client() as c:
+def client(live_server: LiveServer, settings: Settings) -> Iterator[httpx.Client]:
+    """Speaks for the test tenant with every scope (a development token)."""
+    token = mint_dev_token(settings, tenant=TENANT, client_id="test-client")
+    with live_server.client(token) as c:
         yield c

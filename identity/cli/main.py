@@ -7,19 +7,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 
+from identity.cli.auth import auth_app, clients_app
+from identity.cli.common import fail as _fail
+from identity.cli.common import open_sessions as _sessions
 from identity.cli.demo import demo
 from identity.cli.synth import synth
 from identity.cli.train import train
-from identity.config import Settings, load_settings
+from identity.config import load_settings
 from identity.db import (
-    SchemaMismatch,
-    check_schema,
     current_revision,
     head_revision,
     make_engine,
-    make_session_factory,
     transaction,
     upgrade,
 )
@@ -39,27 +38,13 @@ policy_app = typer.Typer(help="Matching policies in matching_rules/.", no_args_i
 app.add_typer(db_app, name="db")
 app.add_typer(members_app, name="members")
 app.add_typer(policy_app, name="policy")
+app.add_typer(clients_app, name="clients")
+app.add_typer(auth_app, name="auth")
 app.command()(demo)
 app.command()(synth)
 app.command()(train)
 
 TenantOption = Annotated[str | None, typer.Option("--tenant", help="Tenant (payer) id.")]
-
-
-def _sessions(settings: Settings, *, require_schema: bool = True) -> sessionmaker[Session]:
-    engine = make_engine(settings)
-    if require_schema:
-        try:
-            check_schema(engine)
-        except SchemaMismatch as exc:
-            typer.secho(f"error: {exc}", fg="red", err=True)
-            raise typer.Exit(2) from exc
-    return make_session_factory(engine)
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    return typer.Exit(code)
 
 
 @app.command()

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 
-from identity.api_deps import PROBLEM, DbSession, JsonBody, Tenant
+from identity.api_deps import PROBLEM, DbSession, JsonBody
+from identity.auth.dependencies import DecisionReader, Matcher
 from identity.resolution import service
 from identity.resolution.schemas import MatchResponse, StoredMatchResponse, match_response
 
@@ -16,30 +17,30 @@ router = APIRouter(prefix="/v1", tags=["matching"])
 @router.post(
     "/match",
     response_model=MatchResponse,
-    responses={422: PROBLEM, 503: PROBLEM},
+    responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM, 503: PROBLEM},
     summary="Resolve a person (FHIR Patient, optional Coverage) against the member master",
 )
 def post_match(
     request: Request,
     body: JsonBody,
     session: DbSession,
-    tenant: Tenant,
+    caller: Matcher,
 ) -> MatchResponse:
     today = datetime.now(UTC).date()
     raw = service.parse_match_request(body, today)
-    result = service.match(session, tenant, request.app.state.matchers, raw, today=today)
+    result = service.match(session, caller.tenant, request.app.state.matchers, raw, today=today)
     return match_response(result)
 
 
 @router.get(
     "/matches/{match_id}",
     response_model=StoredMatchResponse,
-    responses={404: PROBLEM},
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM},
     summary="A stored decision with its candidates, rule results, evidence and timings",
 )
 def get_match(
     match_id: str,
     session: DbSession,
-    tenant: Tenant,
+    caller: DecisionReader,
 ) -> StoredMatchResponse:
-    return StoredMatchResponse.from_result(service.get_match(session, tenant, match_id))
+    return StoredMatchResponse.from_result(service.get_match(session, caller.tenant, match_id))

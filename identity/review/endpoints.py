@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from identity.api_deps import PROBLEM, DbSession, Tenant
+from identity.api_deps import PROBLEM, DbSession
+from identity.auth.dependencies import Steward
 from identity.review import service
 from identity.review.schemas import ReviewItemPage, ReviewItemView
 
@@ -16,18 +17,18 @@ router = APIRouter(prefix="/v1/review-items", tags=["review"])
 @router.get(
     "",
     response_model=ReviewItemPage,
-    responses={422: PROBLEM},
+    responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM},
     summary="The review queue, oldest first, keyset-paginated",
 )
 def list_review_items(
     session: DbSession,
-    tenant: Tenant,
+    caller: Steward,
     status: Annotated[str | None, Query(description="open, claimed or resolved")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReviewItemPage:
     items, next_cursor = service.list_items(
-        session, tenant, status=status, cursor=cursor, limit=limit
+        session, caller.tenant, status=status, cursor=cursor, limit=limit
     )
     return ReviewItemPage(
         items=[ReviewItemView.model_validate(service.item_view(i)) for i in items],
@@ -38,10 +39,10 @@ def list_review_items(
 @router.get(
     "/{item_id}",
     response_model=ReviewItemView,
-    responses={404: PROBLEM},
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM},
     summary="One review item",
 )
-def get_review_item(item_id: str, session: DbSession, tenant: Tenant) -> ReviewItemView:
+def get_review_item(item_id: str, session: DbSession, caller: Steward) -> ReviewItemView:
     return ReviewItemView.model_validate(
-        service.item_view(service.get_item(session, tenant, item_id))
+        service.item_view(service.get_item(session, caller.tenant, item_id))
     )

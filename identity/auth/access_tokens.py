@@ -1,0 +1,164 @@
+"""JWT access tokens (RFC 9068): minted by this service's token endpoint or the development CLI,
+validated on every protected request.
+
+The library's defaults are not trusted: the algorithm, `typ`, `aud`, `iss` and the required claims
+are all checked here explicitly, and a token larger than a bound is refused before it is parsed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import jwt
+from jwt.api_jwk import PyJWK
+
+from identity.auth.keys import ALLOWED_ALGORITHMS, OWN_ALGORITHM, SigningKey, key_matches_algorithm
+from identity.auth.principal import Principal
+from identity.auth.scopes import parse_scopes
+
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "sub", "client_id", "jti", "tenant")
+MAX_LIFETIME_S = 300
+
+
+class InvalidToken(Exception):
+    """Why a token was refused. The reason is for logs and the 401's description; it never
+    contains the token or its claims."""
+
+
+# Key lookup for one issuer: key id -> key, or None when the issuer has no such key.
+KeyLookup = Callable[[str], PyJWK | None]
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedIssuer:
+    issuer: str
+    keys: KeyLookup
+
+
+def mint_access_token(
+    key: SigningKey,
+    *,
+    issuer: str,
+    audience: str,
+    client_id: str,
+    tenant: str,
+    scopes: Iterable[str],
+    lifetime_s: int = MAX_LIFETIME_S,
+    now: float | None = None,
+) -> tuple[str, int]:
+    """A signed access token and its lifetime in seconds (never more than five minutes)."""
+    issued = int(now if now is not None else time.time())
+    lifetime = min(lifetime_s, MAX_LIFETIME_S)
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": client_id,
+        "client_id": client_id,
+        "tenant": tenant,
+        "scope": " ".join(sorted(set(scopes))),
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + lifetime,
+        "jti": uuid.uuid4().hex,
+    }
+    token = jwt.encode(
+        claims,
+        key.private_key,
+        algorithm=OWN_ALGORITHM,
+        headers={"typ": "at+jwt", "kid": key.kid},
+    )
+    return token, lifetime
+
+
+class AccessTokenValidator:
+    """Validates bearer tokens against the configured issuers and one audience."""
+
+    def __init__(
+        self,
+        issuers: Iterable[TrustedIssuer],
+        *,
+        audience: str,
+        max_token_bytes: int = 8192,
+        leeway_s: int = 30,
+    ) -> None:
+        self._issuers: Mapping[str, TrustedIssuer] = {i.issuer: i for i in issuers}
+        self._audience = audience
+        self._max_bytes = max_token_bytes
+        self._leeway = leeway_s
+
+    def validate(self, token: str) -> Principal:
+        if len(token) > self._max_bytes:
+            raise InvalidToken("the token is too large")
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("the token is not a well-formed JWT") from exc
+        alg = header.get("alg")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise InvalidToken("the token's algorithm is not allowed")
+        if str(header.get("typ", "")).lower() not in ACCESS_TOKEN_TYPES:
+            raise InvalidToken("the token is not an access token (typ)")
+        issuer = self._issuers.get(str(unverified.get("iss", "")))
+        if issuer is None:
+            raise InvalidToken("the token's issuer is not trusted")
+        key = issuer.keys(str(header.get("kid", "")))
+        if key is None:
+            raise InvalidToken("the token's signing key is unknown")
+        if not key_matches_algorithm(key, str(alg)):
+            raise InvalidToken("the token's algorithm does not fit its key")
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[str(alg)],
+                audience=self._audience,
+                issuer=issuer.issuer,
+                leeway=self._leeway,
+                options={
+                    "require": list(REQUIRED_CLAIMS),
+                    "verify_signature": True,
+                    "verify_exp": True,
+                    "verify_nbf": True,
+                    "verify_iat": True,
+                    "verify_aud": True,
+                    "verify_iss": True,
+                    "strict_aud": False,
+                },
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidToken("the token has expired") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise InvalidToken("the token is not yet valid") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise InvalidToken("the token is for another audience") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise InvalidToken("the token's issuer is not trusted") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise InvalidToken(f"the token lacks the {exc.claim} claim") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise InvalidToken("the token's signature does not verify") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("the token is not valid") from exc
+        return _principal(claims, issuer.issuer)
+
+
+def _principal(claims: Mapping[str, object], issuer: str) -> Principal:
+    client_id, tenant, scope = claims.get("client_id"), claims.get("tenant"), claims.get("scope")
+    if not isinstance(client_id, str) or not client_id or claims.get("sub") != client_id:
+        raise InvalidToken("the token's client is not stated consistently")
+    if not isinstance(tenant, str) or not tenant:
+        raise InvalidToken("the token names no tenant")
+    if scope is not None and not isinstance(scope, str):
+        raise InvalidToken("the token's scope is not a string")
+    return Principal(
+        client_id=client_id,
+        tenant=tenant,
+        scopes=parse_scopes(scope or ""),
+        token_id=str(claims.get("jti")),
+        issuer=issuer,
+    )
