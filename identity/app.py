@@ -34,6 +34,7 @@ from identity.errors import (
 )
 from identity.health.endpoints import router as health_router
 from identity.logging_setup import configure_logging, get_logger
+from identity.observability.endpoints import router as metrics_router
 from identity.observability.metrics import build_metrics
 from identity.policy.cache import MatcherCache
 from identity.request_context import RequestContext
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(resolution_router)
     app.include_router(review_router)
+    app.include_router(metrics_router)
     return app
 
 

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session, sessionmaker
 
-from identity.auth.principal import Principal
+from identity.auth.dev import mint_dev_token
 from identity.config import Settings
 from identity.models import MatchDecision, ReviewItem
 from identity.observability.endpoints import metrics_response
-from identity.observability.endpoints import router as metrics_router
 from identity.observability.metrics import LATENCY_BUCKETS, Metrics, build_metrics
 from identity.review.repository import review_queue_depth
 from tests.conftest import TENANT, LiveServer
+from tests.factories import fhir_patient
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -122,25 +120,13 @@ def test_a_failing_queue_depth_does_not_break_the_scrape() -> None:
     assert value(found, "identity_decisions_total", outcome="match", stage="deterministic") == 1
 
 
-def test_metrics_router_serves_the_exposition_format() -> None:
-    # Function level: the route is mounted (behind metrics:read) once the auth dependency exists.
-    app = FastAPI()
-    app.state.metrics = Metrics()
-    app.state.metrics.observe_decision("no_match", "blocking")
-    app.include_router(metrics_router)
-
-    async def scrape() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return await client.get("/metrics")
-
-    got = asyncio.run(scrape())
-    assert got.status_code == 200
-    assert got.headers["content-type"].startswith("text/plain")
-    assert got.headers["cache-control"] == "no-store"
-    assert 'identity_decisions_total{outcome="no_match",stage="blocking"} 1.0' in got.text
-    direct = metrics_response(app.state.metrics)
-    assert direct.body == app.state.metrics.render()[0]
+def test_metrics_response_is_the_exposition_format_uncached() -> None:
+    metrics = Metrics()
+    metrics.observe_decision("no_match", "blocking")
+    response = metrics_response(metrics)
+    assert response.media_type == metrics.render()[1]
+    assert response.headers["cache-control"] == "no-store"
+    assert b'identity_decisions_total{outcome="no_match",stage="blocking"} 1.0' in response.body
 
 
 # -- over real HTTP ---------------------------------------------------------------------------
@@ -253,51 +239,65 @@ def test_build_metrics_reads_through_its_own_session(
 # -- the access log ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def server_with_principal(settings: Settings) -> Iterator[LiveServer]:
-    """The real app plus one route that sets a principal as the auth dependency will."""
-    server = LiveServer(settings)
-    app: FastAPI = server.server.config.app
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_metrics_endpoint_needs_the_metrics_scope(
+    live_server: LiveServer, settings: Settings
+) -> None:
+    scraper = mint_dev_token(
+        settings, tenant=TENANT, client_id="prometheus", scopes=["metrics:read"]
+    )
+    matcher = mint_dev_token(settings, tenant=TENANT, client_id="payer-app", scopes=["match"])
+    with live_server.client() as anonymous:
+        assert anonymous.get("/metrics").status_code == 401
+    with live_server.client(matcher) as client:
+        assert client.get("/metrics").status_code == 403
+    with live_server.client(scraper) as client:
+        got = client.get("/metrics")
+    assert got.status_code == 200
+    assert got.headers["content-type"].startswith("text/plain")
+    assert got.headers["cache-control"] == "no-store"
+    assert "# TYPE http_requests_total counter" in got.text
+    assert "# TYPE identity_review_queue_depth gauge" in got.text
 
-    def as_client(request: Request) -> dict[str, str]:
-        request.state.principal = Principal(
-            client_id="payer-app-7",
-            tenant=TENANT,
-            scopes=frozenset({"match"}),
-            token_id="tok-1",
-            issuer="https://issuer.example",
-        )
-        return {"ok": "yes"}
 
-    app.add_api_route("/test/as-client", as_client)
-    with server:
-        yield server
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_decisions_are_counted_when_made(live_server: LiveServer, client: httpx.Client) -> None:
+    for given in ("Zqxcanary", "Vwbcanary"):
+        assert client.post("/v1/match", json={"patient": fhir_patient(given)}).status_code == 200
+    scraped = client.get("/metrics")
+    assert scraped.status_code == 200
+    found = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(scraped.text)
+        for s in family.samples
+    }
+    name = "identity_decisions_total"
+    assert value(found, name, outcome="no_match", stage="blocking") == 2
+    assert "CANARY" not in scraped.text.upper()  # no member datum in any label
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_access_log_carries_the_client_id(
-    server_with_principal: LiveServer, capsys: pytest.CaptureFixture[str]
+    live_server: LiveServer, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with server_with_principal.client() as client:
-        known = client.get("/test/as-client", headers={"X-Request-ID": "with-client"})
+    token = mint_dev_token(settings, tenant=TENANT, client_id="payer-app-7")
+    with live_server.client(token) as client:
+        known = client.get("/v1/matches/abc-123", headers={"X-Request-ID": "with-client"})
+    with live_server.client() as client:
         anonymous = client.get("/healthz", headers={"X-Request-ID": "without-client"})
-    assert (known.status_code, anonymous.status_code) == (200, 200)
-
-    def logged() -> dict[str, dict[str, object]]:
-        lines = [
-            json.loads(line)
-            for line in capsys.readouterr().err.splitlines()
-            if line.startswith("{") and '"request"' in line
-        ]
-        return {e["request_id"]: e for e in lines if e.get("event") == "request"}
+    assert (known.status_code, anonymous.status_code) == (404, 200)
 
     by_id: dict[str, dict[str, object]] = {}
 
     def both() -> bool:
-        by_id.update(logged())
+        for line in capsys.readouterr().err.splitlines():
+            if line.startswith("{") and '"request"' in line:
+                entry = json.loads(line)
+                if entry.get("event") == "request":
+                    by_id[entry["request_id"]] = entry
         return {"with-client", "without-client"} <= by_id.keys()
 
     eventually(both)
     assert by_id["with-client"]["client_id"] == "payer-app-7"
-    assert by_id["with-client"]["route"] == "/test/as-client"
+    assert by_id["with-client"]["route"] == "/v1/matches/{match_id}"
     assert by_id["without-client"]["client_id"] is None

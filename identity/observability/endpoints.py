@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from identity.api_deps import PROBLEM
+from identity.auth.dependencies import MetricsReader
 from identity.observability.metrics import Metrics
 
 router = APIRouter(tags=["operations"])
@@ -16,7 +18,9 @@ def metrics_response(metrics: Metrics) -> Response:
 
 
 @router.get(
-    "/metrics", summary="Operational metrics in the Prometheus text format (no member data)"
+    "/metrics",
+    responses={401: PROBLEM, 403: PROBLEM},
+    summary="Operational metrics in the Prometheus text format (no member data)",
 )
-def get_metrics(request: Request) -> Response:
+def get_metrics(request: Request, caller: MetricsReader) -> Response:
     return metrics_response(request.app.state.metrics)
