@@ -142,6 +142,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The API description is public only on a development install: it is not secret, but
         # production exposes nothing unauthenticated beyond health, discovery and keys.
         openapi_url="/openapi.json" if settings.dev_auth else None,
+        docs_url="/docs" if settings.dev_auth else None,
+        redoc_url=None,
     )
     _install_error_handlers(app)
     app.add_middleware(RequestContext)
