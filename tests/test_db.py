@@ -11,9 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import inspect
 
+from identity.auth.dev import mint_dev_token
 from identity.config import Settings
 from identity.db import current_revision, downgrade, head_revision, make_engine, upgrade
-from tests.conftest import RULES_DIR, TENANT, LiveServer, PostgresServer
+from tests.conftest import PUBLIC_URL, RULES_DIR, TENANT, LiveServer, PostgresServer
 from tests.factories import fhir_patient
 
 TABLES = {
@@ -60,7 +61,8 @@ def test_serve_refuses_an_unknown_schema(tmp_path: Path) -> None:
 
 
 def test_readyz_wants_a_policy(settings: Settings) -> None:
-    with LiveServer(settings) as server, server.client() as client:
+    token = mint_dev_token(settings, tenant=TENANT, client_id="test-client")
+    with LiveServer(settings) as server, server.client(token) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         r = client.get("/readyz")
         assert r.status_code == 503
@@ -79,12 +81,19 @@ def test_readyz_ready(client: httpx.Client) -> None:
     assert r.json()["status"] == "ready"
 
 
-def test_database_gone_is_503_with_retry_after(postgres: PostgresServer, tmp_path: Path) -> None:
+def test_database_gone_is_503_with_retry_after(postgres: PostgresServer, key_dir: Path) -> None:
     postgres.execute("CREATE DATABASE doomed TEMPLATE identity_template")
     settings = Settings(
-        database_url=postgres.url("doomed"), rules_dir=RULES_DIR, default_tenant=TENANT
+        database_url=postgres.url("doomed"),
+        rules_dir=RULES_DIR,
+        default_tenant=TENANT,
+        public_url=PUBLIC_URL,
+        signing_key_file=key_dir / "signing-key.pem",
+        dev_auth=True,
+        dev_key_file=key_dir / "dev-key.pem",
     )
-    with LiveServer(settings) as server, server.client() as client:
+    token = mint_dev_token(settings, tenant=TENANT, client_id="test-client")
+    with LiveServer(settings) as server, server.client(token) as client:
         postgres.execute("DROP DATABASE doomed WITH (FORCE)")
         r = client.post("/v1/match", json={"patient": fhir_patient()})
         assert r.status_code == 503
