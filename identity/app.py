@@ -35,7 +35,10 @@ from identity.errors import (
 )
 from identity.health.endpoints import router as health_router
 from identity.logging_setup import configure_logging, get_logger
+from identity.observability.endpoints import router as metrics_router
+from identity.observability.metrics import build_metrics
 from identity.policy.cache import MatcherCache
+from identity.ratelimit import build_rate_limiter
 from identity.request_context import RequestContext
 from identity.resolution.endpoints import router as resolution_router
 from identity.review.endpoints import router as review_router
@@ -128,6 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.matchers = MatcherCache()
         app.state.signing_key = load_or_create_signing_key(settings.signing_key_file)
         app.state.token_validator = build_validator(settings, app.state.signing_key)
+        app.state.metrics = build_metrics(app.state.session_factory)
+        app.state.rate_limiter = build_rate_limiter(settings)
         log.info("started", version=__version__, database=engine.dialect.name)
         yield
         engine.dispose()
@@ -149,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(resolution_router)
     app.include_router(review_router)
+    app.include_router(metrics_router)
     app.include_router(audit_router)
     return app
 

@@ -72,6 +72,23 @@ class Settings(BaseSettings):
     max_token_bytes: int = 8192
     clock_leeway_s: int = Field(default=30, ge=0, le=120)
 
+    # --- Rate limits: token buckets per client and per tenant (identity/ratelimit.py) ---
+    # A request takes a token from both buckets or from neither; a rate of 0 disables that limit.
+    rate_limit_client_per_s: float = Field(
+        default=50.0, ge=0, description="Sustained requests per second per client (0: no limit)"
+    )
+    rate_limit_client_burst: int = Field(
+        default=100, ge=1, description="Requests a client may make at once (its bucket's size)"
+    )
+    rate_limit_tenant_per_s: float = Field(
+        default=200.0,
+        ge=0,
+        description="Sustained requests per second per tenant, all its clients together (0: none)",
+    )
+    rate_limit_tenant_burst: int = Field(
+        default=400, ge=1, description="Requests a tenant's clients may make at once, together"
+    )
+
 
 def load_settings() -> Settings:
     return Settings()

@@ -6,6 +6,7 @@ a submitted value: errors name the field (a JSON pointer) and what is wrong with
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +108,21 @@ class ServiceUnavailable(IdentityError):
         super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
 
 
+class RateLimited(IdentityError):
+    """Over a client's or a tenant's rate limit; carries Retry-After and the RateLimit fields."""
+
+    status = 429
+    code = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, retry_after_s: int, *, headers: Mapping[str, str] | None = None) -> None:
+        self.retry_after_s = max(1, retry_after_s)
+        super().__init__(
+            f"too many requests; retry after {self.retry_after_s} s",
+            headers={**(headers or {}), "Retry-After": str(self.retry_after_s)},
+        )
+
+
 def problem_details(err: IdentityError, instance: str | None = None) -> dict[str, Any]:
     """RFC 9457 body; `errors` is the extension member listing the fields at fault."""
     body: dict[str, Any] = {
@@ -128,6 +144,7 @@ _FHIR_ISSUE_CODE = {
     409: "conflict",
     413: "too-long",
     422: "invalid",
+    429: "throttled",
     503: "transient",
 }
 

@@ -1,8 +1,9 @@
 """Request id and one JSON access-log line per request, as plain ASGI middleware.
 
 Plain ASGI rather than Starlette's BaseHTTPMiddleware: the latter wraps every response body in a
-stream and costs a noticeable share of a short request. The log line names the route template
-('/v1/matches/{match_id}'), never the concrete path, so no identifier reaches the logs.
+stream and costs a noticeable share of a short request. The log line and the metrics name the route
+template ('/v1/matches/{match_id}'), never the concrete path, so no identifier reaches either.
+The caller's client id comes from the principal the auth dependency leaves on request.state.
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger("identity.http")
+
+
+def _client_id(scope: Scope) -> str | None:
+    """The authenticated client, if the auth dependency ran (request.state lives in scope)."""
+    state = scope.get("state") or {}
+    client_id = getattr(state.get("principal"), "client_id", None)
+    return client_id if isinstance(client_id, str) else None
 
 
 def _request_id(scope: Scope) -> str:
@@ -47,6 +55,11 @@ class RequestContext:
                 status = int(message["status"])
                 headers: list[Any] = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                # Headers a dependency asked for (the rate-limit fields), whatever the endpoint
+                # returned: FastAPI drops a dependency's response headers when the endpoint
+                # returns a Response of its own.
+                extra = scope.get("state", {}).get("response_headers") or {}
+                headers.extend((k.lower().encode(), v.encode()) for k, v in extra.items())
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -54,13 +67,19 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            duration = time.perf_counter() - started
             structlog.contextvars.clear_contextvars()
-            route = scope.get("route")
+            method = str(scope.get("method"))
+            route = str(getattr(scope.get("route"), "path", "unmatched"))
+            metrics = getattr(getattr(scope.get("app"), "state", None), "metrics", None)
+            if metrics is not None:
+                metrics.observe_request(method, route, status, duration)
             log.info(
                 "request",
                 request_id=request_id,
-                method=scope.get("method"),
-                route=str(getattr(route, "path", "unmatched")),
+                client_id=_client_id(scope),
+                method=method,
+                route=route,
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(duration * 1000, 2),
             )

@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from identity.auth.access_tokens import InvalidToken
 from identity.auth.principal import Principal
 from identity.auth.scopes import Scope
-from identity.errors import Forbidden, Unauthorized
+from identity.errors import Forbidden, RateLimited, Unauthorized
 
 
 def bearer_token(request: Request) -> str:
@@ -38,12 +38,18 @@ def authenticate(request: Request) -> Principal:
 
 
 def require(scope: Scope) -> Callable[[Request], Principal]:
-    """A dependency admitting callers whose token grants `scope` (403 otherwise)."""
+    """A dependency admitting callers whose token grants `scope` (403 otherwise), within their
+    client's and tenant's rate limits (429 otherwise)."""
 
     def dependency(request: Request) -> Principal:
         principal = authenticate(request)
         if not principal.has(scope):
             raise Forbidden(scope.value)
+        decision = request.app.state.rate_limiter.acquire(principal.client_id, principal.tenant)
+        if not decision.allowed:
+            raise RateLimited(decision.retry_after_s, headers=decision.headers())
+        # Added to the response by the request-context middleware, whatever the endpoint returns.
+        request.state.response_headers = decision.headers()
         return principal
 
     dependency.required_scope = scope  # type: ignore[attr-defined]  # read by the route-table test

@@ -32,6 +32,7 @@ def post_match(
         today = datetime.now(UTC).date()
         raw = service.parse_match_request(body, today)
         result = service.match(session, caller.tenant, request.app.state.matchers, raw, today=today)
+        request.app.state.metrics.observe_decision(result.decision.outcome, result.decision.stage)
         return match_response(result)
 
     return json_response(session, caller, idempotency, decide)

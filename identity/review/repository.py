@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from identity.models import ReviewItem
@@ -46,3 +46,13 @@ def list_items(
             | ((ReviewItem.created_at == created) & (ReviewItem.id > item_id))
         )
     return list(session.scalars(query.order_by(ReviewItem.created_at, ReviewItem.id).limit(limit)))
+
+
+def review_queue_depth(session: Session) -> list[tuple[str, str, int]]:
+    """(tenant, status, count) for every tenant and status that has items; for the metrics."""
+    rows = session.execute(
+        select(ReviewItem.tenant_id, ReviewItem.status, func.count())
+        .group_by(ReviewItem.tenant_id, ReviewItem.status)
+        .order_by(ReviewItem.tenant_id, ReviewItem.status)
+    )
+    return [(tenant, status, int(count)) for tenant, status, count in rows]

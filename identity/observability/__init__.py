@@ -1,0 +1,1 @@
+"""Operational metrics (Prometheus) for the service: no member data, ever, in a label."""
