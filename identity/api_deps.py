@@ -10,7 +10,7 @@ import orjson
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from identity.db import transaction
+from identity.db import bind_tenant, transaction
 from identity.errors import FieldError, InvalidInput, PayloadTooLarge
 from identity.idempotency.service import IdempotentRequest, fingerprint, parse_key
 
@@ -18,6 +18,8 @@ from identity.idempotency.service import IdempotentRequest, fingerprint, parse_k
 def db_session(request: Request) -> Iterator[Session]:
     """One transaction per request: committed if the endpoint returns, rolled back otherwise."""
     with transaction(request.app.state.session_factory) as session:
+        state = request.state
+        bind_tenant(session, lambda: getattr(getattr(state, "principal", None), "tenant", None))
         yield session
 
 

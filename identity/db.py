@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ import orjson
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.config import Settings
@@ -68,7 +68,29 @@ def make_engine(settings: Settings) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    factory = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    if engine.dialect.name == "postgresql":
+        event.listen(factory, "after_begin", _set_tenant)
+    return factory
+
+
+def bind_tenant(session: Session, tenant: str | Callable[[], str | None]) -> None:
+    """Name the tenant a session acts for: a tenant id, or a function giving it when the
+    transaction begins (a request's caller is known only after its dependencies ran)."""
+    session.info["tenant"] = tenant
+
+
+def _set_tenant(session: Session, _transaction: Any, connection: Connection) -> None:
+    # PostgreSQL row-level security reads the tenant from this transaction-local setting; with
+    # none set, tenant-scoped tables show no rows at all to the application role.
+    tenant = session.info.get("tenant")
+    if callable(tenant):
+        tenant = tenant()
+    if tenant:
+        connection.execute(_SET_TENANT, {"tenant": tenant})
+
+
+_SET_TENANT = text("SELECT set_config('identity.tenant', :tenant, true)")
 
 
 @contextmanager

@@ -24,18 +24,21 @@ import httpx
 import psycopg
 import pytest
 import uvicorn
+from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.app import create_app
 from identity.auth.dev import mint_dev_token
 from identity.config import Settings
 from identity.db import make_engine, make_session_factory, transaction, upgrade
+from identity.db_roles import grant_app_role
 from identity.matching.policy import find_policy
 from identity.policy import service as policy_service
 
 REPO = Path(__file__).resolve().parent.parent
 RULES_DIR = REPO / "matching_rules"
 TENANT = "test-payer"
+APP_ROLE = "identity_app"
 PUBLIC_URL = "https://identity.test"
 
 
@@ -63,11 +66,12 @@ def _as_postgres_user(cmd: list[str]) -> list[str]:
 class PostgresServer:
     """A throwaway cluster in a temporary folder, listening on 127.0.0.1 only, trust auth."""
 
+    user = "identity_test"  # the superuser, owner of every table
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.data = root / "data"
         self.port = free_port()
-        self.user = "identity_test"
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -141,6 +145,12 @@ def postgres() -> Iterator[PostgresServer]:
         template = "identity_template"
         server.execute(f"CREATE DATABASE {template}")
         upgrade(server.url(template))
+        # The service runs as a role that owns nothing, so row-level security applies to it.
+        # Grants live in the template and are copied into every test database made from it.
+        server.execute(f"CREATE ROLE {APP_ROLE} LOGIN")
+        engine = create_engine(server.url(template))
+        grant_app_role(engine, APP_ROLE)
+        engine.dispose()
         yield server
     finally:
         server.stop()
@@ -206,13 +216,24 @@ def active_policy(sessions: sessionmaker[Session]) -> str:
     return policy.version
 
 
+def as_app_role(settings: Settings) -> Settings:
+    """The service's settings with PostgreSQL reached as the application role, as in production
+    (the test fixtures themselves connect as the owner)."""
+    url = settings.database_url
+    if not url.startswith("postgresql") or f"//{PostgresServer.user}@" not in url:
+        return settings
+    return settings.model_copy(
+        update={"database_url": url.replace(f"//{PostgresServer.user}@", f"//{APP_ROLE}@")}
+    )
+
+
 class LiveServer:
     """The real app under uvicorn in a thread, spoken to over real HTTP."""
 
     def __init__(self, settings: Settings) -> None:
         self.port = free_port()
         config = uvicorn.Config(
-            create_app(settings),
+            create_app(as_app_role(settings)),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

@@ -81,6 +81,20 @@ def db_upgrade(
     typer.echo(f"schema at {current_revision(make_engine(settings))}")
 
 
+@db_app.command("grant-app-role")
+def db_grant_app_role(
+    role: Annotated[str, typer.Argument(help="The PostgreSQL role the service connects as.")],
+) -> None:
+    """PostgreSQL: give the service's role exactly its privileges (run as the tables' owner)."""
+    from identity.db_roles import grant_app_role
+
+    try:
+        grant_app_role(make_engine(load_settings()), role)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"{role}: privileges granted; row-level security applies to it")
+
+
 @db_app.command("current")
 def db_current() -> None:
     """Show the database's schema revision and the one this code expects."""

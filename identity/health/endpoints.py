@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from identity.db import current_revision, head_revision
+from identity.db import bind_tenant, current_revision, head_revision
 from identity.policy.service import active_policy_version
 
 router = APIRouter(tags=["health"])
@@ -25,6 +25,7 @@ def readyz(request: Request) -> JSONResponse:
     checks: dict[str, Any] = {"database": False, "schema": False, "policy": False}
     try:
         with state.session_factory() as session:
+            bind_tenant(session, state.settings.default_tenant)
             session.execute(text("SELECT 1"))
             checks["database"] = True
             checks["schema"] = current_revision(state.engine) == head_revision()

@@ -1,0 +1,49 @@
+"""PostgreSQL: the application role's privileges.
+
+The service connects as a role that owns nothing, so row-level security applies to it (owners
+bypass it) and it holds only what it needs: audit events can be appended, never changed; policies
+and clients are read, and written only by the owner's CLI.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Engine, text
+
+# table -> privileges for the application role; anything not listed gets nothing.
+APP_PRIVILEGES: dict[str, str] = {
+    "member": "SELECT, INSERT, UPDATE, DELETE",
+    "coverage": "SELECT, INSERT, UPDATE, DELETE",
+    "blocking_key": "SELECT, INSERT, UPDATE, DELETE",
+    "match_decision": "SELECT, INSERT, UPDATE",
+    "review_item": "SELECT, INSERT, UPDATE",
+    "idempotency_record": "SELECT, INSERT, UPDATE, DELETE",
+    "client_assertion": "SELECT, INSERT, DELETE",
+    "audit_event": "SELECT, INSERT",
+    "audit_chain_head": "SELECT, INSERT, UPDATE",
+    "api_client": "SELECT",
+    "policy_version": "SELECT",
+    "policy_activation": "SELECT",
+    "alembic_version": "SELECT",
+}
+APP_FUNCTIONS = ("identity_review_queue_depth()",)
+
+_ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def grant_app_role(engine: Engine, role: str) -> None:
+    """Give `role` exactly the application's privileges (run as the tables' owner, after
+    `identity db upgrade`; safe to repeat)."""
+    if engine.dialect.name != "postgresql":
+        raise ValueError("roles and row-level security exist on PostgreSQL only")
+    if not _ROLE.match(role):
+        raise ValueError("a role name is lower-case letters, digits and underscores")
+    with engine.begin() as conn:
+        conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+        conn.execute(text(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"))
+        for table, privileges in APP_PRIVILEGES.items():
+            conn.execute(text(f"GRANT {privileges} ON {table} TO {role}"))
+        conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"))
+        for function in APP_FUNCTIONS:
+            conn.execute(text(f"GRANT EXECUTE ON FUNCTION {function} TO {role}"))
