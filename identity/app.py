@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -19,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from identity import __version__
 from identity.audit.endpoints import router as audit_router
+from identity.audit.http import DENIAL_OUTCOMES, audit_denial
 from identity.auth.endpoints import OAuthError
 from identity.auth.endpoints import router as auth_router
 from identity.auth.keys import load_or_create_signing_key
@@ -74,6 +76,8 @@ class _HttpError(IdentityError):
 def _install_error_handlers(app: FastAPI) -> None:
     async def identity_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, IdentityError)
+        if exc.status in DENIAL_OUTCOMES:
+            await run_in_threadpool(audit_denial, request, exc.status)
         return _render(request, exc)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
@@ -105,6 +109,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def oauth_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, OAuthError)
+        if exc.status == 401:  # a client that failed to authenticate is a refusal like any other
+            await run_in_threadpool(audit_denial, request, 401)
         return exc.response()
 
     app.add_exception_handler(IdentityError, identity_error)
