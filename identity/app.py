@@ -6,6 +6,7 @@ app at any database. The app refuses to start on a schema it does not know.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -48,6 +49,16 @@ from identity.review.endpoints import router as review_router
 log = get_logger("identity.http")
 
 
+def _instance(request: Request) -> str | None:
+    """This occurrence, named by its request id: never the path, which can carry an identifier
+    the caller put there (a member id in /v1/matches/{id}, say)."""
+    request_id = str(getattr(request.state, "request_id", ""))
+    try:
+        return uuid.UUID(request_id).urn
+    except ValueError:
+        return None
+
+
 def _render(request: Request, err: IdentityError) -> JSONResponse:
     headers = dict(err.headers)
     if request.url.path.startswith("/fhir"):
@@ -57,7 +68,7 @@ def _render(request: Request, err: IdentityError) -> JSONResponse:
             media_type="application/fhir+json",
             headers=headers,
         )
-    body = problem_details(err, instance=request.url.path)
+    body = problem_details(err, instance=_instance(request))
     return JSONResponse(
         body, status_code=err.status, media_type="application/problem+json", headers=headers
     )
