@@ -95,10 +95,4 @@ def auth_dev_token(
     scopes = {s for part in scope or [] for s in part.split()} or None
     if scopes is not None and not scopes <= ALL_SCOPES:
         raise fail(f"unknown scope; choose from: {' '.join(sorted(ALL_SCOPES))}")
-    if not settings.dev_auth:
-        typer.secho(
-            "note: the server accepts this token only when IDENTITY_DEV_AUTH=true",
-            fg="yellow",
-            err=True,
-        )
     typer.echo(mint_dev_token(settings, tenant=tenant, client_id=client, scopes=scopes))
