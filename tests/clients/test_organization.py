@@ -35,9 +35,7 @@ def test_parse(text: str, parsed: OrgIdentifier) -> None:
     assert str(parsed) == f"{parsed.system}|{parsed.value}"
 
 
-@pytest.mark.parametrize(
-    "text", ["0123456789", f"{NPI}|", "|0123", f"{NPI}|1|2", "x" * 300 + "|1"]
-)
+@pytest.mark.parametrize("text", ["0123456789", f"{NPI}|", "|0123", f"{NPI}|1|2", "x" * 300 + "|1"])
 def test_parse_refuses(text: str) -> None:
     with pytest.raises(ValueError, match="SYSTEM|VALUE|at most"):
         parse_org_identifier(text)
