@@ -45,6 +45,7 @@ from identity.ratelimit import build_rate_limiter
 from identity.request_context import RequestContext
 from identity.resolution.endpoints import router as resolution_router
 from identity.review.endpoints import router as review_router
+from identity.tokens.endpoints import router as tokens_router
 
 log = get_logger("identity.http")
 
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(review_router)
     app.include_router(metrics_router)
     app.include_router(audit_router)
+    app.include_router(tokens_router)
     return app
 
 
