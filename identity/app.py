@@ -36,6 +36,7 @@ from identity.errors import (
     operation_outcome,
     problem_details,
 )
+from identity.exchange.endpoints import router as exchange_router
 from identity.health.endpoints import router as health_router
 from identity.logging_setup import configure_logging, get_logger
 from identity.observability.endpoints import router as metrics_router
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(resolution_router)
+    app.include_router(exchange_router)
     app.include_router(review_router)
     app.include_router(metrics_router)
     app.include_router(audit_router)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
 
-from identity.api_deps import PROBLEM, DbSession
+from identity.api_deps import PROBLEM, DbSession, Idempotency
 from identity.audit.http import request_actor
 from identity.auth.dependencies import Steward
+from identity.idempotency.http import json_response
 from identity.review import service
 from identity.review.schemas import ReviewItemPage, ReviewItemView
 
@@ -50,3 +53,38 @@ def get_review_item(
     return ReviewItemView.model_validate(
         service.item_view(service.get_item(session, request_actor(request, caller), item_id))
     )
+
+
+class Resolution(BaseModel):
+    resolution: Literal["link", "keep_apart"]
+    member_id: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+@router.post(
+    "/{item_id}/resolution",
+    response_model=ReviewItemView,
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM},
+    summary="Settle a review item: link to one candidate, or keep apart (unlinking revokes tokens)",
+)
+def resolve_review_item(
+    item_id: str,
+    body: Resolution,
+    request: Request,
+    session: DbSession,
+    caller: Steward,
+    idempotency: Idempotency,
+) -> Response:
+    def settle() -> ReviewItemView:
+        item = service.resolve(
+            session,
+            request_actor(request, caller),
+            item_id,
+            resolution=body.resolution,
+            member_id=body.member_id,
+            note=body.note,
+            now=datetime.now(UTC),
+        )
+        return ReviewItemView.model_validate(service.item_view(item))
+
+    return json_response(session, caller, idempotency, settle)

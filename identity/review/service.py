@@ -19,6 +19,7 @@ from identity.audit.actor import Actor
 from identity.errors import FieldError, InvalidInput, NotFound
 from identity.models import MatchDecision, ReviewItem
 from identity.review import repository
+from identity.tokens import service as tokens
 
 STATUSES = ("open", "claimed", "resolved")
 
@@ -114,3 +115,55 @@ def item_view(item: ReviewItem) -> dict[str, Any]:
         "resolved_member_id": item.resolved_member_id,
         "resolved_at": item.resolved_at,
     }
+
+
+RESOLUTIONS = ("link", "keep_apart")
+
+
+def resolve(
+    session: Session,
+    actor: Actor,
+    item_id: str,
+    *,
+    resolution: str,
+    member_id: str | None,
+    note: str | None,
+    now: datetime,
+) -> ReviewItem:
+    """A steward's answer: link the request to one of the candidates, or keep it apart. It may be
+    changed later; unlinking revokes every match token issued on the strength of the link."""
+    item = repository.get_item(session, actor.tenant, item_id)
+    if item is None:
+        raise NotFound("no review item with that id")
+    candidates = {c.get("member_id") for c in item.candidates}
+    if resolution not in RESOLUTIONS:
+        raise InvalidInput(
+            "unknown resolution", errors=[FieldError("/resolution", "link or keep_apart")]
+        )
+    if resolution == "link" and member_id not in candidates:
+        raise InvalidInput(
+            "a link names one of the item's candidates",
+            errors=[FieldError("/member_id", "not a candidate of this item")],
+        )
+    was_linked = item.resolution == "link"
+    if was_linked and (resolution != "link" or member_id != item.resolved_member_id):
+        tokens.revoke_for_decision(
+            session, actor, item.match_id, reason="decision-unlinked", now=now
+        )
+    item.status = "resolved"
+    item.resolution = resolution
+    item.resolved_member_id = member_id if resolution == "link" else None
+    item.resolved_by = actor.client_id
+    item.resolved_at = now
+    item.note = note
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        action="review.resolve",
+        outcome="success",
+        object_type="review_item",
+        object_ids=[i for i in (item.id, item.match_id, item.resolved_member_id) if i],
+        policy_version=item.policy_version,
+    )
+    return item
