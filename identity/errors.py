@@ -169,7 +169,8 @@ def operation_outcome(err: IdentityError) -> dict[str, Any]:
         issues[0]["diagnostics"] = err.diagnostics
     for fe in err.errors:
         path = fe.pointer.strip("/").replace("/", ".")
-        issues.append(
-            {"severity": "error", "code": code, "diagnostics": fe.detail, "expression": [path]}
-        )
+        issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": fe.detail}
+        if path:  # FHIR forbids an empty expression; the whole body has none
+            issue["expression"] = [path]
+        issues.append(issue)
     return {"resourceType": "OperationOutcome", "issue": issues}

@@ -22,6 +22,7 @@ from identity.member.service import load_members
 from identity.policy import service as policy_service
 from tests.auth.test_scope_matrix import route_scopes
 from tests.conftest import RULES_DIR, TENANT, LiveServer
+from tests.exchange.conftest import member_match_body
 from tests.factories import fhir_coverage, fhir_patient
 
 OTHER = "other-payer"
@@ -51,6 +52,12 @@ def _http(server: LiveServer, settings: Settings, tenant: str) -> httpx.Client:
     return server.client(mint_dev_token(settings, tenant=tenant, client_id=f"{tenant}-client"))
 
 
+def _last_match(http: httpx.Client) -> str:
+    """The decision behind the newest review item: here, the $member-match just made."""
+    items = http.get("/v1/review-items").json()["items"]
+    return str(items[-1]["match_id"])
+
+
 def _without_instance(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k != "instance"}
 
@@ -69,20 +76,33 @@ def test_cross_tenant_matrix(live_server: LiveServer, settings: Settings) -> Non
         assert decision["outcome"] == "review"
         ids = {"match_id": decision["match_id"], "item_id": decision["review_item_id"]}
 
+        mm_body = member_match_body(
+            fhir_patient("William", "Chen", "1958-11-02"), fhir_coverage("S200")
+        )
+        assert mine.post("/fhir/Patient/$member-match", json=mm_body).status_code == 422
+        ids = {"match_id": decision["match_id"], "item_id": decision["review_item_id"]}
+        # Routes whose objects are of another kind than a /v1/match decision.
+        special = {
+            "/fhir/member-match-requests/{match_id}": {"match_id": _last_match(mine)},
+        }
+        bodies = {"/v1/review-items/{item_id}/resolution": {"resolution": "keep_apart"}}
+
         id_routes = [(m, p) for (m, p), s in route_scopes(settings).items() if s and "{" in p]
-        assert len(id_routes) >= 2
+        assert len(id_routes) >= 4
         wrong: list[str] = []
         for method, path in sorted(id_routes):
             params = re.findall(r"\{([^}]+)\}", path)
-            if not set(params) <= set(ids):
+            known = {**ids, **special.get(path, {})}
+            if not set(params) <= set(known):
                 wrong.append(f"{method} {path}: no object of ours to probe it with")
                 continue
-            real = path.format(**ids)
+            real = path.format(**known)
             miss = path.format(**{p: str(uuid.uuid4()) for p in params})
-            owner = mine.request(method, real)
-            probe = theirs.request(method, real)
-            absent = theirs.request(method, miss)
-            if owner.status_code != 200:
+            body = bodies.get(path)
+            probe = theirs.request(method, real, json=body)
+            absent = theirs.request(method, miss, json=body)
+            owner = mine.request(method, real, json=body)
+            if not 200 <= owner.status_code < 300:
                 wrong.append(f"{method} {path}: the owner gets {owner.status_code}")
             if probe.status_code != 404:
                 wrong.append(f"{method} {path}: another tenant gets {probe.status_code}")
