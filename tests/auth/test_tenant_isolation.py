@@ -111,7 +111,7 @@ def test_cross_tenant_matrix(live_server: LiveServer, settings: Settings) -> Non
         assert not wrong, wrong
 
         assert theirs.get("/v1/review-items").json()["items"] == []
-        assert len(mine.get("/v1/review-items").json()["items"]) == 1
+        assert len(mine.get("/v1/review-items").json()["items"]) == 2  # the /v1/match and the $member-match
         # Their master holds an M3 too, but nobody called William Chen: no candidates leak over.
         theirs_decision = theirs.post("/v1/match", json=body).json()
         assert (theirs_decision["outcome"], theirs_decision["candidates"]) == ("no_match", [])
