@@ -98,10 +98,10 @@ def test_cross_tenant_matrix(live_server: LiveServer, settings: Settings) -> Non
                 continue
             real = path.format(**known)
             miss = path.format(**{p: str(uuid.uuid4()) for p in params})
-            body = bodies.get(path)
-            probe = theirs.request(method, real, json=body)
-            absent = theirs.request(method, miss, json=body)
-            owner = mine.request(method, real, json=body)
+            payload = bodies.get(path)
+            probe = theirs.request(method, real, json=payload)
+            absent = theirs.request(method, miss, json=payload)
+            owner = mine.request(method, real, json=payload)
             if not 200 <= owner.status_code < 300:
                 wrong.append(f"{method} {path}: the owner gets {owner.status_code}")
             if probe.status_code != 404:
@@ -111,7 +111,8 @@ def test_cross_tenant_matrix(live_server: LiveServer, settings: Settings) -> Non
         assert not wrong, wrong
 
         assert theirs.get("/v1/review-items").json()["items"] == []
-        assert len(mine.get("/v1/review-items").json()["items"]) == 2  # the /v1/match and the $member-match
+        # Ours: the /v1/match and the $member-match.
+        assert len(mine.get("/v1/review-items").json()["items"]) == 2
         # Their master holds an M3 too, but nobody called William Chen: no candidates leak over.
         theirs_decision = theirs.post("/v1/match", json=body).json()
         assert (theirs_decision["outcome"], theirs_decision["candidates"]) == ("no_match", [])
