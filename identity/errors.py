@@ -99,6 +99,12 @@ class PayloadTooLarge(IdentityError):
     title = "The request body is too large"
 
 
+class UnsupportedMediaType(IdentityError):
+    status = 415
+    code = "unsupported-media-type"
+    title = "The request body's media type is not accepted"
+
+
 class ServiceUnavailable(IdentityError):
     status = 503
     code = "unavailable"
@@ -143,6 +149,7 @@ _FHIR_ISSUE_CODE = {
     404: "not-found",
     409: "conflict",
     413: "too-long",
+    415: "not-supported",
     422: "invalid",
     429: "throttled",
     503: "transient",
@@ -164,7 +171,7 @@ def operation_outcome(err: IdentityError) -> dict[str, Any]:
     ]
     for fe in err.errors:
         path = fe.pointer.strip("/").replace("/", ".")
-        issues.append(
-            {"severity": "error", "code": code, "diagnostics": fe.detail, "expression": [path]}
-        )
+        issue = {"severity": "error", "code": code, "diagnostics": fe.detail}
+        # The whole body has no FHIRPath here, and FHIR forbids an empty string.
+        issues.append({**issue, "expression": [path]} if path else issue)
     return {"resourceType": "OperationOutcome", "issue": issues}
