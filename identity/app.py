@@ -41,6 +41,7 @@ from identity.policy.cache import MatcherCache
 from identity.ratelimit import build_rate_limiter
 from identity.request_context import RequestContext
 from identity.resolution.endpoints import router as resolution_router
+from identity.resolution.fhir_endpoints import router as fhir_match_router
 from identity.review.endpoints import router as review_router
 
 log = get_logger("identity.http")
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(resolution_router)
+    app.include_router(fhir_match_router)
     app.include_router(review_router)
     app.include_router(metrics_router)
     app.include_router(audit_router)
