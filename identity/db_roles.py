@@ -18,6 +18,7 @@ APP_PRIVILEGES: dict[str, str] = {
     "blocking_key": "SELECT, INSERT, UPDATE, DELETE",
     "match_decision": "SELECT, INSERT, UPDATE",
     "review_item": "SELECT, INSERT, UPDATE",
+    "match_token": "SELECT, INSERT, UPDATE",  # revoked, never deleted
     "idempotency_record": "SELECT, INSERT, UPDATE, DELETE",
     "client_assertion": "SELECT, INSERT, DELETE",
     "audit_event": "SELECT, INSERT",

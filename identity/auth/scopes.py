@@ -16,6 +16,7 @@ class Scope(StrEnum):
     DECISIONS_READ = "decisions:read"
     REVIEW = "review"
     TOKENS_INTROSPECT = "tokens:introspect"
+    TOKENS_REVOKE = "tokens:revoke"
     AUDIT_READ = "audit:read"
     METRICS_READ = "metrics:read"
     ADMIN = "admin"
@@ -29,6 +30,10 @@ SCOPE_MEANINGS: dict[Scope, str] = {
     Scope.DECISIONS_READ: "Read a stored decision with its candidates and per-field evidence.",
     Scope.REVIEW: "List, read and settle the review queue's items, as a data steward does.",
     Scope.TOKENS_INTROSPECT: "Check whether a match token is active, as a FHIR server does.",
+    Scope.TOKENS_REVOKE: (
+        "Revoke match tokens: a holder its own; with tokens:introspect or admin, any of the "
+        "tenant's."
+    ),
     Scope.AUDIT_READ: "Export the tenant's audit trail.",
     Scope.METRICS_READ: "Scrape the service's operational metrics (no member data).",
     Scope.ADMIN: "Administer the tenant's policies and registered clients.",

@@ -14,6 +14,7 @@ from identity.auth.scopes import ALL_SCOPES, SCOPE_MEANINGS
 from identity.cli.common import fail, open_sessions
 from identity.clients import repository as clients_repository
 from identity.clients import service as clients_service
+from identity.clients.organization import parse_org_identifier
 from identity.config import load_settings
 from identity.db import transaction
 from identity.errors import IdentityError
@@ -33,6 +34,15 @@ def clients_add(
     scopes: Annotated[
         list[str], typer.Option("--scopes", help="Scopes it may ask for (repeat or quote).")
     ],
+    organization: Annotated[
+        str | None,
+        typer.Option(
+            "--organization",
+            metavar="SYSTEM|VALUE",
+            help="The organisation it speaks for, e.g. http://hl7.org/fhir/sid/us-npi|0123456789; "
+            "a member's consent must name it as the recipient.",
+        ),
+    ] = None,
 ) -> None:
     """Register a client; prints its client_id (the `iss`/`sub` of its assertions)."""
     try:
@@ -40,15 +50,27 @@ def clients_add(
     except orjson.JSONDecodeError as exc:
         raise fail(f"{jwks} is not JSON") from exc
     try:
+        org = parse_org_identifier(organization) if organization is not None else None
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    try:
         with transaction(open_sessions(load_settings())) as session:
             client = clients_service.register(
-                session, tenant=tenant, name=name, jwks=key_set, scopes=" ".join(scopes)
+                session,
+                tenant=tenant,
+                name=name,
+                jwks=key_set,
+                scopes=" ".join(scopes),
+                organization=org,
             )
     except IdentityError as exc:
         for error in exc.errors:
             typer.secho(f"{error.pointer}: {error.detail}", fg="red", err=True)
         raise fail(exc.detail) from exc
-    typer.echo(f"registered {client.name} for {client.tenant_id} with scopes: {client.scopes}")
+    org_text = f", organisation {org}" if org else ""
+    typer.echo(
+        f"registered {client.name} for {client.tenant_id} with scopes: {client.scopes}{org_text}"
+    )
     typer.echo(client.client_id)
 
 
@@ -60,7 +82,11 @@ def clients_list(
     with transaction(open_sessions(load_settings())) as session:
         for c in clients_repository.list_for_tenant(session, tenant):
             state = "disabled" if c.disabled_at else "active"
-            typer.echo(f"{c.client_id}  {c.tenant_id:20} {state:8} {c.name}  [{c.scopes}]")
+            org = clients_service.organization_of(c)
+            typer.echo(
+                f"{c.client_id}  {c.tenant_id:20} {state:8} {c.name}  [{c.scopes}]"
+                + (f"  {org}" if org else "")
+            )
 
 
 @clients_app.command("disable")
@@ -95,10 +121,4 @@ def auth_dev_token(
     scopes = {s for part in scope or [] for s in part.split()} or None
     if scopes is not None and not scopes <= ALL_SCOPES:
         raise fail(f"unknown scope; choose from: {' '.join(sorted(ALL_SCOPES))}")
-    if not settings.dev_auth:
-        typer.secho(
-            "note: the server accepts this token only when IDENTITY_DEV_AUTH=true",
-            fg="yellow",
-            err=True,
-        )
     typer.echo(mint_dev_token(settings, tenant=tenant, client_id=client, scopes=scopes))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from identity.auth.keys import UnusableKey, public_keys
 from identity.auth.scopes import ALL_SCOPES, parse_scopes
 from identity.clients import repository
+from identity.clients.organization import OrgIdentifier
 from identity.errors import FieldError, InvalidInput, NotFound
 from identity.models import ApiClient
 
@@ -20,7 +21,13 @@ _TENANT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
 def register(
-    session: Session, *, tenant: str, name: str, jwks: dict[str, Any], scopes: str
+    session: Session,
+    *,
+    tenant: str,
+    name: str,
+    jwks: dict[str, Any],
+    scopes: str,
+    organization: OrgIdentifier | None = None,
 ) -> ApiClient:
     problems: list[FieldError] = []
     if not _TENANT.match(tenant):
@@ -43,6 +50,8 @@ def register(
         name=name.strip(),
         jwks=jwks,
         scopes=" ".join(sorted(granted)),
+        organization_system=organization.system if organization else None,
+        organization_value=organization.value if organization else None,
     )
     repository.add(session, client)
     return client
@@ -51,6 +60,26 @@ def register(
 def active_client(session: Session, client_id: str) -> ApiClient | None:
     client = repository.get(session, client_id)
     return client if client is not None and client.disabled_at is None else None
+
+
+def is_disabled(session: Session, client_id: str) -> bool:
+    """True only for a registered client that was disabled (an unregistered one, e.g. a trusted
+    external issuer's, has nothing to disable)."""
+    client = repository.get(session, client_id)
+    return client is not None and client.disabled_at is not None
+
+
+def organization_of(client: ApiClient) -> OrgIdentifier | None:
+    if client.organization_system and client.organization_value:
+        return OrgIdentifier(client.organization_system, client.organization_value)
+    return None
+
+
+def organization(session: Session, client_id: str) -> OrgIdentifier | None:
+    """The organisation an active client speaks for; None when it has none on file or is not a
+    registered, active client (a development token's client, for instance)."""
+    client = active_client(session, client_id)
+    return organization_of(client) if client is not None else None
 
 
 def disable(session: Session, client_id: str) -> ApiClient:

@@ -9,6 +9,7 @@ from identity.models.client_assertion import ClientAssertion
 from identity.models.coverage import Coverage
 from identity.models.decision import MatchDecision
 from identity.models.idempotency_record import IdempotencyRecord
+from identity.models.match_token import MatchToken
 from identity.models.member import Member
 from identity.models.policy import PolicyActivation, PolicyVersion
 from identity.models.review_item import ReviewItem
@@ -23,6 +24,7 @@ __all__ = [
     "Coverage",
     "IdempotencyRecord",
     "MatchDecision",
+    "MatchToken",
     "Member",
     "PolicyActivation",
     "PolicyVersion",

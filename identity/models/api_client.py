@@ -23,3 +23,6 @@ class ApiClient(Base):
     scopes: Mapped[str] = mapped_column(String(512))  # space-separated, the most it may ask for
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column()
+    # The organisation it speaks for (e.g. an NPI): a consent's recipient must name it.
+    organization_system: Mapped[str | None] = mapped_column(String(255))
+    organization_value: Mapped[str | None] = mapped_column(String(128))

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from identity.audit import service as audit_service
+from identity.audit import service as audit
 from identity.audit.actor import Actor
 from identity.errors import FieldError, InvalidInput, NotFound
 from identity.fhir.demographics import (
@@ -121,8 +121,10 @@ def match(
     raw: RawDemographics,
     *,
     today: date,
+    actor: Actor | None = None,
 ) -> MatchResult:
-    """Resolve one person against the tenant's members and store the decision with its evidence."""
+    """Resolve one person against the tenant's members and store the decision with its evidence
+    (and, for a request, its audit event: the last write, so the chain lock is held briefly)."""
     started = time.perf_counter()
     matcher = matchers.for_tenant(session, tenant)
     policy = matcher.policy
@@ -165,14 +167,34 @@ def match(
     item = (
         review_service.open_item(session, decision) if decision.outcome == Outcome.REVIEW else None
     )
+    if actor is not None:
+        touched = (decision.id, item.id if item else None, decision.member_id)
+        audit.record(
+            session,
+            actor,
+            action="match.create",
+            outcome="success",
+            object_type="match_decision",
+            object_ids=[i for i in touched if i],
+            policy_version=decision.policy_version,
+        )
     return MatchResult(decision, item.id if item else None)
 
 
-def get_match(session: Session, tenant: str, match_id: str) -> MatchResult:
-    decision = repository.get_decision(session, tenant, match_id)
+def get_match(session: Session, actor: Actor, match_id: str) -> MatchResult:
+    decision = repository.get_decision(session, actor.tenant, match_id)
     if decision is None:
         raise NotFound("no match decision with that id")
-    item = review_service.item_for_match(session, tenant, match_id)
+    item = review_service.item_for_match(session, actor.tenant, match_id)
+    audit.record(
+        session,
+        actor,
+        action="decision.read",
+        outcome="success",
+        object_type="match_decision",
+        object_ids=[decision.id],
+        policy_version=decision.policy_version,
+    )
     return MatchResult(decision, item.id if item else None)
 
 
@@ -201,14 +223,16 @@ def patient_match(
     )
     member_ids = [e.member_id for e in selection.entries]
     sources = source_documents(session, actor.tenant, member_ids)
-    audit_service.record(
+    # One event for the request, in place of match.create: what it created (the decision, its
+    # review item), then the members whose records the answer discloses.
+    created = [i for i in (decision.id, result.review_item_id) if i]
+    audit.record(
         session,
         actor,
         action="patient.match",
         outcome="success",
-        # The decision first, then the members whose records the answer discloses.
         object_type="match_decision",
-        object_ids=[decision.id, *member_ids],
+        object_ids=[*created, *member_ids],
         policy_version=decision.policy_version,
         http_status=200,
     )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from identity.api_deps import PROBLEM, DbSession
+from identity.audit.http import request_actor
 from identity.auth.dependencies import Steward
 from identity.review import service
 from identity.review.schemas import ReviewItemPage, ReviewItemView
@@ -21,6 +22,7 @@ router = APIRouter(prefix="/v1/review-items", tags=["review"])
     summary="The review queue, oldest first, keyset-paginated",
 )
 def list_review_items(
+    request: Request,
     session: DbSession,
     caller: Steward,
     status: Annotated[str | None, Query(description="open, claimed or resolved")] = None,
@@ -28,7 +30,7 @@ def list_review_items(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReviewItemPage:
     items, next_cursor = service.list_items(
-        session, caller.tenant, status=status, cursor=cursor, limit=limit
+        session, request_actor(request, caller), status=status, cursor=cursor, limit=limit
     )
     return ReviewItemPage(
         items=[ReviewItemView.model_validate(service.item_view(i)) for i in items],
@@ -42,7 +44,9 @@ def list_review_items(
     responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM},
     summary="One review item",
 )
-def get_review_item(item_id: str, session: DbSession, caller: Steward) -> ReviewItemView:
+def get_review_item(
+    item_id: str, request: Request, session: DbSession, caller: Steward
+) -> ReviewItemView:
     return ReviewItemView.model_validate(
-        service.item_view(service.get_item(session, caller.tenant, item_id))
+        service.item_view(service.get_item(session, request_actor(request, caller), item_id))
     )

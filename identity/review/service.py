@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
+from identity.audit import service as audit
+from identity.audit.actor import Actor
 from identity.errors import FieldError, InvalidInput, NotFound
 from identity.models import MatchDecision, ReviewItem
 from identity.review import repository
@@ -57,17 +59,20 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def list_items(
-    session: Session, tenant: str, *, status: str | None, cursor: str | None, limit: int
+    session: Session, actor: Actor, *, status: str | None, cursor: str | None, limit: int
 ) -> tuple[list[ReviewItem], str | None]:
-    """A page of the queue and the cursor of the next page (None on the last)."""
+    """A page of the queue and the cursor of the next page (None on the last); audited."""
     if status is not None and status not in STATUSES:
         raise InvalidInput(
             "unknown status", errors=[FieldError("/status", f"one of {', '.join(STATUSES)}")]
         )
     after = _decode_cursor(cursor) if cursor else None
-    items = repository.list_items(session, tenant, status=status, after=after, limit=limit + 1)
+    items = repository.list_items(
+        session, actor.tenant, status=status, after=after, limit=limit + 1
+    )
     more = len(items) > limit
     items = items[:limit]
+    _audit_read(session, actor, "review.list", items)
     return items, encode_cursor(items[-1]) if more and items else None
 
 
@@ -75,11 +80,24 @@ def item_for_match(session: Session, tenant: str, match_id: str) -> ReviewItem |
     return repository.item_for_match(session, tenant, match_id)
 
 
-def get_item(session: Session, tenant: str, item_id: str) -> ReviewItem:
-    item = repository.get_item(session, tenant, item_id)
+def get_item(session: Session, actor: Actor, item_id: str) -> ReviewItem:
+    item = repository.get_item(session, actor.tenant, item_id)
     if item is None:
         raise NotFound("no review item with that id")
+    _audit_read(session, actor, "review.read", [item])
     return item
+
+
+def _audit_read(session: Session, actor: Actor, action: str, items: list[ReviewItem]) -> None:
+    audit.record(
+        session,
+        actor,
+        action=action,
+        outcome="success",
+        object_type="review_item",
+        object_ids=[i.id for i in items],
+        policy_version=items[0].policy_version if len(items) == 1 else None,
+    )
 
 
 def item_view(item: ReviewItem) -> dict[str, Any]:

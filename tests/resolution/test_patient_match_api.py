@@ -22,7 +22,7 @@ from identity.member.service import load_members
 from identity.models import AuditEvent, MatchDecision
 from tests.conftest import PUBLIC_URL, TENANT, LiveServer
 from tests.factories import fhir_patient
-from tests.resolution.conftest import HOME
+from tests.households import HOME
 
 URL = "/fhir/Patient/$match"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
@@ -162,7 +162,9 @@ def test_a_certain_match_and_her_twin_certainly_not(
 
 
 @pytest.mark.usefixtures("household")
-def test_a_review_band_candidate_is_possible(client: httpx.Client) -> None:
+def test_a_review_band_candidate_is_possible(
+    client: httpx.Client, sessions: sessionmaker[Session]
+) -> None:
     patient = fhir_patient("Maria", "Garcia", "1990-07-01", gender="female", phone="6175552368")
     body = bundle(post(client, parameters(patient)))
     [maria] = matches(body)
@@ -171,6 +173,13 @@ def test_a_review_band_candidate_is_possible(client: httpx.Client) -> None:
     stored = client.get(f"/v1/matches/{decision_id(body)}").json()
     assert (stored["outcome"], stored["reason"]) == ("review", "review-band")
     assert stored["probability"] == maria["search"]["score"]
+    # A review outcome opens its review item, as /v1/match does; the audit event names it too.
+    assert stored["review_item_id"]
+    with sessions() as session:
+        [event] = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "patient.match")
+        ).all()
+        assert event.object_ids == [stored["match_id"], stored["review_item_id"], "M1"]
 
 
 @pytest.mark.usefixtures("household")

@@ -1,0 +1,1 @@
+"""Member consent to disclosure (HRex Consent): whether one can be honoured, and what it allows."""

@@ -1,0 +1,71 @@
+"""All SQL for match tokens. Every query names its tenant (row-level security backs this up on
+PostgreSQL; on SQLite the filter is the isolation)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from identity.models import MatchToken
+
+
+def add(session: Session, token: MatchToken) -> None:
+    session.add(token)
+    session.flush()
+
+
+def by_hash(session: Session, tenant: str, token_hash: str) -> MatchToken | None:
+    return session.scalars(
+        select(MatchToken).where(
+            MatchToken.tenant_id == tenant, MatchToken.token_hash == token_hash
+        )
+    ).one_or_none()
+
+
+def revoke_one(session: Session, tenant: str, token_id: str, *, now: datetime, reason: str) -> bool:
+    """Revoke a token not yet revoked; False when it already was (the first revocation stands)."""
+    stmt = (
+        update(MatchToken)
+        .where(
+            MatchToken.tenant_id == tenant,
+            MatchToken.id == token_id,
+            MatchToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=now, revoked_reason=reason)
+        .returning(MatchToken.id)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).scalar_one_or_none() is not None
+
+
+def revoke_where(
+    session: Session,
+    tenant: str,
+    *,
+    now: datetime,
+    reason: str,
+    decision_id: str | None = None,
+    member_id: str | None = None,
+) -> list[str]:
+    """Revoke every unrevoked, unexpired token of one decision or one member; their ids.
+
+    One UPDATE … RETURNING, so no token slips between a read and a write. A token whose issuing
+    transaction commits after this one is not seen: excluding that takes a persisted state the
+    issuer checks (a withdrawn consent), not a lock here."""
+    stmt = update(MatchToken).where(
+        MatchToken.tenant_id == tenant,
+        MatchToken.revoked_at.is_(None),
+        MatchToken.expires_at > now,
+    )
+    if decision_id is not None:
+        stmt = stmt.where(MatchToken.decision_id == decision_id)
+    if member_id is not None:
+        stmt = stmt.where(MatchToken.member_id == member_id)
+    stmt = (
+        stmt.values(revoked_at=now, revoked_reason=reason)
+        .returning(MatchToken.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(session.scalars(stmt))
