@@ -45,6 +45,7 @@ from identity.policy.cache import MatcherCache
 from identity.ratelimit import build_rate_limiter
 from identity.request_context import RequestContext
 from identity.resolution.endpoints import router as resolution_router
+from identity.resolution.fhir_endpoints import router as fhir_match_router
 from identity.review.endpoints import router as review_router
 from identity.tokens.endpoints import router as tokens_router
 
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(resolution_router)
     app.include_router(exchange_router)
+    app.include_router(fhir_match_router)
     app.include_router(review_router)
     app.include_router(metrics_router)
     app.include_router(audit_router)

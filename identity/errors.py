@@ -102,6 +102,12 @@ class PayloadTooLarge(IdentityError):
     title = "The request body is too large"
 
 
+class UnsupportedMediaType(IdentityError):
+    status = 415
+    code = "unsupported-media-type"
+    title = "The request body's media type is not accepted"
+
+
 class ServiceUnavailable(IdentityError):
     status = 503
     code = "unavailable"
@@ -146,6 +152,7 @@ _FHIR_ISSUE_CODE = {
     404: "not-found",
     409: "conflict",
     413: "too-long",
+    415: "not-supported",
     422: "invalid",
     429: "throttled",
     503: "transient",

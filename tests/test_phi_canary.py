@@ -55,7 +55,16 @@ def _bodies() -> list[Any]:
         [GIVEN, FAMILY, BORN],
         f'{{"patient": {{"name": "{GIVEN} {FAMILY}", "birthDate": "{BORN}"',  # malformed JSON
         {"Parameters": GIVEN, "resource": {"resourceType": "Patient", "birthDate": BORN}},
+        # FHIR operations (Patient/$match): a bad count, and an unknown parameter beside a bad
+        # Patient.
+        _parameters({"name": "count", "valueInteger": BORN}),
+        _parameters({"name": GIVEN, "valueString": FAMILY}, patient=_patient(gender=FAMILY)),
     ]
+
+
+def _parameters(*extra: dict[str, Any], patient: Any = None) -> dict[str, Any]:
+    resource = {"name": "resource", "resource": patient or _patient()}
+    return {"resourceType": "Parameters", "parameter": [resource, *extra]}
 
 
 def _send(http: httpx.Client, method: str, path: str, body: Any) -> httpx.Response:

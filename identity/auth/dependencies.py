@@ -57,6 +57,7 @@ def require(scope: Scope) -> Callable[[Request], Principal]:
 
 
 Matcher = Annotated[Principal, Depends(require(Scope.MATCH))]
+MemberSearcher = Annotated[Principal, Depends(require(Scope.MEMBERS_SEARCH))]
 DecisionReader = Annotated[Principal, Depends(require(Scope.DECISIONS_READ))]
 Steward = Annotated[Principal, Depends(require(Scope.REVIEW))]
 TokenIntrospector = Annotated[Principal, Depends(require(Scope.TOKENS_INTROSPECT))]

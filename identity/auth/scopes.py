@@ -1,7 +1,8 @@
 """The scopes a client can hold, one per kind of operation, each explainable in one sentence.
 
 Least privilege: a payer's exchange workflow needs `match` only; a FHIR server needs
-`tokens:introspect` only; nothing but an operator's tool needs `admin`.
+`tokens:introspect` only; nothing but an operator's tool needs `admin`. `members:search` is
+stronger than `match`: its answer carries the candidates' own demographics, not only their ids.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from enum import StrEnum
 
 class Scope(StrEnum):
     MATCH = "match"
+    MEMBERS_SEARCH = "members:search"
     DECISIONS_READ = "decisions:read"
     REVIEW = "review"
     TOKENS_INTROSPECT = "tokens:introspect"
@@ -22,6 +24,9 @@ class Scope(StrEnum):
 
 SCOPE_MEANINGS: dict[Scope, str] = {
     Scope.MATCH: "Ask who, among the tenant's members, a set of demographics describes.",
+    Scope.MEMBERS_SEARCH: (
+        "Search the tenant's members by demographics and read the candidates' stored records."
+    ),
     Scope.DECISIONS_READ: "Read a stored decision with its candidates and per-field evidence.",
     Scope.REVIEW: "List, read and settle the review queue's items, as a data steward does.",
     Scope.TOKENS_INTROSPECT: "Check whether a match token is active, as a FHIR server does.",

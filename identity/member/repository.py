@@ -173,6 +173,20 @@ def count_members(session: Session, tenant: str) -> int:
     return int(session.scalar(select(func.count()).where(Member.tenant_id == tenant)) or 0)
 
 
+def source_documents(
+    session: Session, tenant: str, member_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """What each member's source said, as loaded (a FHIR Patient, or a CSV row), by member id."""
+    if not member_ids:
+        return {}
+    rows = session.execute(
+        select(Member.member_id, Member.raw).where(
+            Member.tenant_id == tenant, Member.member_id.in_(list(member_ids))
+        )
+    )
+    return {r.member_id: dict((r.raw or {}).get("source") or {}) for r in rows}
+
+
 def find_candidates(
     session: Session,
     tenant: str,

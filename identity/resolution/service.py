@@ -27,12 +27,18 @@ from identity.fhir.demographics import (
     parse_patient,
     to_raw,
 )
+from identity.fhir.patient_match import (
+    PatientMatchRequest,
+    Selection,
+    grade_candidates,
+    select_entries,
+)
 from identity.matching.blocking import blocking_keys
 from identity.matching.decision import Outcome
 from identity.matching.engine import Resolution
 from identity.matching.record import RawDemographics, StandardRecord, record_as_dict
 from identity.matching.standardize import standardize
-from identity.member.repository import find_candidates
+from identity.member.repository import find_candidates, source_documents
 from identity.models import MatchDecision
 from identity.policy.cache import MatcherCache
 from identity.resolution import repository
@@ -190,3 +196,44 @@ def get_match(session: Session, actor: Actor, match_id: str) -> MatchResult:
         policy_version=decision.policy_version,
     )
     return MatchResult(decision, item.id if item else None)
+
+
+@dataclass(frozen=True, slots=True)
+class PatientMatch:
+    result: MatchResult
+    selection: Selection
+    sources: dict[str, dict[str, Any]]  # member id -> the source record of each returned member
+
+
+def patient_match(
+    session: Session,
+    actor: Actor,
+    matchers: MatcherCache,
+    request: PatientMatchRequest,
+    *,
+    today: date,
+) -> PatientMatch:
+    """FHIR `Patient/$match`: the same stored decision as `match`, its candidates graded under
+    the decision's own policy, and the returned members' records read, the read audited."""
+    result = match(session, actor.tenant, matchers, request.demographics, today=today)
+    decision = result.decision
+    spec = matchers.for_version(session, decision.policy_version).policy.document.decision
+    selection = select_entries(
+        grade_candidates(decision, spec), only_certain=request.only_certain, count=request.count
+    )
+    member_ids = [e.member_id for e in selection.entries]
+    sources = source_documents(session, actor.tenant, member_ids)
+    # One event for the request, in place of match.create: what it created (the decision, its
+    # review item), then the members whose records the answer discloses.
+    created = [i for i in (decision.id, result.review_item_id) if i]
+    audit.record(
+        session,
+        actor,
+        action="patient.match",
+        outcome="success",
+        object_type="match_decision",
+        object_ids=[*created, *member_ids],
+        policy_version=decision.policy_version,
+        http_status=200,
+    )
+    return PatientMatch(result, selection, sources)
