@@ -33,6 +33,7 @@ from identity.errors import (
     operation_outcome,
     problem_details,
 )
+from identity.gate.endpoints import router as gate_router
 from identity.health.endpoints import router as health_router
 from identity.logging_setup import configure_logging, get_logger
 from identity.observability.endpoints import router as metrics_router
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(audit_router)
     app.include_router(tokens_router)
+    app.include_router(gate_router)
     return app
 
 
