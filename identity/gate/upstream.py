@@ -135,14 +135,15 @@ class IdentityClient:
         return self._validator
 
     async def _refresh_keys(self) -> None:
-        # Bounded, so a stream of tokens with made-up key ids cannot hammer identity.
+        # Bounded, so a stream of tokens with made-up key ids cannot hammer identity. Only a
+        # successful fetch counts: after an outage the next request tries again.
         if time.monotonic() - self._keys_fetched < KEYS_MIN_INTERVAL_S:
             return
-        self._keys_fetched = time.monotonic()
         try:
             keys = public_keys(await self._json("GET", "/.well-known/jwks.json"))
         except UnusableKey as exc:
             raise IdentityUnavailable("identity's key set is unusable") from exc
+        self._keys_fetched = time.monotonic()
         # In place: the validator's issuer looks keys up through this very dict.
         self._keys.clear()
         self._keys.update(keys)
