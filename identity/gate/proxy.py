@@ -40,7 +40,13 @@ from identity.logging_setup import configure_logging, get_logger
 MATCH_TOKEN_HEADER = "X-Match-Token"
 FHIR_JSON = "application/fhir+json"
 _JSON_TYPES = ("application/fhir+json", "application/json")
-_ISSUE_CODE = {401: "login", 403: "forbidden", 405: "not-supported", 502: "exception"}
+_ISSUE_CODE = {
+    401: "login",
+    403: "forbidden",
+    405: "not-supported",
+    500: "exception",
+    502: "exception",
+}
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 log = get_logger("identity.gate")
@@ -125,6 +131,10 @@ async def _retrieve(request: Request) -> Response:
         decision.allowed, decision.reason = False, "identity-unavailable"
         decision.extra["cause"] = str(exc)
         response = _outcome(503, "the gate cannot check this request now; try again later")
+    except Exception as exc:  # a bug of ours: refuse, and say only the type (never the values)
+        decision.allowed, decision.reason = False, "gate-error"
+        decision.extra["error"] = type(exc).__name__
+        response = _outcome(500, "the gate failed; it has been logged")
     reported = await _report(gate, decision, response.status_code, request_id)
     if not reported and decision.allowed:
         response = _outcome(503, "the retrieval could not be audited, so it is not released")
@@ -147,18 +157,21 @@ async def _retrieve(request: Request) -> Response:
 
 
 async def _report(gate: _Gate, decision: _Decision, status: int, request_id: str) -> bool:
-    event = GateEvent(
-        interaction=decision.interaction,
-        allowed=decision.allowed,
-        http_status=status,
-        reason=decision.reason,
-        token_id=decision.token_id,
-        client_id=decision.client_id,
-    )
     try:
+        event = GateEvent(
+            interaction=decision.interaction,
+            allowed=decision.allowed,
+            http_status=status,
+            reason=decision.reason,
+            token_id=decision.token_id,
+            client_id=decision.client_id,
+        )
         await gate.identity.report(event, request_id)
     except IdentityUnavailable as exc:
         decision.extra["audit_error"] = str(exc)
+        return False
+    except ValueError as exc:  # an id too long for the event: a bug, never a release
+        decision.extra["audit_error"] = type(exc).__name__
         return False
     return True
 
