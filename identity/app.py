@@ -6,11 +6,13 @@ app at any database. The app refuses to start on a schema it does not know.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -19,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from identity import __version__
 from identity.audit.endpoints import router as audit_router
+from identity.audit.http import DENIAL_OUTCOMES, audit_denial
 from identity.auth.endpoints import OAuthError
 from identity.auth.endpoints import router as auth_router
 from identity.auth.keys import load_or_create_signing_key
@@ -33,6 +36,7 @@ from identity.errors import (
     operation_outcome,
     problem_details,
 )
+from identity.exchange.endpoints import router as exchange_router
 from identity.gate.endpoints import router as gate_router
 from identity.health.endpoints import router as health_router
 from identity.logging_setup import configure_logging, get_logger
@@ -48,6 +52,16 @@ from identity.tokens.endpoints import router as tokens_router
 log = get_logger("identity.http")
 
 
+def _instance(request: Request) -> str | None:
+    """This occurrence, named by its request id: never the path, which can carry an identifier
+    the caller put there (a member id in /v1/matches/{id}, say)."""
+    request_id = str(getattr(request.state, "request_id", ""))
+    try:
+        return uuid.UUID(request_id).urn
+    except ValueError:
+        return None
+
+
 def _render(request: Request, err: IdentityError) -> JSONResponse:
     headers = dict(err.headers)
     if request.url.path.startswith("/fhir"):
@@ -57,7 +71,7 @@ def _render(request: Request, err: IdentityError) -> JSONResponse:
             media_type="application/fhir+json",
             headers=headers,
         )
-    body = problem_details(err, instance=request.url.path)
+    body = problem_details(err, instance=_instance(request))
     return JSONResponse(
         body, status_code=err.status, media_type="application/problem+json", headers=headers
     )
@@ -76,6 +90,8 @@ class _HttpError(IdentityError):
 def _install_error_handlers(app: FastAPI) -> None:
     async def identity_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, IdentityError)
+        if exc.status in DENIAL_OUTCOMES:
+            await run_in_threadpool(audit_denial, request, exc.status)
         return _render(request, exc)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
@@ -107,6 +123,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def oauth_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, OAuthError)
+        if exc.status == 401:  # a client that failed to authenticate is a refusal like any other
+            await run_in_threadpool(audit_denial, request, 401)
         return exc.response()
 
     app.add_exception_handler(IdentityError, identity_error)
@@ -155,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(resolution_router)
+    app.include_router(exchange_router)
     app.include_router(review_router)
     app.include_router(metrics_router)
     app.include_router(audit_router)

@@ -89,6 +89,25 @@ class Settings(BaseSettings):
         default=400, ge=1, description="Requests a tenant's clients may make at once, together"
     )
 
+    # --- payer-to-payer exchange ($member-match) ---
+    require_consent: bool = Field(
+        default=True,
+        description="$member-match answers a match only with a Consent that can be honoured "
+        "(HRex makes Consent optional; this service's policy requires it)",
+    )
+    match_token_lifetime_s: int = Field(
+        default=90 * 24 * 3600,
+        ge=60,
+        description="Longest life of a match token (it also ends with its consent's period)",
+    )
+    member_match_max_cards: int = Field(
+        default=3,
+        ge=1,
+        description="Distinct coverage ids one client may try with near-same "
+        "demographics within the window before it is throttled",
+    )
+    member_match_window_s: int = Field(default=3600, ge=60)
+
 
 def load_settings() -> Settings:
     return Settings()

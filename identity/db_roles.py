@@ -19,6 +19,8 @@ APP_PRIVILEGES: dict[str, str] = {
     "match_decision": "SELECT, INSERT, UPDATE",
     "review_item": "SELECT, INSERT, UPDATE",
     "match_token": "SELECT, INSERT, UPDATE",  # revoked, never deleted
+    "member_match_attempt": "SELECT, INSERT, DELETE",
+    "member_match_request": "SELECT, INSERT",
     "idempotency_record": "SELECT, INSERT, UPDATE, DELETE",
     "client_assertion": "SELECT, INSERT, DELETE",
     "audit_event": "SELECT, INSERT",

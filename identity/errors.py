@@ -30,6 +30,9 @@ class IdentityError(Exception):
     status: int = 400
     code: str = "bad-request"
     title: str = "Bad request"
+    # The code system an OperationOutcome names `code` under (issue.details.coding).
+    system: str = PROBLEM_BASE.rstrip("/")
+    diagnostics: str | None = None  # extra text for the OperationOutcome (no PHI)
 
     def __init__(
         self,
@@ -157,11 +160,13 @@ def operation_outcome(err: IdentityError) -> dict[str, Any]:
             "severity": "error",
             "code": code,
             "details": {
-                "coding": [{"system": PROBLEM_BASE.rstrip("/"), "code": err.code}],
+                "coding": [{"system": err.system, "code": err.code}],
                 "text": err.detail,
             },
         }
     ]
+    if err.diagnostics:
+        issues[0]["diagnostics"] = err.diagnostics
     for fe in err.errors:
         path = fe.pointer.strip("/").replace("/", ".")
         issues.append(

@@ -275,3 +275,9 @@ def client(live_server: LiveServer, settings: Settings) -> Iterator[httpx.Client
     token = mint_dev_token(settings, tenant=TENANT, client_id="test-client")
     with live_server.client(token) as c:
         yield c
+
+
+# The household members most API tests match against (tests/households.py).
+from tests.households import household  # noqa: E402
+
+__all__ = ["household"]

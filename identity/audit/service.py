@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from identity.audit import repository
 from identity.audit.actor import Actor
 from identity.audit.chain import ChainBreak, ChainWalk, EventFields, event_hash
-from identity.db import transaction
+from identity.db import bind_tenant, transaction
 from identity.errors import FieldError, InvalidInput
 from identity.models import AuditEvent
 from identity.models.base import utcnow
@@ -116,6 +116,7 @@ def record_denial(
     """Record a refused request in a transaction of its own: the request's transaction has
     rolled back (or never began), and the denial must be remembered all the same."""
     with transaction(session_factory) as session:
+        bind_tenant(session, actor.tenant)  # PostgreSQL row-level security admits this tenant
         return record(
             session,
             actor,

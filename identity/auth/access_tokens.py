@@ -18,6 +18,7 @@ from jwt.api_jwk import PyJWK
 from identity.auth.keys import ALLOWED_ALGORITHMS, OWN_ALGORITHM, SigningKey, key_matches_algorithm
 from identity.auth.principal import Principal
 from identity.auth.scopes import parse_scopes
+from identity.clients.organization import OrgIdentifier, parse_org_identifier
 
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "sub", "client_id", "jti", "tenant")
@@ -49,11 +50,12 @@ def mint_access_token(
     scopes: Iterable[str],
     lifetime_s: int = MAX_LIFETIME_S,
     now: float | None = None,
+    organization: OrgIdentifier | None = None,
 ) -> tuple[str, int]:
     """A signed access token and its lifetime in seconds (never more than five minutes)."""
     issued = int(now if now is not None else time.time())
     lifetime = min(lifetime_s, MAX_LIFETIME_S)
-    claims = {
+    claims: dict[str, object] = {
         "iss": issuer,
         "aud": audience,
         "sub": client_id,
@@ -65,6 +67,8 @@ def mint_access_token(
         "exp": issued + lifetime,
         "jti": uuid.uuid4().hex,
     }
+    if organization is not None:
+        claims["organization"] = str(organization)
     token = jwt.encode(
         claims,
         key.private_key,
@@ -155,10 +159,17 @@ def _principal(claims: Mapping[str, object], issuer: str) -> Principal:
         raise InvalidToken("the token names no tenant")
     if scope is not None and not isinstance(scope, str):
         raise InvalidToken("the token's scope is not a string")
+    organization = None
+    if claims.get("organization") is not None:
+        try:
+            organization = parse_org_identifier(str(claims["organization"]))
+        except ValueError as exc:
+            raise InvalidToken("the token's organization is not SYSTEM|VALUE") from exc
     return Principal(
         client_id=client_id,
         tenant=tenant,
         scopes=parse_scopes(scope or ""),
         token_id=str(claims.get("jti")),
         issuer=issuer,
+        organization=organization,
     )

@@ -9,11 +9,17 @@ from identity.auth.access_tokens import mint_access_token
 from identity.auth.keys import load_or_create_signing_key
 from identity.auth.scopes import ALL_SCOPES
 from identity.auth.trust import DEV_ISSUER, token_audience
+from identity.clients.organization import OrgIdentifier
 from identity.config import Settings
 
 
 def mint_dev_token(
-    settings: Settings, *, tenant: str, client_id: str, scopes: Iterable[str] | None = None
+    settings: Settings,
+    *,
+    tenant: str,
+    client_id: str,
+    scopes: Iterable[str] | None = None,
+    organization: OrgIdentifier | None = None,
 ) -> str:
     key = load_or_create_signing_key(settings.dev_key_file)
     token, _ = mint_access_token(
@@ -24,5 +30,6 @@ def mint_dev_token(
         tenant=tenant,
         scopes=ALL_SCOPES if scopes is None else scopes,
         lifetime_s=settings.access_token_lifetime_s,
+        organization=organization,
     )
     return token

@@ -121,6 +121,7 @@ def token(
         scopes=requested,
         lifetime_s=settings.access_token_lifetime_s,
         now=now,
+        organization=clients_service.organization_of(client),
     )
     body = {
         "access_token": access_token,

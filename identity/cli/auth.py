@@ -114,6 +114,10 @@ def auth_dev_token(
     scope: Annotated[
         list[str] | None, typer.Option("--scope", help="Scopes (repeatable); default: all.")
     ] = None,
+    organization: Annotated[
+        str | None,
+        typer.Option("--organization", help="SYSTEM|VALUE the client speaks for (e.g. an NPI)."),
+    ] = None,
 ) -> None:
     """Print an access token signed by the local development key (last line of output). The
     server trusts it only when IDENTITY_DEV_AUTH=true."""
@@ -121,10 +125,11 @@ def auth_dev_token(
     scopes = {s for part in scope or [] for s in part.split()} or None
     if scopes is not None and not scopes <= ALL_SCOPES:
         raise fail(f"unknown scope; choose from: {' '.join(sorted(ALL_SCOPES))}")
-    if not settings.dev_auth:
-        typer.secho(
-            "note: the server accepts this token only when IDENTITY_DEV_AUTH=true",
-            fg="yellow",
-            err=True,
-        )
-    typer.echo(mint_dev_token(settings, tenant=tenant, client_id=client, scopes=scopes))
+    try:
+        org = parse_org_identifier(organization) if organization else None
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    token = mint_dev_token(
+        settings, tenant=tenant, client_id=client, scopes=scopes, organization=org
+    )
+    typer.echo(token)

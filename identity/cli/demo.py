@@ -21,9 +21,12 @@ from identity.policy import service as policy_service
 SHOWCASE = Path(__file__).resolve().parent.parent / "sample" / "showcase.ndjson"
 
 EXAMPLE = """\
-Try a match (the sample's showcase member, found by her card and confirmed by birth date and name):
+Try a match (the sample's showcase member, found by her card and confirmed by birth date and name)
+with a development access token (valid five minutes; mint another the same way):
 
-  curl -s http://{host}:{port}/v1/match -H 'Content-Type: application/json' -d '{{
+  TOKEN=$(.venv/bin/identity auth dev-token --tenant {tenant} --client demo | tail -1)
+  curl -s http://{host}:{port}/v1/match -H "Authorization: Bearer $TOKEN" \\
+    -H 'Content-Type: application/json' -d '{{
     "patient": {{"resourceType": "Patient", "gender": "female", "birthDate": "1984-03-12",
                 "name": [{{"family": "Garcia Lopez", "given": ["Maria"]}}]}},
     "coverage": {{"resourceType": "Coverage", "status": "active", "subscriberId": "S9000000001",
@@ -62,7 +65,13 @@ def demo(
         typer.echo(f"loaded {loaded} members for tenant {tenant}")
     else:
         typer.echo(f"tenant {tenant} already has {loaded} members")
-    typer.echo(EXAMPLE.format(host=host, port=port))
+    typer.echo(EXAMPLE.format(host=host, port=port, tenant=tenant))
+    if not settings.dev_auth:
+        typer.secho(
+            "note: IDENTITY_DEV_AUTH is not true, so the service will refuse development tokens",
+            fg="yellow",
+            err=True,
+        )
     if serve:
         from identity.cli.main import serve as serve_command
 

@@ -11,6 +11,7 @@ from identity.models.decision import MatchDecision
 from identity.models.idempotency_record import IdempotencyRecord
 from identity.models.match_token import MatchToken
 from identity.models.member import Member
+from identity.models.member_match import MemberMatchAttempt, MemberMatchRequest
 from identity.models.policy import PolicyActivation, PolicyVersion
 from identity.models.review_item import ReviewItem
 
@@ -26,6 +27,8 @@ __all__ = [
     "MatchDecision",
     "MatchToken",
     "Member",
+    "MemberMatchAttempt",
+    "MemberMatchRequest",
     "PolicyActivation",
     "PolicyVersion",
     "ReviewItem",

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request, Response
 
 from identity.api_deps import PROBLEM, DbSession, Idempotency, JsonBody
+from identity.audit.http import request_actor
 from identity.auth.dependencies import DecisionReader, Matcher
 from identity.idempotency.http import json_response
 from identity.resolution import service
@@ -31,7 +32,14 @@ def post_match(
     def decide() -> MatchResponse:
         today = datetime.now(UTC).date()
         raw = service.parse_match_request(body, today)
-        result = service.match(session, caller.tenant, request.app.state.matchers, raw, today=today)
+        result = service.match(
+            session,
+            caller.tenant,
+            request.app.state.matchers,
+            raw,
+            today=today,
+            actor=request_actor(request, caller),
+        )
         request.app.state.metrics.observe_decision(result.decision.outcome, result.decision.stage)
         return match_response(result)
 
@@ -46,7 +54,9 @@ def post_match(
 )
 def get_match(
     match_id: str,
+    request: Request,
     session: DbSession,
     caller: DecisionReader,
 ) -> StoredMatchResponse:
-    return StoredMatchResponse.from_result(service.get_match(session, caller.tenant, match_id))
+    actor = request_actor(request, caller)
+    return StoredMatchResponse.from_result(service.get_match(session, actor, match_id))

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from identity.errors import NotFound
 from identity.matching.engine import Candidate, Matcher, Resolution
 from identity.matching.record import record_from_dict
 from identity.policy.service import stored_policy
-from identity.resolution import service
+from identity.resolution import repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +29,9 @@ class Replay:
 
 
 def replay(session: Session, tenant: str, match_id: str, policy_version: str) -> Replay:
-    decision = service.get_match(session, tenant, match_id).decision
+    decision = repository.get_decision(session, tenant, match_id)
+    if decision is None:
+        raise NotFound("no match decision with that id")
     evidence = decision.evidence
     query = record_from_dict(evidence["query"])
     candidates = [

@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
+from identity.audit import service as audit
+from identity.audit.actor import Actor
 from identity.errors import FieldError, InvalidInput, NotFound
 from identity.fhir.demographics import (
     check_limits,
@@ -113,8 +115,10 @@ def match(
     raw: RawDemographics,
     *,
     today: date,
+    actor: Actor | None = None,
 ) -> MatchResult:
-    """Resolve one person against the tenant's members and store the decision with its evidence."""
+    """Resolve one person against the tenant's members and store the decision with its evidence
+    (and, for a request, its audit event: the last write, so the chain lock is held briefly)."""
     started = time.perf_counter()
     matcher = matchers.for_tenant(session, tenant)
     policy = matcher.policy
@@ -157,12 +161,32 @@ def match(
     item = (
         review_service.open_item(session, decision) if decision.outcome == Outcome.REVIEW else None
     )
+    if actor is not None:
+        touched = (decision.id, item.id if item else None, decision.member_id)
+        audit.record(
+            session,
+            actor,
+            action="match.create",
+            outcome="success",
+            object_type="match_decision",
+            object_ids=[i for i in touched if i],
+            policy_version=decision.policy_version,
+        )
     return MatchResult(decision, item.id if item else None)
 
 
-def get_match(session: Session, tenant: str, match_id: str) -> MatchResult:
-    decision = repository.get_decision(session, tenant, match_id)
+def get_match(session: Session, actor: Actor, match_id: str) -> MatchResult:
+    decision = repository.get_decision(session, actor.tenant, match_id)
     if decision is None:
         raise NotFound("no match decision with that id")
-    item = review_service.item_for_match(session, tenant, match_id)
+    item = review_service.item_for_match(session, actor.tenant, match_id)
+    audit.record(
+        session,
+        actor,
+        action="decision.read",
+        outcome="success",
+        object_type="match_decision",
+        object_ids=[decision.id],
+        policy_version=decision.policy_version,
+    )
     return MatchResult(decision, item.id if item else None)

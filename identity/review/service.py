@@ -14,9 +14,12 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
+from identity.audit import service as audit
+from identity.audit.actor import Actor
 from identity.errors import FieldError, InvalidInput, NotFound
 from identity.models import MatchDecision, ReviewItem
 from identity.review import repository
+from identity.tokens import service as tokens
 
 STATUSES = ("open", "claimed", "resolved")
 
@@ -57,17 +60,20 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def list_items(
-    session: Session, tenant: str, *, status: str | None, cursor: str | None, limit: int
+    session: Session, actor: Actor, *, status: str | None, cursor: str | None, limit: int
 ) -> tuple[list[ReviewItem], str | None]:
-    """A page of the queue and the cursor of the next page (None on the last)."""
+    """A page of the queue and the cursor of the next page (None on the last); audited."""
     if status is not None and status not in STATUSES:
         raise InvalidInput(
             "unknown status", errors=[FieldError("/status", f"one of {', '.join(STATUSES)}")]
         )
     after = _decode_cursor(cursor) if cursor else None
-    items = repository.list_items(session, tenant, status=status, after=after, limit=limit + 1)
+    items = repository.list_items(
+        session, actor.tenant, status=status, after=after, limit=limit + 1
+    )
     more = len(items) > limit
     items = items[:limit]
+    _audit_read(session, actor, "review.list", items)
     return items, encode_cursor(items[-1]) if more and items else None
 
 
@@ -75,11 +81,24 @@ def item_for_match(session: Session, tenant: str, match_id: str) -> ReviewItem |
     return repository.item_for_match(session, tenant, match_id)
 
 
-def get_item(session: Session, tenant: str, item_id: str) -> ReviewItem:
-    item = repository.get_item(session, tenant, item_id)
+def get_item(session: Session, actor: Actor, item_id: str) -> ReviewItem:
+    item = repository.get_item(session, actor.tenant, item_id)
     if item is None:
         raise NotFound("no review item with that id")
+    _audit_read(session, actor, "review.read", [item])
     return item
+
+
+def _audit_read(session: Session, actor: Actor, action: str, items: list[ReviewItem]) -> None:
+    audit.record(
+        session,
+        actor,
+        action=action,
+        outcome="success",
+        object_type="review_item",
+        object_ids=[i.id for i in items],
+        policy_version=items[0].policy_version if len(items) == 1 else None,
+    )
 
 
 def item_view(item: ReviewItem) -> dict[str, Any]:
@@ -96,3 +115,55 @@ def item_view(item: ReviewItem) -> dict[str, Any]:
         "resolved_member_id": item.resolved_member_id,
         "resolved_at": item.resolved_at,
     }
+
+
+RESOLUTIONS = ("link", "keep_apart")
+
+
+def resolve(
+    session: Session,
+    actor: Actor,
+    item_id: str,
+    *,
+    resolution: str,
+    member_id: str | None,
+    note: str | None,
+    now: datetime,
+) -> ReviewItem:
+    """A steward's answer: link the request to one of the candidates, or keep it apart. It may be
+    changed later; unlinking revokes every match token issued on the strength of the link."""
+    item = repository.get_item(session, actor.tenant, item_id)
+    if item is None:
+        raise NotFound("no review item with that id")
+    candidates = {c.get("member_id") for c in item.candidates}
+    if resolution not in RESOLUTIONS:
+        raise InvalidInput(
+            "unknown resolution", errors=[FieldError("/resolution", "link or keep_apart")]
+        )
+    if resolution == "link" and member_id not in candidates:
+        raise InvalidInput(
+            "a link names one of the item's candidates",
+            errors=[FieldError("/member_id", "not a candidate of this item")],
+        )
+    was_linked = item.resolution == "link"
+    if was_linked and (resolution != "link" or member_id != item.resolved_member_id):
+        tokens.revoke_for_decision(
+            session, actor, item.match_id, reason="decision-unlinked", now=now
+        )
+    item.status = "resolved"
+    item.resolution = resolution
+    item.resolved_member_id = member_id if resolution == "link" else None
+    item.resolved_by = actor.client_id
+    item.resolved_at = now
+    item.note = note
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        action="review.resolve",
+        outcome="success",
+        object_type="review_item",
+        object_ids=[i for i in (item.id, item.match_id, item.resolved_member_id) if i],
+        policy_version=item.policy_version,
+    )
+    return item

@@ -9,10 +9,12 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.clients import service as clients_service
 from identity.db import transaction
+from identity.models import AuditEvent
 from tests.auth.forge import ClientKey
 from tests.conftest import PUBLIC_URL, TENANT, LiveServer
 
@@ -78,6 +80,9 @@ def test_a_replayed_assertion_is_refused(
         assert again.status_code == 401
         assert again.json()["error"] == "invalid_client"
         assert "already used" in again.json()["error_description"]
+    with sessions() as session:
+        [refusal] = session.scalars(select(AuditEvent)).all()
+    assert (refusal.outcome, refusal.object_ids) == ("denied", ["POST /oauth/token"])
 
 
 def _refusals(key: ClientKey, client_id: str, other: ClientKey) -> dict[str, tuple[str, str]]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from identity.models import MatchDecision
 from tests.factories import fhir_coverage, fhir_patient
-from tests.resolution.conftest import HOME
+from tests.households import HOME
 
 
 def _decisions(sessions: sessionmaker[Session]) -> int:

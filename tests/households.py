@@ -1,4 +1,4 @@
-"""A small household shared by the resolution tests."""
+"""A small household shared by the API tests (registered as a fixture in tests/conftest.py)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,91 @@
+"""All SQL for $member-match: attempts, pending requests, and the lookups the answer needs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from identity.models import (
+    MatchDecision,
+    Member,
+    MemberMatchAttempt,
+    MemberMatchRequest,
+    ReviewItem,
+)
+
+
+def cards_tried(
+    session: Session, tenant: str, client_id: str, demographics_key: str, since: datetime
+) -> set[str]:
+    rows = session.scalars(
+        select(MemberMatchAttempt.card_key)
+        .where(
+            MemberMatchAttempt.tenant_id == tenant,
+            MemberMatchAttempt.client_id == client_id,
+            MemberMatchAttempt.demographics_key == demographics_key,
+            MemberMatchAttempt.attempted_at >= since,
+        )
+        .distinct()
+    )
+    return set(rows)
+
+
+def add_attempt(session: Session, attempt: MemberMatchAttempt) -> None:
+    session.add(attempt)
+
+
+def forget_attempts_before(session: Session, tenant: str, client_id: str, before: datetime) -> None:
+    session.execute(
+        delete(MemberMatchAttempt).where(
+            MemberMatchAttempt.tenant_id == tenant,
+            MemberMatchAttempt.client_id == client_id,
+            MemberMatchAttempt.attempted_at < before,
+        )
+    )
+
+
+def latest_review_for(session: Session, tenant: str, fingerprint: str) -> ReviewItem | None:
+    """The newest review item opened for the same standardised request, if any."""
+    return session.scalars(
+        select(ReviewItem)
+        .join(MatchDecision, MatchDecision.id == ReviewItem.match_id)
+        .where(
+            ReviewItem.tenant_id == tenant,
+            MatchDecision.tenant_id == tenant,
+            MatchDecision.input_fingerprint == fingerprint,
+        )
+        .order_by(ReviewItem.created_at.desc())
+        .limit(1)
+    ).first()
+
+
+def add_request(session: Session, request: MemberMatchRequest) -> None:
+    session.add(request)
+
+
+def get_request(session: Session, tenant: str, match_id: str) -> MemberMatchRequest | None:
+    row = session.get(MemberMatchRequest, match_id)
+    return row if row is not None and row.tenant_id == tenant else None
+
+
+def patient_id(session: Session, tenant: str, member_id: str) -> str | None:
+    """The member's FHIR Patient id as loaded (what the payer's FHIR server serves)."""
+    raw = session.scalar(
+        select(Member.raw).where(Member.tenant_id == tenant, Member.member_id == member_id)
+    )
+    source = (raw or {}).get("source") or {}
+    value = source.get("id") if source.get("resourceType") == "Patient" else None
+    return str(value) if value else None
+
+
+def count_attempts(session: Session, tenant: str) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(MemberMatchAttempt)
+            .where(MemberMatchAttempt.tenant_id == tenant)
+        )
+        or 0
+    )

@@ -1,0 +1,297 @@
+"""The $member-match use case, the old payer's side of the payer-to-payer exchange.
+
+One request runs through the same pipeline as /v1/match (the coverage's ids feed the deterministic
+stage), then the answer is decided here: a single confident match with a consent that can be
+honoured yields a match token; anything else a refusal with its outcome code. Refusals are answers,
+not errors: the decision, the attempt and the audit event are committed with them, so every
+attempt is remembered. A request a steward must confirm is answered `pending-review`; once the
+steward settles it, the same request again (or the status URL) gets the final answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from identity.audit import service as audit
+from identity.audit.actor import Actor
+from identity.auth.principal import Principal
+from identity.config import Settings
+from identity.consent.evaluate import ConsentDecision, evaluate_consent
+from identity.errors import NotFound
+from identity.exchange import repository
+from identity.exchange.outcomes import (
+    ConsentInvalid,
+    MemberMatchRefused,
+    MultipleMatches,
+    NoMatch,
+    PendingReview,
+    TooManyAttempts,
+)
+from identity.fhir.member_match import MemberMatchRequest
+from identity.matching.decision import Outcome, Reason
+from identity.matching.record import StandardRecord
+from identity.matching.standardize import standardize
+from identity.models import MemberMatchAttempt
+from identity.models import MemberMatchRequest as StoredRequest
+from identity.policy.cache import MatcherCache
+from identity.resolution import repository as decisions
+from identity.resolution import service as resolution
+from identity.review import service as review_service
+from identity.tokens import service as tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Matched:
+    token: str
+    match_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    refusal: MemberMatchRefused
+    match_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StillPending:
+    review_item_id: str
+
+
+MemberMatchResult = Matched | Refused
+
+
+def status_path(match_id: str) -> str:
+    return f"/fhir/member-match-requests/{match_id}"
+
+
+def demographics_key(query: StandardRecord) -> str:
+    """Near-same demographics share this key: the family name's sound, the given initial and
+    the birth date. Trying them with one card after another is what the guard counts."""
+    parts = (query.family_phonetic or "", (query.given or "")[:1], str(query.birth_date or ""))
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def _guard(
+    session: Session,
+    actor: Actor,
+    query: StandardRecord,
+    card_key: str,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """HRex: servers SHALL guard against the same demographics tried with varying card data."""
+    client = actor.client_id or ""
+    window = timedelta(seconds=settings.member_match_window_s)
+    key = demographics_key(query)
+    repository.forget_attempts_before(session, actor.tenant, client, now - window)
+    tried = repository.cards_tried(session, actor.tenant, client, key, now - window)
+    if card_key not in tried and len(tried) >= settings.member_match_max_cards:
+        raise TooManyAttempts(settings.member_match_window_s)
+    repository.add_attempt(
+        session,
+        MemberMatchAttempt(
+            tenant_id=actor.tenant,
+            client_id=client,
+            demographics_key=key,
+            card_key=card_key,
+            attempted_at=now,
+        ),
+    )
+
+
+def _consent_json(consent: ConsentDecision) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(consent).items()}
+
+
+def _consent_from(stored: dict[str, Any], today: date) -> ConsentDecision:
+    """The consent as evaluated when asked, re-checked against today's date."""
+    start, end = stored.get("period_start"), stored.get("period_end")
+    decision = ConsentDecision(
+        ok=bool(stored.get("ok")),
+        reason=stored.get("reason"),
+        category=stored.get("category"),
+        period_start=date.fromisoformat(start) if start else None,
+        period_end=date.fromisoformat(end) if end else None,
+        detail=stored.get("detail"),
+    )
+    if decision.ok and decision.period_end is not None and decision.period_end < today:
+        return ConsentDecision(
+            False,
+            "expired",
+            decision.category,
+            decision.period_start,
+            decision.period_end,
+            "the consent's period has ended",
+        )
+    return decision
+
+
+def _answer_with_member(
+    session: Session,
+    actor: Actor,
+    *,
+    member_id: str,
+    match_id: str,
+    policy_version: str,
+    consent: ConsentDecision,
+    settings: Settings,
+    now: datetime,
+) -> MemberMatchResult:
+    if not consent.ok:
+        return Refused(ConsentInvalid(consent.detail or "the consent cannot be honoured"), match_id)
+    # One live token per decision and client: asking again replaces, never multiplies.
+    tokens.revoke_for_decision(session, actor, match_id, reason="reissued", now=now)
+    issued = tokens.issue(
+        session,
+        actor,
+        client_id=actor.client_id or "",
+        member_id=member_id,
+        patient_id=repository.patient_id(session, actor.tenant, member_id),
+        consent=consent,
+        policy_version=policy_version,
+        decision_id=match_id,
+        now=now,
+        max_lifetime=timedelta(seconds=settings.match_token_lifetime_s),
+    )
+    return Matched(issued.token, match_id)
+
+
+def _record(session: Session, actor: Actor, result: MemberMatchResult, policy: str | None) -> None:
+    code = "matched" if isinstance(result, Matched) else result.refusal.code
+    audit.record(
+        session,
+        actor,
+        action=f"member-match.{code}"[:48],
+        outcome="success",
+        object_type="match_decision",
+        object_ids=[result.match_id] if result.match_id else [],
+        policy_version=policy,
+    )
+
+
+def member_match(
+    session: Session,
+    actor: Actor,
+    caller: Principal,
+    matchers: MatcherCache,
+    request: MemberMatchRequest,
+    *,
+    settings: Settings,
+    today: date,
+    now: datetime | None = None,
+) -> MemberMatchResult:
+    now = now or datetime.now(UTC)
+    query = standardize(request.raw, today=today)
+    _guard(session, actor, query, request.card_key, settings, now)
+    consent = evaluate_consent(
+        request.consent,
+        recipient=caller.organization,
+        today=today,
+        required=settings.require_consent,
+    )
+    prior = repository.latest_review_for(session, actor.tenant, resolution.fingerprint(query))
+    if prior is not None:
+        settled = _after_review(session, actor, prior, consent, settings, now)
+        _record(session, actor, settled, prior.policy_version)
+        return settled
+    found = resolution.match(session, actor.tenant, matchers, request.raw, today=today, actor=actor)
+    decision = found.decision
+    repository.add_request(
+        session,
+        StoredRequest(
+            match_id=decision.id,
+            tenant_id=actor.tenant,
+            client_id=actor.client_id or "",
+            consent=_consent_json(consent),
+        ),
+    )
+    result: MemberMatchResult
+    if decision.outcome == Outcome.MATCH and decision.member_id:
+        result = _answer_with_member(
+            session,
+            actor,
+            member_id=decision.member_id,
+            match_id=decision.id,
+            policy_version=decision.policy_version,
+            consent=consent,
+            settings=settings,
+            now=now,
+        )
+    elif decision.outcome == Outcome.REVIEW and decision.reason == Reason.MULTIPLE_CERTAIN:
+        result = Refused(MultipleMatches("more than one member is certain"), decision.id)
+    elif decision.outcome == Outcome.REVIEW and found.review_item_id:
+        result = Refused(PendingReview(found.review_item_id, status_path(decision.id)), decision.id)
+    else:
+        result = Refused(NoMatch("no member matches"), decision.id)
+    _record(session, actor, result, decision.policy_version)
+    return result
+
+
+def _after_review(
+    session: Session,
+    actor: Actor,
+    item: Any,
+    consent: ConsentDecision,
+    settings: Settings,
+    now: datetime,
+) -> MemberMatchResult:
+    """The same request again, after a steward's review (or while it is still open)."""
+    if item.status != "resolved":
+        return Refused(PendingReview(item.id, status_path(item.match_id)), item.match_id)
+    if item.resolution == "link" and item.resolved_member_id:
+        return _answer_with_member(
+            session,
+            actor,
+            member_id=item.resolved_member_id,
+            match_id=item.match_id,
+            policy_version=item.policy_version,
+            consent=consent,
+            settings=settings,
+            now=now,
+        )
+    return Refused(NoMatch("a data steward found no member for this request"), item.match_id)
+
+
+def poll(
+    session: Session,
+    actor: Actor,
+    match_id: str,
+    *,
+    settings: Settings,
+    today: date,
+    now: datetime | None = None,
+) -> MemberMatchResult | StillPending:
+    """The status of an asynchronous $member-match: pending while a steward reviews it, then the
+    final answer (a token reissued on each completed poll, earlier ones revoked)."""
+    now = now or datetime.now(UTC)
+    stored = repository.get_request(session, actor.tenant, match_id)
+    decision = decisions.get_decision(session, actor.tenant, match_id)
+    if stored is None or decision is None or stored.client_id != actor.client_id:
+        raise NotFound("no member-match request with that id")
+    consent = _consent_from(stored.consent, today)
+    item = review_service.item_for_match(session, actor.tenant, match_id)
+    result: MemberMatchResult
+    if item is not None and item.status != "resolved":
+        return StillPending(item.id)
+    if item is not None:
+        result = _after_review(session, actor, item, consent, settings, now)
+    elif decision.outcome == Outcome.MATCH and decision.member_id:
+        result = _answer_with_member(
+            session,
+            actor,
+            member_id=decision.member_id,
+            match_id=decision.id,
+            policy_version=decision.policy_version,
+            consent=consent,
+            settings=settings,
+            now=now,
+        )
+    else:
+        result = Refused(NoMatch("no member matches"), decision.id)
+    _record(session, actor, result, decision.policy_version)
+    return result

@@ -1,5 +1,0 @@
-"""The resolution tests' household, reused."""
-
-from tests.resolution.conftest import household
-
-__all__ = ["household"]
