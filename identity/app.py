@@ -37,6 +37,7 @@ from identity.errors import (
     problem_details,
 )
 from identity.exchange.endpoints import router as exchange_router
+from identity.gate.endpoints import router as gate_router
 from identity.health.endpoints import router as health_router
 from identity.logging_setup import configure_logging, get_logger
 from identity.observability.endpoints import router as metrics_router
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(audit_router)
     app.include_router(tokens_router)
+    app.include_router(gate_router)
     return app
 
 

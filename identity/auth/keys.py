@@ -54,6 +54,11 @@ def _thumbprint(jwk: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).decode().rstrip("=")
 
 
+def thumbprint(jwk: Mapping[str, Any]) -> str:
+    """A public JWK's RFC 7638 thumbprint: the key id a key set without `kid` files it under."""
+    return _thumbprint(jwk)
+
+
 def load_or_create_signing_key(path: Path) -> SigningKey:
     """The RSA key in `path`, created (mode 0600) when the file does not exist yet."""
     if not path.exists():

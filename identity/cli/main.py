@@ -13,6 +13,7 @@ from identity.cli.auth import auth_app, clients_app
 from identity.cli.common import fail as _fail
 from identity.cli.common import open_sessions as _sessions
 from identity.cli.demo import demo
+from identity.cli.gate import gate, gate_jwks
 from identity.cli.synth import synth
 from identity.cli.train import train
 from identity.config import load_settings
@@ -45,6 +46,8 @@ app.add_typer(audit_app, name="audit")
 app.command()(demo)
 app.command()(synth)
 app.command()(train)
+app.command()(gate)
+app.command("gate-jwks")(gate_jwks)
 
 TenantOption = Annotated[str | None, typer.Option("--tenant", help="Tenant (payer) id.")]
 

@@ -27,7 +27,7 @@ SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 PATIENT_RECORD = {"system": DCM, "code": "110110", "display": "Patient Record"}
 REST = {"system": AUDIT_EVENT_TYPE, "code": "rest", "display": "RESTful Operation"}
 # Actions on these nouns use a member's record; the rest (audit export, denials) are plain REST.
-MEMBER_DATA = frozenset({"match", "decision", "review", "token", "member", "patient"})
+MEMBER_DATA = frozenset({"match", "decision", "review", "token", "member", "patient", "gate"})
 
 # The verb of an action → FHIR audit-event-action: Create, Read, Update, Delete, Execute.
 # Searches and exports are Execute, as the value set says for queries.

@@ -24,6 +24,13 @@ def by_hash(session: Session, tenant: str, token_hash: str) -> MatchToken | None
     ).one_or_none()
 
 
+def exists(session: Session, tenant: str, token_id: str) -> bool:
+    found = session.scalar(
+        select(MatchToken.id).where(MatchToken.tenant_id == tenant, MatchToken.id == token_id)
+    )
+    return found is not None
+
+
 def revoke_one(session: Session, tenant: str, token_id: str, *, now: datetime, reason: str) -> bool:
     """Revoke a token not yet revoked; False when it already was (the first revocation stands)."""
     stmt = (

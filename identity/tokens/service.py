@@ -256,6 +256,11 @@ def _revoke_many(
     return revoked
 
 
+def known_token(session: Session, tenant: str, token_id: str) -> bool:
+    """Whether the tenant ever issued a token with this id (active or not)."""
+    return repository.exists(session, tenant, token_id)
+
+
 def _find(session: Session, tenant: str, token: str) -> MatchToken | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN_CHARS:
         return None
