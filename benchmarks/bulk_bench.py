@@ -9,7 +9,7 @@ today naming the benchmark client's organisation as recipient), sent by a client
 development token with that organisation.
 
 Timed end to end: from the kick-off's first byte sent to the status answering 200 (polled every
-0.1 s), then each output fetched. Reported: members/s end to end, the kick-off's latency, the
+0.5 s), then each output fetched. Reported: members/s end to end, the kick-off's latency, the
 outputs' retrieval time, the result groups with each member's outcome code (read from the scratch
 database afterwards), the server's peak memory and its CPU and the other processes' during the run.
 """

@@ -5,9 +5,10 @@ Revises: 0008
 Create Date: 2026-11-22 12:00:00
 
 PDex $bulk-member-match: a job row per request and a row per submitted member (its input until
-it is matched, then its result); and two indexes for lookups $member-match makes per request. On PostgreSQL both tables get the tenant-isolation policy of
-0006, and the worker finds due jobs across tenants through a SECURITY DEFINER function that
-returns ids only (as 0006's queue-depth function returns counts only).
+it is matched, then its result); and two indexes for lookups $member-match makes per request.
+On PostgreSQL both tables get the tenant-isolation policy of 0006, and the worker finds due
+jobs across tenants through a SECURITY DEFINER function that returns ids only (as 0006's
+queue-depth function returns counts only).
 """
 
 from collections.abc import Sequence
