@@ -141,11 +141,14 @@ def _answer_with_member(
     consent: ConsentDecision,
     settings: Settings,
     now: datetime,
+    fresh: bool = False,
 ) -> MemberMatchResult:
     if not consent.ok:
         return Refused(ConsentInvalid(consent.detail or "the consent cannot be honoured"), match_id)
-    # One live token per decision and client: asking again replaces, never multiplies.
-    tokens.revoke_for_decision(session, actor, match_id, reason="reissued", now=now)
+    # One live token per decision and client: asking again replaces, never multiplies. A decision
+    # made in this very transaction has no token yet: nothing to look for.
+    if not fresh:
+        tokens.revoke_for_decision(session, actor, match_id, reason="reissued", now=now)
     issued = tokens.issue(
         session,
         actor,
@@ -221,6 +224,7 @@ def member_match(
             consent=consent,
             settings=settings,
             now=now,
+            fresh=True,
         )
     elif decision.outcome == Outcome.REVIEW and decision.reason == Reason.MULTIPLE_CERTAIN:
         result = Refused(MultipleMatches("more than one member is certain"), decision.id)
