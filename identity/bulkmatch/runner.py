@@ -23,7 +23,7 @@ from identity.audit import service as audit
 from identity.audit.actor import Actor
 from identity.auth.principal import Principal
 from identity.auth.scopes import Scope
-from identity.bulkmatch import repository
+from identity.bulkmatch import repository, service
 from identity.clients.organization import OrgIdentifier
 from identity.config import Settings
 from identity.exchange import service as exchange
@@ -39,8 +39,6 @@ from identity.fhir.bulk_member_match import (
 from identity.fhir.member_match import parse_member_match
 from identity.models import BulkMatchJob
 from identity.policy.cache import MatcherCache
-
-OBJECT_TYPE = "bulk_match_job"
 
 
 class Progress(Enum):
@@ -226,7 +224,7 @@ def _finish(
         job_actor(job),
         action="bulk-match.complete" if status == "completed" else "bulk-match.fail",
         outcome="success" if status == "completed" else "error",
-        object_type=OBJECT_TYPE,
+        object_type=service.OBJECT_TYPE,
         object_ids=[job.id],
     )
 
@@ -237,8 +235,7 @@ def expire(session: Session, tenant: str, job_id: str, *, now: datetime | None =
     job = repository.get_job(session, tenant, job_id, lock=True)
     if job is None or job.status not in repository.FINISHED or job.expires_at is None:
         return
-    expires = job.expires_at if job.expires_at.tzinfo else job.expires_at.replace(tzinfo=UTC)
-    if expires > now:
+    if service.aware(job.expires_at) > now:
         return
     repository.delete_job(session, tenant, job_id)
     audit.record(
@@ -246,6 +243,6 @@ def expire(session: Session, tenant: str, job_id: str, *, now: datetime | None =
         Actor(tenant=tenant, client_id=None, request_id=None),
         action="bulk-match.expire",
         outcome="success",
-        object_type=OBJECT_TYPE,
+        object_type=service.OBJECT_TYPE,
         object_ids=[job_id],
     )

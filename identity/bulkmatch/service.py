@@ -82,7 +82,7 @@ def _own_job(
     if (
         job is None
         or job.client_id != actor.client_id
-        or (job.expires_at is not None and _aware(job.expires_at) <= now)
+        or (job.expires_at is not None and aware(job.expires_at) <= now)
     ):
         raise NotFound("no bulk member match job with that id")
     return job
@@ -127,6 +127,7 @@ def _audit(session: Session, actor: Actor, action: str, job_id: str) -> None:
     )
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes (stored as UTC)."""
+def aware(moment: datetime) -> datetime:
+    """SQLite gives back naive datetimes (stored as UTC); comparisons and FHIR instants need
+    the zone."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -79,10 +79,6 @@ class BulkMatchWorker:
             if self._thread.is_alive():
                 log.warning("bulk_match_worker_still_running", owner=self.owner)
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     def wait_for_stop(self, timeout_s: float) -> bool:
         """Block until asked to stop (True) or the timeout passes (False)."""
         return self._stop.wait(timeout_s)

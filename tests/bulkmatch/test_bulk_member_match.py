@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -95,7 +96,7 @@ def test_the_pdex_example_and_its_variations_land_in_their_groups(
 
     assert manifest["requiresAccessToken"] is True
     assert manifest["request"] == f"{PUBLIC_URL}{URL}"
-    assert manifest["transactionTime"]
+    assert datetime.fromisoformat(manifest["transactionTime"]).tzinfo is not None
     assert manifest["error"] == []
     [output] = manifest["output"]
     assert output["type"] == "Parameters"
