@@ -36,7 +36,7 @@ from identity.fhir.member_match import MemberMatchRequest
 from identity.matching.decision import Outcome, Reason
 from identity.matching.record import StandardRecord
 from identity.matching.standardize import standardize
-from identity.models import MemberMatchAttempt
+from identity.models import MatchDecision, MemberMatchAttempt
 from identity.models import MemberMatchRequest as StoredRequest
 from identity.policy.cache import MatcherCache
 from identity.resolution import repository as decisions
@@ -161,6 +161,29 @@ def _answer_with_member(
     return Matched(issued.token, match_id)
 
 
+def _answer_decision(
+    session: Session,
+    actor: Actor,
+    decision: MatchDecision,
+    consent: ConsentDecision,
+    settings: Settings,
+    now: datetime,
+) -> MemberMatchResult:
+    """A decision no steward is looking at: a token for its match, else no-match."""
+    if decision.outcome == Outcome.MATCH and decision.member_id:
+        return _answer_with_member(
+            session,
+            actor,
+            member_id=decision.member_id,
+            match_id=decision.id,
+            policy_version=decision.policy_version,
+            consent=consent,
+            settings=settings,
+            now=now,
+        )
+    return Refused(NoMatch("no member matches"), decision.id)
+
+
 def _record(session: Session, actor: Actor, result: MemberMatchResult, policy: str | None) -> None:
     code = "matched" if isinstance(result, Matched) else result.refusal.code
     audit.record(
@@ -211,23 +234,12 @@ def member_match(
         ),
     )
     result: MemberMatchResult
-    if decision.outcome == Outcome.MATCH and decision.member_id:
-        result = _answer_with_member(
-            session,
-            actor,
-            member_id=decision.member_id,
-            match_id=decision.id,
-            policy_version=decision.policy_version,
-            consent=consent,
-            settings=settings,
-            now=now,
-        )
-    elif decision.outcome == Outcome.REVIEW and decision.reason == Reason.MULTIPLE_CERTAIN:
+    if decision.outcome == Outcome.REVIEW and decision.reason == Reason.MULTIPLE_CERTAIN:
         result = Refused(MultipleMatches("more than one member is certain"), decision.id)
     elif decision.outcome == Outcome.REVIEW and found.review_item_id:
         result = Refused(PendingReview(found.review_item_id, status_path(decision.id)), decision.id)
     else:
-        result = Refused(NoMatch("no member matches"), decision.id)
+        result = _answer_decision(session, actor, decision, consent, settings, now)
     _record(session, actor, result, decision.policy_version)
     return result
 
@@ -280,18 +292,7 @@ def poll(
         return StillPending(item.id)
     if item is not None:
         result = _after_review(session, actor, item, consent, settings, now)
-    elif decision.outcome == Outcome.MATCH and decision.member_id:
-        result = _answer_with_member(
-            session,
-            actor,
-            member_id=decision.member_id,
-            match_id=decision.id,
-            policy_version=decision.policy_version,
-            consent=consent,
-            settings=settings,
-            now=now,
-        )
     else:
-        result = Refused(NoMatch("no member matches"), decision.id)
+        result = _answer_decision(session, actor, decision, consent, settings, now)
     _record(session, actor, result, decision.policy_version)
     return result
