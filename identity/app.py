@@ -39,6 +39,7 @@ from identity.errors import (
 from identity.exchange.endpoints import router as exchange_router
 from identity.gate.endpoints import router as gate_router
 from identity.health.endpoints import router as health_router
+from identity.idempotency.sealing import load_or_create_sealer
 from identity.logging_setup import configure_logging, get_logger
 from identity.observability.endpoints import router as metrics_router
 from identity.observability.metrics import build_metrics
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.token_validator = build_validator(settings, app.state.signing_key)
         app.state.metrics = build_metrics(app.state.session_factory)
         app.state.rate_limiter = build_rate_limiter(settings)
+        app.state.sealer = load_or_create_sealer(settings.data_key_file)
         log.info("started", version=__version__, database=engine.dialect.name)
         yield
         engine.dispose()

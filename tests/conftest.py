@@ -198,6 +198,7 @@ def settings(database_url: str, key_dir: Path) -> Settings:
         signing_key_file=key_dir / "signing-key.pem",
         dev_auth=True,
         dev_key_file=key_dir / "dev-key.pem",
+        data_key_file=key_dir / "data-key",
     )
 
 

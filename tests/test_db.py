@@ -93,6 +93,7 @@ def test_database_gone_is_503_with_retry_after(
         signing_key_file=key_dir / "signing-key.pem",
         dev_auth=True,
         dev_key_file=key_dir / "dev-key.pem",
+        data_key_file=key_dir / "data-key",
     )
     token = mint_dev_token(settings, tenant=TENANT, client_id="t")
     with LiveServer(settings) as server, server.client(token) as client:

@@ -11,8 +11,11 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.parameters import Parameters
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from identity.exchange.outcomes import MEMBER_MATCH_OUTCOMES
+from identity.models import IdempotencyRecord, MatchToken
 from tests.exchange.conftest import consent, hrex_11, member_match_body, param, saved
 from tests.factories import fhir_coverage, fhir_patient
 from tests.households import HOME
@@ -194,3 +197,22 @@ def test_varying_card_data_is_throttled(new_payer: httpx.Client) -> None:
         new_payer.post(URL, json=member_match_body(patricia, fhir_coverage("A1"))).status_code
         != 429
     )
+
+
+def test_a_retry_with_its_idempotency_key_replays_the_token_sealed_at_rest(
+    new_payer: httpx.Client, fhir_server: httpx.Client, sessions: sessionmaker[Session]
+) -> None:
+    key = {"Idempotency-Key": "mm-retry-1"}
+    first = new_payer.post(URL, json=hrex_11(), headers=key)
+    again = new_payer.post(URL, json=hrex_11(), headers=key)
+    assert again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    token = token_of(again)
+    assert fhir_server.post("/v1/tokens/introspect", data={"token": token}).json()["active"]
+    with sessions() as session:
+        [record] = session.scalars(select(IdempotencyRecord)).all()
+        tokens = session.scalars(select(MatchToken)).all()
+    assert len(tokens) == 1  # the retry issued nothing
+    assert record.body is not None
+    assert token.encode() not in record.body  # sealed, never the token in plain text
+    assert b"DH10001235" not in record.body
