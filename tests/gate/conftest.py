@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from identity.clients import service as clients_service
 from identity.db import transaction
+from identity.gate.identity_client import load_gate_key
 from identity.gate.proxy import MATCH_TOKEN_HEADER, GateConfig, create_gate
-from identity.gate.upstream import load_gate_key
 from tests.auth.forge import ClientKey
 from tests.conftest import PUBLIC_URL, TENANT, LiveServer, ServerThread
 from tests.gate.fhir_fixture import Seen, fhir_app
