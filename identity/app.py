@@ -27,6 +27,7 @@ from identity.auth.endpoints import router as auth_router
 from identity.auth.keys import load_or_create_signing_key
 from identity.auth.trust import build_validator
 from identity.config import Settings, load_settings
+from identity.consent.endpoints import router as consent_router
 from identity.db import check_schema, make_engine, make_session_factory
 from identity.errors import (
     FieldError,
@@ -177,6 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(resolution_router)
     app.include_router(exchange_router)
+    app.include_router(consent_router)
     app.include_router(fhir_match_router)
     app.include_router(review_router)
     app.include_router(metrics_router)

@@ -14,8 +14,11 @@ from fhir.resources.R4B.parameters import Parameters
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from identity.auth.dev import mint_dev_token
+from identity.config import Settings
 from identity.exchange.outcomes import MEMBER_MATCH_OUTCOMES
 from identity.models import IdempotencyRecord, MatchToken
+from tests.conftest import TENANT, LiveServer
 from tests.exchange.conftest import consent, hrex_11, member_match_body, param, saved
 from tests.factories import fhir_coverage, fhir_patient
 from tests.households import HOME
@@ -216,3 +219,21 @@ def test_a_retry_with_its_idempotency_key_replays_the_token_sealed_at_rest(
     assert record.body is not None
     assert token.encode() not in record.body  # sealed, never the token in plain text
     assert b"DH10001235" not in record.body
+
+
+def test_a_withdrawn_consent_revokes_the_members_tokens(
+    new_payer: httpx.Client,
+    fhir_server: httpx.Client,
+    live_server: LiveServer,
+    settings: Settings,
+) -> None:
+    token = token_of(new_payer.post(URL, json=hrex_11()))
+    consents = mint_dev_token(
+        settings, tenant=TENANT, client_id="consent-system", scopes={"consents:manage"}
+    )
+    with live_server.client(consents) as consent_system:
+        r = consent_system.post("/v1/consent-withdrawals", json={"member_id": "DH10001235"})
+    assert r.json() == {"revoked_tokens": 1}
+    assert fhir_server.post("/v1/tokens/introspect", data={"token": token}).json() == {
+        "active": False
+    }
