@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from identity.auth.dev import mint_dev_token
 from identity.config import Settings
 from identity.exchange.outcomes import MEMBER_MATCH_OUTCOMES
-from identity.models import IdempotencyRecord, MatchToken
+from identity.models import AuditEvent, IdempotencyRecord, MatchToken
 from tests.conftest import TENANT, LiveServer
 from tests.exchange.conftest import consent, hrex_11, member_match_body, param, saved
 from tests.factories import fhir_coverage, fhir_patient
@@ -47,7 +47,7 @@ def token_of(r: httpx.Response) -> str:
 
 
 def test_the_hrex_example_yields_an_opaque_token_the_fhir_server_can_introspect(
-    new_payer: httpx.Client, fhir_server: httpx.Client
+    new_payer: httpx.Client, fhir_server: httpx.Client, sessions: sessionmaker[Session]
 ) -> None:
     token = token_of(new_payer.post(URL, json=hrex_11()))
     assert "DH10001235" not in token
@@ -61,6 +61,13 @@ def test_the_hrex_example_yields_an_opaque_token_the_fhir_server_can_introspect(
     )
     assert seen["consent_category"] == "regular"
     assert seen["decision_id"]
+    # One audit event for the request, naming the decision, the member and the token's id.
+    with sessions() as session:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.client_id == "new-payer"))
+        [event] = events.all()
+    assert event.action == "member-match.matched"
+    assert event.object_ids[:2] == [seen["decision_id"], "DH10001235"]
+    assert token not in event.object_ids
 
 
 @pytest.mark.parametrize(
