@@ -40,6 +40,12 @@ log = get_logger("identity.bulkmatch")
 # A database that is briefly unavailable (locked, restarting) is retried this many times before
 # the job is failed; each retry waits one poll interval.
 TRANSIENT_RETRIES = 3
+# SQLite has one writer at a time, and a batch holds the write lock from its first member to its
+# commit. A request waiting for the lock retries at most every 100 ms (SQLite's busy handler);
+# without a pause longer than that between batches, the worker would take the lock again first,
+# batch after batch, and a waiting request would run out of its busy timeout (a 503). PostgreSQL
+# locks rows, not the database, and needs no pause.
+SQLITE_PAUSE_S = 0.12
 
 
 class BulkMatchWorker:
@@ -56,6 +62,9 @@ class BulkMatchWorker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        bind = session_factory.kw.get("bind")
+        sqlite = bind is not None and bind.dialect.name == "sqlite"
+        self._pause_s = SQLITE_PAUSE_S if sqlite else 0.0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="bulk-match-worker", daemon=True)
@@ -158,6 +167,8 @@ class BulkMatchWorker:
             if progress is not runner.Progress.MORE:
                 log.info("bulk_match_job_" + progress.value, job_id=job_id)
                 return
+            if self._pause_s:
+                self._stop.wait(self._pause_s)
 
     def _fail(self, tenant: str, job_id: str, code: str) -> None:
         try:
