@@ -86,6 +86,12 @@ def parser() -> argparse.ArgumentParser:
         help="sample the server with py-spy (pip install py-spy) during this concurrency level "
         "and print where its time goes",
     )
+    mm.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: sample only the thread holding the GIL (Python's CPU, without "
+        "threads waiting for SQLite's write lock)",
+    )
     return p
 
 
@@ -117,6 +123,7 @@ def main() -> None:
             args.duration,
             args.warmup,
             profile=args.profile,
+            gil=args.profile_gil,
         )
     else:
         from benchmarks import http_bench

@@ -211,15 +211,18 @@ def py_spy() -> str | None:
     return found if Path(found).exists() else None
 
 
-def start_profile(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes] | None:
-    """py-spy sampling the server (and its workers) for `seconds`, collapsed stacks to `out`."""
+def start_profile(
+    pid: int, out: Path, seconds: float, gil: bool = False
+) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the server (and its workers) for `seconds`, collapsed stacks to `out`;
+    `gil`: only the thread holding the GIL (Python's CPU; SQLite's C code runs without it)."""
     exe = py_spy()
     if exe is None:
         print("py-spy is not installed (pip install py-spy): not profiling", flush=True)
         return None
     cmd = [exe, "record", "--pid", str(pid), "--subprocesses", "--rate", "200"]
     cmd += ["--duration", str(max(1, int(seconds))), "--format", "raw", "--output", str(out)]
-    cmd += ["--nonblocking"]
+    cmd += ["--nonblocking"] + (["--gil"] if gil else [])
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -233,7 +236,7 @@ def _is_ours(frame: str) -> bool:
     return " (identity/" in frame
 
 
-def summarise_profile(path: Path, top: int = 20) -> str:
+def summarise_profile(path: Path, top: int = 20, gil: bool = False) -> str:
     """Where the server's time goes: our functions by inclusive share of samples, every
     function by self share, and each sample charged to its innermost `identity` frame (the
     project code that asked for the time, however deep the library call under it)."""
@@ -262,11 +265,17 @@ def summarise_profile(path: Path, top: int = 20) -> str:
         rows = [[name, f"{c / total:.1%}"] for name, c in counter.most_common(top)]
         return markdown_table([title, "share of samples"], rows)
 
+    what = (
+        "samples of the thread holding the GIL (py-spy --gil, 200 Hz): where Python's CPU "
+        "goes; time inside SQLite's C code, which releases the GIL, is not in it."
+        if gil
+        else "samples of the server's threads (py-spy, 200 Hz; threads py-spy sees as idle are "
+        "left out, but a thread blocked inside SQLite — e.g. waiting for the write lock — "
+        "counts as busy, once per waiting thread)."
+    )
     return "\n\n".join(
         [
-            f"{total:,} samples of the server's threads (py-spy, 200 Hz; threads py-spy sees "
-            "as idle are left out, but a thread blocked inside SQLite — e.g. waiting for the "
-            "write lock — counts as busy).",
+            f"{total:,} {what}",
             table(inclusive, "identity function (inclusive)"),
             table(charged, "innermost identity frame (the time charged to it)"),
             table(own, "function (self)"),
@@ -297,6 +306,7 @@ def run_db(
     seconds: float,
     warmup: int,
     profile: int | None,
+    gil: bool = False,
 ) -> tuple[list[Row], Bodies, str]:
     url = prepare(data, db, server, reload=False)
     made = member_match_bodies(data.queries_file, REQUESTER, date.today())
@@ -318,9 +328,11 @@ def run_db(
             for c in levels:
                 headers = auth_headers(key_file, REQUESTER, FHIR_JSON)
                 spy = None
-                spy_out = bench_dir(data.members, data.seed) / f"py-spy-{db}-w{w}-c{c}.txt"
+                spy_out = bench_dir(data.members, data.seed) / (
+                    f"py-spy-{db}-w{w}-c{c}{'-gil' if gil else ''}.txt"
+                )
                 if profile == c:
-                    spy = start_profile(pid, spy_out, seconds)
+                    spy = start_profile(pid, spy_out, seconds, gil)
                     time.sleep(1.0)  # let py-spy attach before the level starts
                 level = measured(
                     base, bodies, start, c, count, seconds, pid, db_pid, headers, PATH, classify
@@ -334,7 +346,7 @@ def run_db(
                     _, err = spy.communicate(timeout=120)
                     if spy_out.exists():
                         head = f"Profile: {db}, workers={w}, concurrency={c} (`{spy_out.name}`)."
-                        profile_text = head + "\n\n" + summarise_profile(spy_out)
+                        profile_text = head + "\n\n" + summarise_profile(spy_out, gil=gil)
                     else:
                         profile_text = f"py-spy wrote nothing: {err.decode()[-500:]}"
                 print(
@@ -491,6 +503,7 @@ def run(
     seconds: float,
     warmup: int,
     profile: int | None = None,
+    gil: bool = False,
 ) -> str:
     code = code_fingerprint()
     data = dataset(members, seed, queries)
@@ -501,13 +514,13 @@ def run(
     for db in dbs:
         if db == "sqlite":
             got, made, prof = run_db(
-                data, db, None, workers, levels, count, seconds, warmup, profile
+                data, db, None, workers, levels, count, seconds, warmup, profile, gil
             )
         else:
             with bench_postgres(members, seed) as server:
                 extra["PostgreSQL"] = f"{server.version()} ({settings_summary()})"
                 got, made, prof = run_db(
-                    data, db, server, workers, levels, count, seconds, warmup, profile
+                    data, db, server, workers, levels, count, seconds, warmup, profile, gil
                 )
         rows += got
         profile_text = profile_text or prof
