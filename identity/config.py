@@ -128,7 +128,13 @@ class Settings(BaseSettings):
         "process that runs one)",
     )
     bulk_match_batch_size: int = Field(
-        default=100, ge=1, le=10_000, description="Members matched per worker transaction"
+        default=250, ge=1, le=10_000, description="Most members matched per worker transaction"
+    )
+    bulk_match_batch_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="A worker transaction ends after this long even if its batch is not full: "
+        "on SQLite it holds the one write lock, and other requests wait for it",
     )
     bulk_match_lease_s: int = Field(
         default=60,

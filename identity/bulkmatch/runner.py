@@ -11,6 +11,7 @@ is matched twice or skipped.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
@@ -148,8 +149,11 @@ def run_batch(
     # The members' audit events are appended together at the end of the batch: one lock of the
     # tenant's chain head per batch rather than one per event (it was a third of a member's
     # time), held for the append only, not for the whole batch.
+    deadline = time.monotonic() + settings.bulk_match_batch_s
     with audit.deferred(session):
         for seq, parts in batch:
+            if rows and time.monotonic() > deadline:
+                break  # the rest of the batch goes in the next transaction
             done = match_member(
                 session, actor, caller, matchers, parts, settings=settings, today=today, now=now
             )
@@ -172,7 +176,7 @@ def run_batch(
     job.not_matched += sum(r["result"] == NOMATCH for r in rows)
     job.consent_constrained += sum(r["result"] == CONSENT for r in rows)
     job.lease_until = now + timedelta(seconds=settings.bulk_match_lease_s)
-    if batch and job.processed < job.total:
+    if rows and job.processed < job.total:
         return Progress.MORE
     _finish(session, job, "completed", None, settings=settings, now=now)
     return Progress.DONE
