@@ -64,6 +64,20 @@ def parser() -> argparse.ArgumentParser:
     http.add_argument("--duration", type=float, default=60.0, help="seconds at most, per level")
     http.add_argument("--warmup", type=int, default=300, help="requests before measuring")
 
+    bulk = sub.add_parser(
+        "bulk",
+        help="POST /fhir/Group/$bulk-member-match end to end (kick-off to done), SQLite",
+        description="Prepare (or reuse) a loaded SQLite database with the default policy, copy "
+        "it, start `identity serve` on the copy, send one request of N members from the query "
+        "set and poll it to completion.",
+    )
+    common(bulk, 100_000)
+    bulk.add_argument(
+        "--bulk", type=_ints, default=[10_000], help="members per request, e.g. 10000"
+    )
+    bulk.add_argument("--batch", type=_ints, default=[100], help="worker batch sizes, e.g. 50,100")
+    bulk.add_argument("--repeat", type=int, default=1, help="runs per (members, batch)")
+
     mm = sub.add_parser(
         "member-match",
         help="POST /fhir/Patient/$member-match latency and throughput against `identity serve`",
@@ -108,6 +122,12 @@ def main() -> None:
             args.format,
             analyze_early=args.analyze_early,
             limit_s=args.time_limit,
+        )
+    elif args.command == "bulk":
+        from benchmarks import bulk_bench
+
+        report = bulk_bench.run(
+            args.members, args.seed, args.queries, args.bulk, args.batch, args.repeat
         )
     elif args.command == "member-match":
         from benchmarks import member_match_bench

@@ -99,7 +99,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(url: str, workers: int, log_path: Path) -> Iterator[tuple[str, int]]:
+def serve(
+    url: str, workers: int, log_path: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
     """`identity serve` on a free loopback port; yields (base URL, pid); always stopped."""
     port = _free_port()
     env = {
@@ -116,6 +118,7 @@ def serve(url: str, workers: int, log_path: Path) -> Iterator[tuple[str, int]]:
         "IDENTITY_RATE_LIMIT_CLIENT_BURST": "1000000",
         "IDENTITY_RATE_LIMIT_TENANT_PER_S": "1000000",
         "IDENTITY_RATE_LIMIT_TENANT_BURST": "1000000",
+        **(extra_env or {}),
     }
     cmd = [sys.executable, "-m", "identity", "serve", "--host", HOST, "--port", str(port)]
     cmd += ["--workers", str(workers)]

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
         "dev-token`). Never in production.",
     )
     dev_key_file: Path = Path(".identity/dev-key.pem")
+    data_key_file: Path = Field(
+        default=Path(".identity/data-key"),
+        description="32-byte AES key sealing remembered answers (Idempotency-Key) at rest",
+    )
     trusted_issuers: list[TrustedIssuerSettings] = Field(
         default_factory=list,
         description='Other authorisation servers, as JSON: [{"issuer": ..., "jwks_file": ...} '
@@ -107,6 +111,49 @@ class Settings(BaseSettings):
         "demographics within the window before it is throttled",
     )
     member_match_window_s: int = Field(default=3600, ge=60)
+
+    # --- PDex $bulk-member-match (identity/bulkmatch/) ---
+    bulk_match_max_members: int = Field(
+        default=10_000, ge=1, description="MemberBundles one $bulk-member-match request may carry"
+    )
+    bulk_match_max_body_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Largest $bulk-member-match body (its own limit: max_body_bytes is for single "
+        "requests); about 5 kB per member, so 10,000 members fit",
+    )
+    bulk_match_worker: bool = Field(
+        default=True,
+        description="Run the bulk-match worker thread in this process (off: jobs wait for a "
+        "process that runs one)",
+    )
+    bulk_match_batch_size: int = Field(
+        default=250, ge=1, le=10_000, description="Most members matched per worker transaction"
+    )
+    bulk_match_batch_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="A worker transaction ends after this long even if its batch is not full: "
+        "on SQLite it holds the one write lock, and other requests wait for it",
+    )
+    bulk_match_lease_s: int = Field(
+        default=60,
+        ge=1,
+        description="A running job whose worker has not renewed its lease for this long (it "
+        "died) is resumed by another worker",
+    )
+    bulk_match_poll_s: float = Field(
+        default=1.0, gt=0, description="How often an idle worker looks for jobs in the database"
+    )
+    bulk_match_output_page: int = Field(
+        default=1000, ge=1, description="Members per output Parameters of a completed job"
+    )
+    bulk_match_retention_s: int = Field(
+        default=24 * 3600,
+        ge=60,
+        description="How long a finished job's results (match tokens, Patient copies) are kept "
+        "for collection before they are deleted",
+    )
 
 
 def load_settings() -> Settings:

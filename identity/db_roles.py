@@ -21,6 +21,8 @@ APP_PRIVILEGES: dict[str, str] = {
     "match_token": "SELECT, INSERT, UPDATE",  # revoked, never deleted
     "member_match_attempt": "SELECT, INSERT, DELETE",
     "member_match_request": "SELECT, INSERT",
+    "bulk_match_job": "SELECT, INSERT, UPDATE, DELETE",
+    "bulk_match_member": "SELECT, INSERT, UPDATE, DELETE",
     "idempotency_record": "SELECT, INSERT, UPDATE, DELETE",
     "client_assertion": "SELECT, INSERT, DELETE",
     "audit_event": "SELECT, INSERT",
@@ -30,7 +32,7 @@ APP_PRIVILEGES: dict[str, str] = {
     "policy_activation": "SELECT",
     "alembic_version": "SELECT",
 }
-APP_FUNCTIONS = ("identity_review_queue_depth()",)
+APP_FUNCTIONS = ("identity_review_queue_depth()", "identity_bulk_match_due(timestamptz)")
 
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

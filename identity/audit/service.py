@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -69,11 +70,9 @@ def record(
         raise ValueError(f"audit action must look like 'noun.verb', got {action!r}")
     if isinstance(object_ids, str):  # a lone id would otherwise be split into characters
         raise TypeError("object_ids is a sequence of ids, not one string")
-    prev_seq, prev_hash = repository.lock_head(session, actor.tenant)
-    # The clock is read under the lock, so a tenant's events are in time order too.
     fields = EventFields(
         tenant_id=actor.tenant,
-        seq=prev_seq + 1,
+        seq=0,
         occurred_at=utcnow(),
         request_id=actor.request_id,
         client_id=actor.client_id,
@@ -84,23 +83,63 @@ def record(
         object_ids=tuple(object_ids),
         policy_version=policy_version,
     )
-    event = AuditEvent(
-        tenant_id=fields.tenant_id,
-        seq=fields.seq,
-        occurred_at=fields.occurred_at,
-        request_id=fields.request_id,
-        client_id=fields.client_id,
-        action=fields.action,
-        outcome=fields.outcome,
-        http_status=fields.http_status,
-        object_type=fields.object_type,
-        object_ids=list(fields.object_ids),
-        policy_version=fields.policy_version,
-        prev_hash=prev_hash,
-        hash=event_hash(prev_hash, fields),
-    )
+    pending = session.info.get(_DEFERRED)
+    if pending is not None:
+        event = AuditEvent()
+        pending.append((event, fields))
+        return event
+    prev_seq, prev_hash = repository.lock_head(session, actor.tenant)
+    event = _chained(AuditEvent(), fields, prev_seq, prev_hash)
     repository.append(session, event)
     return event
+
+
+def _chained(event: AuditEvent, fields: EventFields, prev_seq: int, prev_hash: str) -> AuditEvent:
+    # The clock is read under the lock, so a tenant's events are in time order too.
+    fields = dataclasses.replace(fields, seq=prev_seq + 1, occurred_at=utcnow())
+    event.tenant_id = fields.tenant_id
+    event.seq = fields.seq
+    event.occurred_at = fields.occurred_at
+    event.request_id = fields.request_id
+    event.client_id = fields.client_id
+    event.action = fields.action
+    event.outcome = fields.outcome
+    event.http_status = fields.http_status
+    event.object_type = fields.object_type
+    event.object_ids = list(fields.object_ids)
+    event.policy_version = fields.policy_version
+    event.prev_hash = prev_hash
+    event.hash = event_hash(prev_hash, fields)
+    return event
+
+
+_DEFERRED = "audit.deferred"
+
+
+@contextmanager
+def deferred(session: Session) -> Iterator[None]:
+    """Within this block, `record` holds the session's events back and they are appended
+    together when the block ends without an error: the tenant's chain head is locked once, for
+    the moment of the append, instead of from the first event to the commit. For a unit of work
+    that records many events in one transaction (a batch of bulk members). The events still
+    commit with the changes they describe, or not at all; an error leaves none behind."""
+    if _DEFERRED in session.info:
+        raise RuntimeError("audit events are already deferred in this session")
+    pending: list[tuple[AuditEvent, EventFields]] = []
+    session.info[_DEFERRED] = pending
+    try:
+        yield
+    finally:
+        del session.info[_DEFERRED]
+    by_tenant: dict[str, list[tuple[AuditEvent, EventFields]]] = {}
+    for event, fields in pending:
+        by_tenant.setdefault(fields.tenant_id, []).append((event, fields))
+    for tenant, events in sorted(by_tenant.items()):
+        seq, prev = repository.lock_head(session, tenant)
+        for event, fields in events:
+            _chained(event, fields, seq, prev)
+            seq, prev = event.seq, event.hash
+        repository.append_many(session, [event for event, _ in events])
 
 
 def record_denial(

@@ -5,6 +5,7 @@ from identity.models.audit_chain_head import AuditChainHead
 from identity.models.audit_event import AuditEvent
 from identity.models.base import Base
 from identity.models.blocking_key import BlockingKey
+from identity.models.bulk_match import BulkMatchJob, BulkMatchMember
 from identity.models.client_assertion import ClientAssertion
 from identity.models.coverage import Coverage
 from identity.models.decision import MatchDecision
@@ -21,6 +22,8 @@ __all__ = [
     "AuditEvent",
     "Base",
     "BlockingKey",
+    "BulkMatchJob",
+    "BulkMatchMember",
     "ClientAssertion",
     "Coverage",
     "IdempotencyRecord",

@@ -13,7 +13,11 @@ from identity.models.base import Base, JsonDoc, utcnow
 
 class MatchDecision(Base):
     __tablename__ = "match_decision"
-    __table_args__ = (Index(None, "tenant_id", "created_at"),)
+    __table_args__ = (
+        Index(None, "tenant_id", "created_at"),
+        # $member-match finds an earlier review of the same request by its fingerprint.
+        Index(None, "tenant_id", "input_fingerprint"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(64))

@@ -14,7 +14,11 @@ from identity.models.base import Base, BigId, JsonDoc, utcnow
 
 class MemberMatchAttempt(Base):
     __tablename__ = "member_match_attempt"
-    __table_args__ = (Index(None, "tenant_id", "client_id", "demographics_key", "attempted_at"),)
+    __table_args__ = (
+        Index(None, "tenant_id", "client_id", "demographics_key", "attempted_at"),
+        # The guard forgets a client's attempts older than its window: a range, not a scan.
+        Index(None, "tenant_id", "client_id", "attempted_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(String(64))

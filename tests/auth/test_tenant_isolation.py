@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,21 @@ def _last_match(http: httpx.Client) -> str:
     return str(items[-1]["match_id"])
 
 
+def _bulk_job(http: httpx.Client, member_match_body: dict[str, Any]) -> str:
+    """A finished $bulk-member-match job of one member (the $member-match request's parts)."""
+    bundle = {"name": "MemberBundle", "part": member_match_body["parameter"]}
+    r = http.post(
+        "/fhir/Group/$bulk-member-match", json={"resourceType": "Parameters", "parameter": [bundle]}
+    )
+    assert r.status_code == 202, r.text
+    status = r.headers["content-location"].split("/fhir/", 1)[1]
+    deadline = time.monotonic() + 60
+    while http.get(f"/fhir/{status}").status_code == 202:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return status.rsplit("/", 1)[1]
+
+
 def _without_instance(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k != "instance"}
 
@@ -81,9 +97,17 @@ def test_cross_tenant_matrix(live_server: LiveServer, settings: Settings) -> Non
         )
         assert mine.post("/fhir/Patient/$member-match", json=mm_body).status_code == 422
         ids = {"match_id": decision["match_id"], "item_id": decision["review_item_id"]}
-        # Routes whose objects are of another kind than a /v1/match decision.
-        special = {
+        # Two $bulk-member-match jobs of ours: one finished (its status and output are read),
+        # one to delete (DELETE is probed before the reads).
+        finished, doomed = _bulk_job(mine, mm_body), _bulk_job(mine, mm_body)
+        # Routes whose objects are of another kind than a /v1/match decision, by path or, where
+        # methods of one path need different objects, by (method, path).
+        jobs = "/fhir/bulk-member-match-jobs/{job_id}"
+        special: dict[Any, dict[str, str]] = {
             "/fhir/member-match-requests/{match_id}": {"match_id": _last_match(mine)},
+            jobs: {"job_id": finished},
+            ("DELETE", jobs): {"job_id": doomed},
+            f"{jobs}/output/{{page}}": {"job_id": finished, "page": "1"},
         }
         bodies = {"/v1/review-items/{item_id}/resolution": {"resolution": "keep_apart"}}
 
@@ -92,7 +116,7 @@ def test_cross_tenant_matrix(live_server: LiveServer, settings: Settings) -> Non
         wrong: list[str] = []
         for method, path in sorted(id_routes):
             params = re.findall(r"\{([^}]+)\}", path)
-            known = {**ids, **special.get(path, {})}
+            known = {**ids, **special.get(path, {}), **special.get((method, path), {})}
             if not set(params) <= set(known):
                 wrong.append(f"{method} {path}: no object of ours to probe it with")
                 continue

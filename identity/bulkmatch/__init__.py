@@ -1,0 +1,1 @@
+"""PDex $bulk-member-match: many members at once, matched asynchronously by a worker."""

@@ -1,0 +1,251 @@
+"""The worker's side of a $bulk-member-match job: claim it, match its members a batch at a time,
+finish it (or fail it, or hand it back), and delete it when its retention ends.
+
+Each member goes through the single $member-match use case (`exchange.service.member_match`), so
+consent, the brute-force guard, review, tokens and audit behave exactly as for one request. A
+batch is one transaction: its members' decisions, tokens and audit events, their results, their
+inputs cleared and the job's progress commit together, or none of them does. That is what makes a
+job resumable: after a crash or a shutdown the next worker starts at `processed`, and no member
+is matched twice or skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from identity.audit import service as audit
+from identity.audit.actor import Actor
+from identity.auth.principal import Principal
+from identity.auth.scopes import Scope
+from identity.bulkmatch import repository
+from identity.clients.organization import OrgIdentifier
+from identity.config import Settings
+from identity.exchange import service as exchange
+from identity.exchange.outcomes import ConsentInvalid, InsufficientDemographics, TooManyAttempts
+from identity.fhir.bulk_member_match import (
+    CONSENT,
+    MATCH,
+    NOMATCH,
+    as_parameters,
+    contained_id,
+    patient_copy,
+)
+from identity.fhir.member_match import parse_member_match
+from identity.models import BulkMatchJob
+from identity.policy.cache import MatcherCache
+
+OBJECT_TYPE = "bulk_match_job"
+
+
+class Progress(Enum):
+    MORE = "more"  # a batch was matched; more remain
+    DONE = "done"  # the job is complete
+    LOST = "lost"  # the job is no longer ours (deleted, or another worker took it over)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberOutcome:
+    result: str  # MATCH | NOMATCH | CONSENT
+    outcome: str  # "matched" or the refusal's code
+    match_id: str | None
+    token: str | None
+
+
+def claim(
+    session: Session, tenant: str, job_id: str, owner: str, *, lease_s: int, now: datetime
+) -> bool:
+    return repository.claim(session, tenant, job_id, owner, now, now + timedelta(seconds=lease_s))
+
+
+def match_member(
+    session: Session,
+    actor: Actor,
+    caller: Principal,
+    matchers: MatcherCache,
+    parts: list[Any],
+    *,
+    settings: Settings,
+    today: date,
+    now: datetime,
+) -> MemberOutcome:
+    """One MemberBundle as a single $member-match. Matched → matched; a consent that cannot be
+    honoured → consent-constrained; anything else (no match, several, pending review, a request
+    lacking what a match needs, too many cards for these demographics) → not matched."""
+    request, _errors = parse_member_match(as_parameters(parts), today)
+    if request is None:
+        # Audited as the single operation audits it; the problems themselves are not kept.
+        audit.record(
+            session, actor, action="member-match.insufficient-demographics", outcome="invalid"
+        )
+        return MemberOutcome(NOMATCH, InsufficientDemographics.code, None, None)
+    try:
+        result = exchange.member_match(
+            session, actor, caller, matchers, request, settings=settings, today=today, now=now
+        )
+    except TooManyAttempts:
+        # The guard refuses before writing anything but its own bookkeeping; a single request
+        # would get a 429, a bulk member is simply not matched.
+        audit.record(
+            session, actor, action="member-match.too-many-attempts", outcome="rate-limited"
+        )
+        return MemberOutcome(NOMATCH, TooManyAttempts.code, None, None)
+    if isinstance(result, exchange.Matched):
+        return MemberOutcome(MATCH, "matched", result.match_id, result.token)
+    code = result.refusal.code
+    group = CONSENT if isinstance(result.refusal, ConsentInvalid) else NOMATCH
+    return MemberOutcome(group, code, result.match_id, None)
+
+
+def job_actor(job: BulkMatchJob) -> Actor:
+    """Who the members' events are about: the requesting client, under the kick-off's request
+    id, so the trail ties every member's match to the request that asked for it."""
+    return Actor(tenant=job.tenant_id, client_id=job.client_id, request_id=job.request_id)
+
+
+def job_caller(job: BulkMatchJob) -> Principal:
+    """The requester as it was at kick-off; its organisation is what consents must name."""
+    org = None
+    if job.organization_system and job.organization_value:
+        org = OrgIdentifier(job.organization_system, job.organization_value)
+    return Principal(
+        client_id=job.client_id,
+        tenant=job.tenant_id,
+        scopes=frozenset({Scope.MATCH.value}),
+        token_id=f"bulk-match-job:{job.id}"[:64],
+        issuer="identity:bulk-match-worker",
+        organization=org,
+    )
+
+
+def run_batch(
+    session: Session,
+    tenant: str,
+    job_id: str,
+    owner: str,
+    matchers: MatcherCache,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+) -> Progress:
+    """Match the job's next batch of members and record the progress, in the session's
+    transaction; completes the job when its last member is done."""
+    now = now or datetime.now(UTC)
+    job = repository.held_job(session, tenant, job_id, owner)
+    if job is None:
+        return Progress.LOST
+    if job.started_at is None:
+        job.started_at = now
+    batch = repository.pending_members(
+        session, tenant, job_id, job.processed, settings.bulk_match_batch_size
+    )
+    actor, caller, today = job_actor(job), job_caller(job), now.date()
+    rows: list[dict[str, Any]] = []
+    # The members' audit events are appended together at the end of the batch: one lock of the
+    # tenant's chain head per batch rather than one per event (it was a third of a member's
+    # time), held for the append only, not for the whole batch.
+    deadline = time.monotonic() + settings.bulk_match_batch_s
+    with audit.deferred(session):
+        for seq, parts in batch:
+            if rows and time.monotonic() > deadline:
+                break  # the rest of the batch goes in the next transaction
+            done = match_member(
+                session, actor, caller, matchers, parts, settings=settings, today=today, now=now
+            )
+            # What the next member's checks read (the guard's attempts, review items) is
+            # written now, as it would be for a later request.
+            session.flush()
+            rows.append(
+                {
+                    "seq": seq,
+                    "result": done.result,
+                    "outcome": done.outcome,
+                    "match_id": done.match_id,
+                    "token": done.token,
+                    "patient": patient_copy(parts, contained_id(seq)),
+                }
+            )
+    repository.store_results(session, job_id, rows)
+    job.processed += len(rows)
+    job.matched += sum(r["result"] == MATCH for r in rows)
+    job.not_matched += sum(r["result"] == NOMATCH for r in rows)
+    job.consent_constrained += sum(r["result"] == CONSENT for r in rows)
+    job.lease_until = now + timedelta(seconds=settings.bulk_match_lease_s)
+    if rows and job.processed < job.total:
+        return Progress.MORE
+    _finish(session, job, "completed", None, settings=settings, now=now)
+    return Progress.DONE
+
+
+def release(session: Session, tenant: str, job_id: str, owner: str) -> None:
+    """Hand an unfinished job back (the worker is stopping): queued again, resumed at once by
+    the next worker to look, here or in another process."""
+    job = repository.held_job(session, tenant, job_id, owner)
+    if job is not None:
+        job.status, job.lease_owner, job.lease_until = "queued", None, None
+
+
+def fail(
+    session: Session,
+    tenant: str,
+    job_id: str,
+    owner: str,
+    error: str,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+) -> None:
+    """Give up on a job (an error that is not a member's): its members matched so far keep
+    their results, the rest are dropped with every input."""
+    job = repository.held_job(session, tenant, job_id, owner)
+    if job is not None:
+        _finish(session, job, "failed", error, settings=settings, now=now or datetime.now(UTC))
+
+
+def _finish(
+    session: Session,
+    job: BulkMatchJob,
+    status: str,
+    error: str | None,
+    *,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    job.status, job.error = status, error[:48] if error else None
+    job.finished_at = now
+    job.expires_at = now + timedelta(seconds=settings.bulk_match_retention_s)
+    job.lease_owner, job.lease_until = None, None
+    repository.clear_inputs(session, job.tenant_id, job.id)
+    audit.record(
+        session,
+        job_actor(job),
+        action="bulk-match.complete" if status == "completed" else "bulk-match.fail",
+        outcome="success" if status == "completed" else "error",
+        object_type=OBJECT_TYPE,
+        object_ids=[job.id],
+    )
+
+
+def expire(session: Session, tenant: str, job_id: str, *, now: datetime | None = None) -> None:
+    """Delete a finished job whose retention is over, with its results (tokens, Patients)."""
+    now = now or datetime.now(UTC)
+    job = repository.get_job(session, tenant, job_id, lock=True)
+    if job is None or job.status not in repository.FINISHED or job.expires_at is None:
+        return
+    expires = job.expires_at if job.expires_at.tzinfo else job.expires_at.replace(tzinfo=UTC)
+    if expires > now:
+        return
+    repository.delete_job(session, tenant, job_id)
+    audit.record(
+        session,
+        Actor(tenant=tenant, client_id=None, request_id=None),
+        action="bulk-match.expire",
+        outcome="success",
+        object_type=OBJECT_TYPE,
+        object_ids=[job_id],
+    )

@@ -1,0 +1,178 @@
+"""The bulk-match worker: one background thread per service process, started and stopped by the
+app's lifespan.
+
+Why a long-lived worker rather than a thread per request: the jobs live in the database, so a
+job outlives the request that started it and the process that ran it. A worker that looks in the
+database (woken at once by a kick-off in its own process, else every `bulk_match_poll_s`) picks
+up what a restart left behind, runs one job at a time per process whatever the number of
+kick-offs (a burst of bulk requests cannot starve the single requests of CPU or connections), and
+several processes share the work through leases.
+
+Restarts: a worker asked to stop finishes the batch in hand (committed), then hands its job back
+as queued; the next worker resumes it where it stopped. A worker that dies without stopping
+leaves its job running under a lease that lapses after `bulk_match_lease_s`; then any worker
+resumes it the same way. No job is marked failed by a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session, sessionmaker
+
+from identity.bulkmatch import repository, runner
+from identity.config import Settings
+from identity.db import bind_tenant, transaction
+from identity.errors import IdentityError
+from identity.logging_setup import get_logger
+from identity.policy.cache import MatcherCache
+
+log = get_logger("identity.bulkmatch")
+
+# A database that is briefly unavailable (locked, restarting) is retried this many times before
+# the job is failed; each retry waits one poll interval.
+TRANSIENT_RETRIES = 3
+# SQLite has one writer at a time, and a batch holds the write lock from its first member to its
+# commit. A request waiting for the lock retries at most every 100 ms (SQLite's busy handler);
+# without a pause longer than that between batches, the worker would take the lock again first,
+# batch after batch, and a waiting request would run out of its busy timeout (a 503). PostgreSQL
+# locks rows, not the database, and needs no pause.
+SQLITE_PAUSE_S = 0.12
+
+
+class BulkMatchWorker:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        matchers: MatcherCache,
+        settings: Settings,
+    ) -> None:
+        self._sessions = session_factory
+        self._matchers = matchers
+        self._settings = settings
+        self.owner = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        bind = session_factory.kw.get("bind")
+        sqlite = bind is not None and bind.dialect.name == "sqlite"
+        self._pause_s = SQLITE_PAUSE_S if sqlite else 0.0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="bulk-match-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Ask the worker to stop after its current batch, and wait for it."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.warning("bulk_match_worker_still_running", owner=self.owner)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def wait_for_stop(self, timeout_s: float) -> bool:
+        """Block until asked to stop (True) or the timeout passes (False)."""
+        return self._stop.wait(timeout_s)
+
+    def wake(self) -> None:
+        """A job was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception as exc:  # noqa: BLE001 - the worker outlives one bad look
+                log.error("bulk_match_worker_error", error=type(exc).__name__)
+                busy = False
+            if not busy:
+                self._wake.wait(self._settings.bulk_match_poll_s)
+                self._wake.clear()
+
+    @contextmanager
+    def _tenant_session(self, tenant: str) -> Iterator[Session]:
+        with transaction(self._sessions) as session:
+            bind_tenant(session, tenant)  # PostgreSQL row-level security admits this tenant
+            yield session
+
+    def run_once(self) -> bool:
+        """Expire what is due, then run the oldest job this worker can claim to its end (or
+        until asked to stop). True when a job was run."""
+        now = datetime.now(UTC)
+        with transaction(self._sessions) as session:
+            due = repository.due_jobs(session, now)
+        for job in due:
+            if self._stop.is_set():
+                return False
+            if job.due == "expire":
+                with self._tenant_session(job.tenant) as session:
+                    runner.expire(session, job.tenant, job.job_id, now=now)
+                continue
+            with self._tenant_session(job.tenant) as session:
+                claimed = runner.claim(
+                    session,
+                    job.tenant,
+                    job.job_id,
+                    self.owner,
+                    lease_s=self._settings.bulk_match_lease_s,
+                    now=now,
+                )
+            if claimed:
+                self._run_job(job.tenant, job.job_id)
+                return True
+        return False
+
+    def _run_job(self, tenant: str, job_id: str) -> None:
+        log.info("bulk_match_job_running", job_id=job_id, owner=self.owner)
+        transient = 0
+        while True:
+            if self._stop.is_set():
+                with self._tenant_session(tenant) as session:
+                    runner.release(session, tenant, job_id, self.owner)
+                log.info("bulk_match_job_released", job_id=job_id)
+                return
+            try:
+                with self._tenant_session(tenant) as session:
+                    progress = runner.run_batch(
+                        session, tenant, job_id, self.owner, self._matchers, settings=self._settings
+                    )
+                transient = 0
+            except (OperationalError, PoolTimeout) as exc:
+                transient += 1
+                log.warning("bulk_match_batch_retry", job_id=job_id, error=type(exc).__name__)
+                if transient <= TRANSIENT_RETRIES:
+                    self._stop.wait(self._settings.bulk_match_poll_s)
+                    continue
+                self._fail(tenant, job_id, "unavailable")
+                return
+            except Exception as exc:  # noqa: BLE001 - a job's failure must not end the worker
+                # The type only: an exception's text can carry member data.
+                log.error("bulk_match_job_failed", job_id=job_id, error=type(exc).__name__)
+                code = exc.code if isinstance(exc, IdentityError) else "internal"
+                self._fail(tenant, job_id, code)
+                return
+            if progress is not runner.Progress.MORE:
+                log.info("bulk_match_job_" + progress.value, job_id=job_id)
+                return
+            if self._pause_s:
+                self._stop.wait(self._pause_s)
+
+    def _fail(self, tenant: str, job_id: str, code: str) -> None:
+        try:
+            with self._tenant_session(tenant) as session:
+                runner.fail(session, tenant, job_id, self.owner, code, settings=self._settings)
+        except Exception as exc:  # noqa: BLE001 - its lease lapses and another worker retries
+            log.error("bulk_match_job_fail_not_recorded", job_id=job_id, error=type(exc).__name__)
