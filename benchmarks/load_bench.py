@@ -339,7 +339,8 @@ def load_one(
     )
     if not first.complete:
         return LoadResult(db, label, data.members, first, None, None, file_bytes)
-    print(f"[{label}] first load {first.seconds:.1f} s; loading it again ...", flush=True)
+    again = "; loading it again ..." if reload else ""
+    print(f"[{label}] first load {first.seconds:.1f} s{again}", flush=True)
     size = sqlite_bytes(path) if server is None else server.database_bytes(PG_DATABASE)
     keys_per_member = blocking_rows(url) / max(1, first.inserted)
     second: LoadRun | None = None
@@ -359,8 +360,8 @@ def load_one(
     result = LoadResult(
         db, label, data.members, first, second, size, file_bytes, keys_per_member, ready
     )
-    again = asdict(second) if second else None
-    print(json.dumps({"db": label, "first": asdict(first), "second": again}), flush=True)
+    second_json = asdict(second) if second else None
+    print(json.dumps({"db": label, "first": asdict(first), "second": second_json}), flush=True)
     return result
 
 
