@@ -77,6 +77,35 @@ def parser() -> argparse.ArgumentParser:
     )
     bulk.add_argument("--batch", type=_ints, default=[100], help="worker batch sizes, e.g. 50,100")
     bulk.add_argument("--repeat", type=int, default=1, help="runs per (members, batch)")
+
+    mm = sub.add_parser(
+        "member-match",
+        help="POST /fhir/Patient/$member-match latency and throughput against `identity serve`",
+        description="Like `http`, with HRex $member-match Parameters built from the query set "
+        "(the query's Patient and Coverage, a consent valid today naming the benchmark client's "
+        "organisation); queries without a card id are skipped.",
+    )
+    common(mm, 1_000_000)
+    mm.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
+    mm.add_argument("--concurrency", type=_ints, default=[8, 32], help="e.g. 8,32")
+    mm.add_argument("--workers", type=_ints, default=[1], help="server workers, e.g. 1 or 1,2")
+    mm.add_argument("--requests", type=int, default=3_000, help="at most, per level")
+    mm.add_argument("--duration", type=float, default=60.0, help="seconds at most, per level")
+    mm.add_argument("--warmup", type=int, default=300, help="requests before measuring")
+    mm.add_argument(
+        "--profile",
+        type=int,
+        default=None,
+        metavar="CONCURRENCY",
+        help="sample the server with py-spy (pip install py-spy) during this concurrency level "
+        "and print where its time goes",
+    )
+    mm.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: sample only the thread holding the GIL (Python's CPU, without "
+        "threads waiting for SQLite's write lock)",
+    )
     return p
 
 
@@ -99,6 +128,22 @@ def main() -> None:
 
         report = bulk_bench.run(
             args.members, args.seed, args.queries, args.bulk, args.batch, args.repeat
+        )
+    elif args.command == "member-match":
+        from benchmarks import member_match_bench
+
+        report = member_match_bench.run(
+            args.members,
+            args.seed,
+            args.queries,
+            _dbs(args.db),
+            args.workers,
+            args.concurrency,
+            args.requests,
+            args.duration,
+            args.warmup,
+            profile=args.profile,
+            gil=args.profile_gil,
         )
     else:
         from benchmarks import http_bench

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,19 +53,26 @@ from benchmarks.machine import (
 )
 from benchmarks.postgres import PostgresServer, settings_summary
 from identity.auth.dev import mint_dev_token
+from identity.clients.organization import OrgIdentifier
 from identity.config import Settings
 
 HOST = "127.0.0.1"  # the load generator targets loopback only
 TARGET_P99_MS = 50.0
 TARGET_RPS = 300.0
-HEADERS = {"content-type": "application/json"}
 
 
-def auth_headers(dev_key_file: Path) -> dict[str, str]:
-    """Headers with a fresh development token (tokens live five minutes; mint one per level)."""
+def auth_headers(
+    dev_key_file: Path,
+    organization: OrgIdentifier | None = None,
+    content_type: str = "application/json",
+) -> dict[str, str]:
+    """Headers with a fresh development token (tokens live five minutes; mint one per level),
+    speaking for `organization` when given (a $member-match consent names it)."""
     settings = Settings(dev_auth=True, dev_key_file=dev_key_file)
-    token = mint_dev_token(settings, tenant=TENANT, client_id="benchmark")
-    return {**HEADERS, "Authorization": f"Bearer {token}"}
+    token = mint_dev_token(
+        settings, tenant=TENANT, client_id="benchmark", organization=organization
+    )
+    return {"content-type": content_type, "Authorization": f"Bearer {token}"}
 
 
 # --- processes -----------------------------------------------------------------------------
@@ -159,6 +166,7 @@ class Level:
     db_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
     machine_cpu_s: float = 0.0  # the whole machine, every process
+    answers: list[tuple[int, str]] = field(default_factory=list)  # (body index, label)
 
     @property
     def others_cpu_s(self) -> float:
@@ -169,6 +177,16 @@ class Level:
         return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] if ordered else math.nan
 
 
+def match_outcome(status: int, content: bytes) -> tuple[str, bool]:
+    """(label, is an answer) of a /v1/match response: its outcome when 200, else an error."""
+    if status == 200:
+        return str(orjson.loads(content).get("outcome")), True
+    return f"HTTP {status}", False
+
+
+Classify = Callable[[int, bytes], tuple[str, bool]]
+
+
 async def replay(
     base: str,
     bodies: list[bytes],
@@ -177,9 +195,12 @@ async def replay(
     count: int,
     seconds: float,
     headers: dict[str, str],
+    path: str = "/v1/match",
+    classify: Classify = match_outcome,
 ) -> Level:
     """Send up to `count` requests, `concurrency` at a time, starting no new one after
-    `seconds`; each request also times out after 30 s."""
+    `seconds`; each request also times out after 30 s. `classify` turns a response into an
+    outcome (counted in `outcomes`) or an error (counted in `errors`)."""
     assert httpx.URL(base).host == HOST, "the load generator targets 127.0.0.1 only"
     level = Level(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -191,19 +212,19 @@ async def replay(
             for i in numbers:
                 if i >= count or time.monotonic() >= deadline:
                     return
-                body = bodies[(start + i) % len(bodies)]
+                index = (start + i) % len(bodies)
+                body = bodies[index]
                 level.requests += 1
                 sent = time.perf_counter()
                 try:
-                    response = await client.post("/v1/match", content=body, headers=headers)
+                    response = await client.post(path, content=body, headers=headers)
                 except httpx.HTTPError as exc:
                     level.errors[type(exc).__name__] += 1
                     continue
                 level.latencies_ms.append((time.perf_counter() - sent) * 1000)
-                if response.status_code == 200:
-                    level.outcomes[str(orjson.loads(response.content).get("outcome"))] += 1
-                else:
-                    level.errors[f"HTTP {response.status_code}"] += 1
+                label, answered = classify(response.status_code, response.content)
+                (level.outcomes if answered else level.errors)[label] += 1
+                level.answers.append((index, label))
 
         began = time.perf_counter()
         await asyncio.gather(*(user() for _ in range(concurrency)))
@@ -226,11 +247,15 @@ def measured(
     server_pid: int,
     db_pid: int | None,
     headers: dict[str, str],
+    path: str = "/v1/match",
+    classify: Classify = match_outcome,
 ) -> Level:
     cpu0, client0 = tree_cpu_seconds(server_pid), _self_cpu()
     db0 = tree_cpu_seconds(db_pid) if db_pid else 0.0
     machine0 = machine_busy_seconds()
-    level = asyncio.run(replay(base, bodies, start, concurrency, count, seconds, headers))
+    level = asyncio.run(
+        replay(base, bodies, start, concurrency, count, seconds, headers, path, classify)
+    )
     level.server_cpu_s = tree_cpu_seconds(server_pid) - cpu0
     level.client_cpu_s = _self_cpu() - client0
     level.db_cpu_s = tree_cpu_seconds(db_pid) - db0 if db_pid else 0.0
@@ -246,8 +271,9 @@ def request_bodies(path: Path) -> list[bytes]:
 # --- preparation, run, report --------------------------------------------------------------
 
 
-def prepare(data: Dataset, db: str, server: PostgresServer | None) -> str:
-    """The database URL, loaded and ready; reused when a previous run left it ready."""
+def prepare(data: Dataset, db: str, server: PostgresServer | None, reload: bool = True) -> str:
+    """The database URL, loaded and ready; reused when a previous run left it ready (`reload`:
+    whether a load it has to make also times the unchanged reload)."""
     from identity.db import upgrade
 
     marker = ready_marker(data.members, data.seed, db)
@@ -263,7 +289,7 @@ def prepare(data: Dataset, db: str, server: PostgresServer | None) -> str:
         reason = "the prepared database was indexed with other blocking keys than the code's"
     if reason:
         print(f"[{db}] {reason} for {data.members:,} members: loading one", flush=True)
-        load_one(data, db, server, analyze_early=True)
+        load_one(data, db, server, analyze_early=True, reload=reload)
     upgrade(url)  # a no-op at head; keeps a reused database in step with new migrations
     activate_default_policy(url)
     return url

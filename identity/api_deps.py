@@ -47,7 +47,8 @@ async def idempotent_request(request: Request) -> IdempotentRequest | None:
     if key is None:
         return None
     body = await request.body()
-    return IdempotentRequest(key, fingerprint(request.method, request.url.path, body))
+    sealer = request.app.state.sealer
+    return IdempotentRequest(key, fingerprint(request.method, request.url.path, body), sealer)
 
 
 # scope="function": commit before the response is sent, so a client never sees a 200 for a

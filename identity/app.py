@@ -29,6 +29,7 @@ from identity.auth.trust import build_validator
 from identity.bulkmatch.endpoints import router as bulk_match_router
 from identity.bulkmatch.worker import BulkMatchWorker
 from identity.config import Settings, load_settings
+from identity.consent.endpoints import router as consent_router
 from identity.db import check_schema, make_engine, make_session_factory
 from identity.errors import (
     FieldError,
@@ -41,6 +42,7 @@ from identity.errors import (
 from identity.exchange.endpoints import router as exchange_router
 from identity.gate.endpoints import router as gate_router
 from identity.health.endpoints import router as health_router
+from identity.idempotency.sealing import load_or_create_sealer
 from identity.logging_setup import configure_logging, get_logger
 from identity.observability.endpoints import router as metrics_router
 from identity.observability.metrics import build_metrics
@@ -156,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.token_validator = build_validator(settings, app.state.signing_key)
         app.state.metrics = build_metrics(app.state.session_factory)
         app.state.rate_limiter = build_rate_limiter(settings)
+        app.state.sealer = load_or_create_sealer(settings.data_key_file)
         app.state.bulk_worker = None
         if settings.bulk_match_worker:
             worker = BulkMatchWorker(app.state.session_factory, app.state.matchers, settings)
@@ -185,6 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(resolution_router)
     app.include_router(exchange_router)
+    app.include_router(consent_router)
     app.include_router(bulk_match_router)
     app.include_router(fhir_match_router)
     app.include_router(review_router)

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
         "dev-token`). Never in production.",
     )
     dev_key_file: Path = Path(".identity/dev-key.pem")
+    data_key_file: Path = Field(
+        default=Path(".identity/data-key"),
+        description="32-byte AES key sealing remembered answers (Idempotency-Key) at rest",
+    )
     trusted_issuers: list[TrustedIssuerSettings] = Field(
         default_factory=list,
         description='Other authorisation servers, as JSON: [{"issuer": ..., "jwks_file": ...} '

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Self
 
 import httpx
 import psycopg
@@ -187,8 +188,8 @@ def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(tmp_path_factory.mktemp("keys"))
 
 
-@pytest.fixture
-def settings(database_url: str, key_dir: Path) -> Settings:
+def service_settings(database_url: str, key_dir: Path) -> Settings:
+    """Settings for a test service: development tokens trusted, keys in the run's key folder."""
     return Settings(
         database_url=database_url,
         rules_dir=RULES_DIR,
@@ -198,7 +199,13 @@ def settings(database_url: str, key_dir: Path) -> Settings:
         signing_key_file=key_dir / "signing-key.pem",
         dev_auth=True,
         dev_key_file=key_dir / "dev-key.pem",
+        data_key_file=key_dir / "data-key",
     )
+
+
+@pytest.fixture
+def settings(database_url: str, key_dir: Path) -> Settings:
+    return service_settings(database_url, key_dir)
 
 
 @pytest.fixture
@@ -227,13 +234,13 @@ def as_app_role(settings: Settings) -> Settings:
     )
 
 
-class LiveServer:
-    """The real app under uvicorn in a thread, spoken to over real HTTP."""
+class ServerThread:
+    """Any ASGI app under uvicorn in a thread, on a free loopback port."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, app: Any) -> None:
         self.port = free_port()
         config = uvicorn.Config(
-            create_app(as_app_role(settings)),
+            app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
@@ -244,7 +251,7 @@ class LiveServer:
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.base_url = f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> LiveServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started:
@@ -256,6 +263,13 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class LiveServer(ServerThread):
+    """The real app under uvicorn in a thread, spoken to over real HTTP."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(create_app(as_app_role(settings)))
 
     def client(self, token: str | None = None) -> httpx.Client:
         """A client over real HTTP; with `token`, every request carries it as a bearer token."""

@@ -14,7 +14,7 @@ from sqlalchemy import inspect
 from identity.auth.dev import mint_dev_token
 from identity.config import Settings
 from identity.db import current_revision, downgrade, head_revision, make_engine, upgrade
-from tests.conftest import PUBLIC_URL, RULES_DIR, TENANT, LiveServer, PostgresServer
+from tests.conftest import TENANT, LiveServer, PostgresServer, service_settings
 from tests.factories import fhir_patient
 
 TABLES = {
@@ -85,15 +85,7 @@ def test_database_gone_is_503_with_retry_after(
     postgres: PostgresServer, tmp_path: Path, key_dir: Path
 ) -> None:
     postgres.execute("CREATE DATABASE doomed TEMPLATE identity_template")
-    settings = Settings(
-        database_url=postgres.url("doomed"),
-        rules_dir=RULES_DIR,
-        default_tenant=TENANT,
-        public_url=PUBLIC_URL,
-        signing_key_file=key_dir / "signing-key.pem",
-        dev_auth=True,
-        dev_key_file=key_dir / "dev-key.pem",
-    )
+    settings = service_settings(postgres.url("doomed"), key_dir)
     token = mint_dev_token(settings, tenant=TENANT, client_id="t")
     with LiveServer(settings) as server, server.client(token) as client:
         postgres.execute("DROP DATABASE doomed WITH (FORCE)")

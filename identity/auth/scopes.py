@@ -17,6 +17,7 @@ class Scope(StrEnum):
     REVIEW = "review"
     TOKENS_INTROSPECT = "tokens:introspect"
     TOKENS_REVOKE = "tokens:revoke"
+    CONSENTS_MANAGE = "consents:manage"
     AUDIT_READ = "audit:read"
     METRICS_READ = "metrics:read"
     ADMIN = "admin"
@@ -33,6 +34,9 @@ SCOPE_MEANINGS: dict[Scope, str] = {
     Scope.TOKENS_REVOKE: (
         "Revoke match tokens: a holder its own; with tokens:introspect or admin, any of the "
         "tenant's."
+    ),
+    Scope.CONSENTS_MANAGE: (
+        "Record that a member withdrew consent, which revokes every match token issued for them."
     ),
     Scope.AUDIT_READ: "Export the tenant's audit trail.",
     Scope.METRICS_READ: "Scrape the service's operational metrics (no member data).",

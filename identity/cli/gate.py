@@ -11,7 +11,7 @@ import typer
 
 from identity.auth.keys import UnusableKey
 from identity.cli.common import fail
-from identity.gate.upstream import load_gate_key
+from identity.gate.identity_client import load_gate_key
 
 KeyFile = Annotated[
     Path,

@@ -6,13 +6,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
-from identity.api_deps import DbSession, JsonBody
+from identity.api_deps import DbSession, Idempotency, JsonBody
 from identity.audit import service as audit
 from identity.audit.http import request_actor
 from identity.auth.dependencies import Matcher
+from identity.auth.principal import Principal
 from identity.errors import operation_outcome
 from identity.exchange import service
 from identity.exchange.outcomes import InsufficientDemographics, PendingReview
@@ -22,6 +24,7 @@ from identity.fhir.member_match import (
     member_match_parameters,
     parse_member_match,
 )
+from identity.idempotency.http import remembered
 
 router = APIRouter(prefix="/fhir", tags=["payer-to-payer"])
 
@@ -56,8 +59,18 @@ def _render(request: Request, result: MemberMatchResult) -> JSONResponse:
     summary="HRex $member-match: a single confident, consented match yields a match token",
 )
 def member_match(
-    request: Request, body: JsonBody, session: DbSession, caller: Matcher
-) -> JSONResponse:
+    request: Request,
+    body: JsonBody,
+    session: DbSession,
+    caller: Matcher,
+    idempotency: Idempotency,
+) -> Response:
+    return remembered(
+        session, caller, idempotency, lambda: _member_match(request, body, session, caller)
+    )
+
+
+def _member_match(request: Request, body: Any, session: Session, caller: Principal) -> JSONResponse:
     actor = request_actor(request, caller)
     today = datetime.now(UTC).date()
     parsed, errors = parse_member_match(body, today)

@@ -36,7 +36,7 @@ from identity.fhir.member_match import MemberMatchRequest
 from identity.matching.decision import Outcome, Reason
 from identity.matching.record import StandardRecord
 from identity.matching.standardize import standardize
-from identity.models import MemberMatchAttempt
+from identity.models import MatchDecision, MemberMatchAttempt
 from identity.models import MemberMatchRequest as StoredRequest
 from identity.policy.cache import MatcherCache
 from identity.resolution import repository as decisions
@@ -49,6 +49,8 @@ from identity.tokens import service as tokens
 class Matched:
     token: str
     match_id: str
+    token_id: str
+    member_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +86,29 @@ def _guard(
     settings: Settings,
     now: datetime,
 ) -> None:
-    """HRex: servers SHALL guard against the same demographics tried with varying card data."""
-    client = actor.client_id or ""
+    """HRex: servers SHALL guard against the same demographics tried with varying card data.
+    Reads only: the attempt is written at the end (`_remember_attempt`), because on SQLite the
+    first write takes the database's one write lock until commit."""
     window = timedelta(seconds=settings.member_match_window_s)
-    key = demographics_key(query)
-    repository.forget_attempts_before(session, actor.tenant, client, now - window)
-    tried = repository.cards_tried(session, actor.tenant, client, key, now - window)
+    tried = repository.cards_tried(
+        session, actor.tenant, actor.client_id or "", demographics_key(query), now - window
+    )
     if card_key not in tried and len(tried) >= settings.member_match_max_cards:
         raise TooManyAttempts(settings.member_match_window_s)
+
+
+def _remember_attempt(
+    session: Session,
+    actor: Actor,
+    query: StandardRecord,
+    card_key: str,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    client = actor.client_id or ""
+    window = timedelta(seconds=settings.member_match_window_s)
+    repository.forget_attempts_before(session, actor.tenant, client, now - window)
+    key = demographics_key(query)
     repository.add_attempt(
         session,
         MemberMatchAttempt(
@@ -141,13 +158,11 @@ def _answer_with_member(
     consent: ConsentDecision,
     settings: Settings,
     now: datetime,
-    fresh: bool = False,
+    replaces: bool = True,
 ) -> MemberMatchResult:
     if not consent.ok:
         return Refused(ConsentInvalid(consent.detail or "the consent cannot be honoured"), match_id)
-    # One live token per decision and client: asking again replaces, never multiplies. A decision
-    # made in this very transaction has no token yet: nothing to look for.
-    if not fresh:
+    if replaces:  # one live token per decision: asking again replaces, never multiplies
         tokens.revoke_for_decision(session, actor, match_id, reason="reissued", now=now)
     issued = tokens.issue(
         session,
@@ -160,19 +175,51 @@ def _answer_with_member(
         decision_id=match_id,
         now=now,
         max_lifetime=timedelta(seconds=settings.match_token_lifetime_s),
+        audited=False,
     )
-    return Matched(issued.token, match_id)
+    return Matched(issued.token, match_id, issued.token_id, member_id)
+
+
+def _answer_decision(
+    session: Session,
+    actor: Actor,
+    decision: MatchDecision,
+    consent: ConsentDecision,
+    settings: Settings,
+    now: datetime,
+    replaces: bool = True,
+) -> MemberMatchResult:
+    """A decision no steward is looking at: a token for its match, else no-match."""
+    if decision.outcome == Outcome.MATCH and decision.member_id:
+        return _answer_with_member(
+            session,
+            actor,
+            member_id=decision.member_id,
+            match_id=decision.id,
+            policy_version=decision.policy_version,
+            consent=consent,
+            settings=settings,
+            now=now,
+            replaces=replaces,
+        )
+    return Refused(NoMatch("no member matches"), decision.id)
 
 
 def _record(session: Session, actor: Actor, result: MemberMatchResult, policy: str | None) -> None:
-    code = "matched" if isinstance(result, Matched) else result.refusal.code
+    """The request's one audit event: the decision, then the member and token id (a match) or
+    the review item (pending)."""
+    if isinstance(result, Matched):
+        code, ids = "matched", [result.match_id, result.member_id, result.token_id]
+    else:
+        review = getattr(result.refusal, "review_item_id", None)
+        code, ids = result.refusal.code, [i for i in (result.match_id, review) if i]
     audit.record(
         session,
         actor,
         action=f"member-match.{code}"[:48],
         outcome="success",
         object_type="match_decision",
-        object_ids=[result.match_id] if result.match_id else [],
+        object_ids=ids,
         policy_version=policy,
     )
 
@@ -200,9 +247,10 @@ def member_match(
     prior = repository.latest_review_for(session, actor.tenant, resolution.fingerprint(query))
     if prior is not None:
         settled = _after_review(session, actor, prior, consent, settings, now)
+        _remember_attempt(session, actor, query, request.card_key, settings, now)
         _record(session, actor, settled, prior.policy_version)
         return settled
-    found = resolution.match(session, actor.tenant, matchers, request.raw, today=today, actor=actor)
+    found = resolution.match(session, actor.tenant, matchers, request.raw, today=today)
     decision = found.decision
     repository.add_request(
         session,
@@ -214,24 +262,13 @@ def member_match(
         ),
     )
     result: MemberMatchResult
-    if decision.outcome == Outcome.MATCH and decision.member_id:
-        result = _answer_with_member(
-            session,
-            actor,
-            member_id=decision.member_id,
-            match_id=decision.id,
-            policy_version=decision.policy_version,
-            consent=consent,
-            settings=settings,
-            now=now,
-            fresh=True,
-        )
-    elif decision.outcome == Outcome.REVIEW and decision.reason == Reason.MULTIPLE_CERTAIN:
+    if decision.outcome == Outcome.REVIEW and decision.reason == Reason.MULTIPLE_CERTAIN:
         result = Refused(MultipleMatches("more than one member is certain"), decision.id)
     elif decision.outcome == Outcome.REVIEW and found.review_item_id:
         result = Refused(PendingReview(found.review_item_id, status_path(decision.id)), decision.id)
     else:
-        result = Refused(NoMatch("no member matches"), decision.id)
+        result = _answer_decision(session, actor, decision, consent, settings, now, replaces=False)
+    _remember_attempt(session, actor, query, request.card_key, settings, now)
     _record(session, actor, result, decision.policy_version)
     return result
 
@@ -284,18 +321,7 @@ def poll(
         return StillPending(item.id)
     if item is not None:
         result = _after_review(session, actor, item, consent, settings, now)
-    elif decision.outcome == Outcome.MATCH and decision.member_id:
-        result = _answer_with_member(
-            session,
-            actor,
-            member_id=decision.member_id,
-            match_id=decision.id,
-            policy_version=decision.policy_version,
-            consent=consent,
-            settings=settings,
-            now=now,
-        )
     else:
-        result = Refused(NoMatch("no member matches"), decision.id)
+        result = _answer_decision(session, actor, decision, consent, settings, now)
     _record(session, actor, result, decision.policy_version)
     return result

@@ -4,5 +4,6 @@ compartment and consent. Every decision is reported to identity's audit trail (P
 /v1/gate-events) and logged as one JSON line without PHI.
 
 identity's side is `endpoints.py`/`service.py`/`schemas.py`; the gate itself is `proxy.py`, with
-its pure rules in `compartment.py` and `labels.py` and its calls to identity in `upstream.py`.
+its pure rules in `compartment.py` and `labels.py`, and its calls to identity in
+`identity_client.py`.
 """

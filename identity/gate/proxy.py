@@ -32,9 +32,9 @@ from starlette.routing import Route
 
 from identity.auth.access_tokens import InvalidToken
 from identity.gate.compartment import Access, Refused, authorize, interaction_of, within
+from identity.gate.identity_client import IdentityClient, IdentityUnavailable, load_gate_key
 from identity.gate.labels import filter_bundle, is_sensitive
 from identity.gate.schemas import GateEvent, Interaction
-from identity.gate.upstream import IdentityClient, IdentityUnavailable, load_gate_key
 from identity.logging_setup import configure_logging, get_logger
 
 MATCH_TOKEN_HEADER = "X-Match-Token"

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from identity.errors import Conflict, FieldError, InvalidInput
 from identity.idempotency import repository
+from identity.idempotency.sealing import Sealer
 
 RETENTION = timedelta(hours=24)
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -27,6 +28,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 class IdempotentRequest:
     key: str
     request_hash: str
+    sealer: Sealer
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +82,11 @@ def run(
     if not claimed:
         return _previous(session, tenant, client_id, request)
     status, content_type, body = produce()
+    context = _context(tenant, client_id, request.key)
     record = repository.find_held(session, tenant, client_id, request.key)
     assert record is not None  # claimed just above, in this transaction
-    record.status_code, record.content_type, record.body = status, content_type, body
+    record.status_code, record.content_type = status, content_type
+    record.body = request.sealer.seal(body, context)
     session.flush()
     return StoredResponse(status, content_type, body, replayed=False)
 
@@ -98,6 +102,13 @@ def _previous(
             "this Idempotency-Key was used for a different request",
             errors=[FieldError("/headers/Idempotency-Key", "reused with a different request")],
         )
+    body = request.sealer.open(held.body, _context(tenant, client_id, request.key))
+    if body is None:  # sealed under another key (rotated): the answer cannot be given again
+        raise Conflict("this Idempotency-Key's answer can no longer be read; use a new key")
     return StoredResponse(
-        held.status_code, held.content_type or "application/json", held.body, replayed=True
+        held.status_code, held.content_type or "application/json", body, replayed=True
     )
+
+
+def _context(tenant: str, client_id: str, key: str) -> str:
+    return f"{tenant}\x1f{client_id}\x1f{key}"

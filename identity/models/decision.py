@@ -15,7 +15,7 @@ class MatchDecision(Base):
     __tablename__ = "match_decision"
     __table_args__ = (
         Index(None, "tenant_id", "created_at"),
-        # $member-match looks for an earlier review of the same request by its fingerprint.
+        # $member-match finds an earlier review of the same request by its fingerprint.
         Index(None, "tenant_id", "input_fingerprint"),
     )
 

@@ -67,6 +67,7 @@ def issue(
     decision_id: str,
     now: datetime,
     max_lifetime: timedelta,
+    audited: bool = True,
 ) -> IssuedToken:
     """A new token for `client_id`, bound to the member, the consent's terms, the policy and the
     decision, in the actor's tenant. It expires at now + max_lifetime or when the consent's period
@@ -112,15 +113,16 @@ def issue(
         expires_at=expires_at,
     )
     repository.add(session, row)
-    audit.record(
-        session,
-        actor,
-        action="token.issue",
-        outcome="success",
-        object_type="match_token",
-        object_ids=[row.id],
-        policy_version=policy_version,
-    )
+    if audited:  # False when the caller's own event names the token (one event per request)
+        audit.record(
+            session,
+            actor,
+            action="token.issue",
+            outcome="success",
+            object_type="match_token",
+            object_ids=[row.id],
+            policy_version=policy_version,
+        )
     return IssuedToken(token, row.id, expires_at)
 
 

@@ -5,10 +5,9 @@ Revises: 0008
 Create Date: 2026-11-22 12:00:00
 
 PDex $bulk-member-match: a job row per request and a row per submitted member (its input until
-it is matched, then its result); and two indexes for lookups $member-match makes per request.
-On PostgreSQL both tables get the tenant-isolation policy of 0006, and the worker finds due
-jobs across tenants through a SECURITY DEFINER function that returns ids only (as 0006's
-queue-depth function returns counts only).
+it is matched, then its result). On PostgreSQL both tables get the tenant-isolation policy of
+0006, and the worker finds due jobs across tenants through a SECURITY DEFINER function that
+returns ids only (as 0006's queue-depth function returns counts only).
 """
 
 from collections.abc import Sequence
@@ -76,20 +75,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("job_id", "seq", name=op.f("pk_bulk_match_member")),
     )
 
-    # Two lookups $member-match makes per request, and a bulk job per member, that scanned a
-    # tenant's every decision (the earlier review of the same request, by fingerprint) and a
-    # client's every attempt in the guard's window (forgetting the old ones): indexed.
-    with op.batch_alter_table("match_decision", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_match_decision_tenant_id_input_fingerprint"),
-            ["tenant_id", "input_fingerprint"],
-        )
-    with op.batch_alter_table("member_match_attempt", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_member_match_attempt_tenant_id_client_id_attempted_at"),
-            ["tenant_id", "client_id", "attempted_at"],
-        )
-
     if op.get_bind().dialect.name != "postgresql":
         return
     for table in TENANT_TABLES:  # row-level security, as in 0006
@@ -122,10 +107,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS identity_bulk_match_due(timestamptz)")
-    with op.batch_alter_table("member_match_attempt", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_member_match_attempt_tenant_id_client_id_attempted_at"))
-    with op.batch_alter_table("match_decision", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_match_decision_tenant_id_input_fingerprint"))
     # Dropping the tables drops their policies with them.
     op.drop_table("bulk_match_member")
     with op.batch_alter_table("bulk_match_job", schema=None) as batch_op:

@@ -11,8 +11,14 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.parameters import Parameters
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from identity.auth.dev import mint_dev_token
+from identity.config import Settings
 from identity.exchange.outcomes import MEMBER_MATCH_OUTCOMES
+from identity.models import AuditEvent, IdempotencyRecord, MatchToken
+from tests.conftest import TENANT, LiveServer
 from tests.exchange.conftest import consent, hrex_11, member_match_body, param, saved
 from tests.factories import fhir_coverage, fhir_patient
 from tests.households import HOME
@@ -41,7 +47,7 @@ def token_of(r: httpx.Response) -> str:
 
 
 def test_the_hrex_example_yields_an_opaque_token_the_fhir_server_can_introspect(
-    new_payer: httpx.Client, fhir_server: httpx.Client
+    new_payer: httpx.Client, fhir_server: httpx.Client, sessions: sessionmaker[Session]
 ) -> None:
     token = token_of(new_payer.post(URL, json=hrex_11()))
     assert "DH10001235" not in token
@@ -55,6 +61,13 @@ def test_the_hrex_example_yields_an_opaque_token_the_fhir_server_can_introspect(
     )
     assert seen["consent_category"] == "regular"
     assert seen["decision_id"]
+    # One audit event for the request, naming the decision, the member and the token's id.
+    with sessions() as session:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.client_id == "new-payer"))
+        [event] = events.all()
+    assert event.action == "member-match.matched"
+    assert event.object_ids[:2] == [seen["decision_id"], "DH10001235"]
+    assert token not in event.object_ids
 
 
 @pytest.mark.parametrize(
@@ -194,3 +207,40 @@ def test_varying_card_data_is_throttled(new_payer: httpx.Client) -> None:
         new_payer.post(URL, json=member_match_body(patricia, fhir_coverage("A1"))).status_code
         != 429
     )
+
+
+def test_a_retry_with_its_idempotency_key_replays_the_token_sealed_at_rest(
+    new_payer: httpx.Client, fhir_server: httpx.Client, sessions: sessionmaker[Session]
+) -> None:
+    key = {"Idempotency-Key": "mm-retry-1"}
+    first = new_payer.post(URL, json=hrex_11(), headers=key)
+    again = new_payer.post(URL, json=hrex_11(), headers=key)
+    assert again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    token = token_of(again)
+    assert fhir_server.post("/v1/tokens/introspect", data={"token": token}).json()["active"]
+    with sessions() as session:
+        [record] = session.scalars(select(IdempotencyRecord)).all()
+        tokens = session.scalars(select(MatchToken)).all()
+    assert len(tokens) == 1  # the retry issued nothing
+    assert record.body is not None
+    assert token.encode() not in record.body  # sealed, never the token in plain text
+    assert b"DH10001235" not in record.body
+
+
+def test_a_withdrawn_consent_revokes_the_members_tokens(
+    new_payer: httpx.Client,
+    fhir_server: httpx.Client,
+    live_server: LiveServer,
+    settings: Settings,
+) -> None:
+    token = token_of(new_payer.post(URL, json=hrex_11()))
+    consents = mint_dev_token(
+        settings, tenant=TENANT, client_id="consent-system", scopes={"consents:manage"}
+    )
+    with live_server.client(consents) as consent_system:
+        r = consent_system.post("/v1/consent-withdrawals", json={"member_id": "DH10001235"})
+    assert r.json() == {"revoked_tokens": 1}
+    assert fhir_server.post("/v1/tokens/introspect", data={"token": token}).json() == {
+        "active": False
+    }

@@ -3,8 +3,6 @@ PostgreSQL), a small FHIR server, and the gate between them, each under uvicorn 
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,45 +10,18 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.clients import service as clients_service
 from identity.db import transaction
+from identity.gate.identity_client import load_gate_key
 from identity.gate.proxy import MATCH_TOKEN_HEADER, GateConfig, create_gate
-from identity.gate.upstream import load_gate_key
 from tests.auth.forge import ClientKey
-from tests.conftest import PUBLIC_URL, TENANT, LiveServer, free_port
+from tests.conftest import PUBLIC_URL, TENANT, LiveServer, ServerThread
 from tests.gate.fhir_fixture import Seen, fhir_app
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-
-class ServerThread:
-    """Any ASGI app under uvicorn in a thread, on a free loopback port."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.base_url = f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 def register(sessions: sessionmaker[Session], name: str, jwks: dict[str, Any], scopes: str) -> str:

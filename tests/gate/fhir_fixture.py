@@ -19,6 +19,7 @@ FHIR_JSON = "application/fhir+json"
 OURS = "pat-4711"  # the matched member's record
 OTHER = "pat-0815"  # someone else's
 LABELLED = "pat-9999"  # a record whose Patient resource is itself restricted
+HREX_MEMBER = "pat-1"  # the HRex examples' member, as tests/exchange loads her
 
 
 def patient(pid: str, *labels: tuple[str, str]) -> dict[str, Any]:
@@ -47,6 +48,7 @@ PATIENTS = {
     OURS: patient(OURS),
     OTHER: patient(OTHER),
     LABELLED: patient(LABELLED, (CONF, "R")),
+    HREX_MEMBER: patient(HREX_MEMBER),
 }
 OBSERVATIONS = [
     about("Observation", "obs-1", OURS),

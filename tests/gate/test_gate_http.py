@@ -18,7 +18,7 @@ from sqlalchemy import select
 from identity.auth.dev import mint_dev_token
 from identity.config import Settings
 from identity.db import transaction
-from identity.gate.upstream import IdentityClient, IdentityUnavailable
+from identity.gate.identity_client import IdentityClient, IdentityUnavailable
 from identity.models import AuditEvent
 from tests.conftest import TENANT
 from tests.gate.conftest import World

@@ -1,0 +1,46 @@
+"""Remembered answers are sealed at rest (AES-256-GCM): they can hold what must never sit in the
+database in plain text — a match token, a member's identifiers and candidates.
+
+The key is a 32-byte file readable by the service's user only, created on first start when absent
+(production mounts its own). The row's identity (tenant, client, key) is bound in as associated
+data, so a sealed answer moved to another row does not open.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+NONCE_BYTES = 12
+
+
+class Sealer:
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def seal(self, plaintext: bytes, context: str) -> bytes:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, plaintext, context.encode())
+
+    def open(self, sealed: bytes, context: str) -> bytes | None:
+        """The plaintext, or None when the seal does not open (another key, another row)."""
+        try:
+            return self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context.encode())
+        except (InvalidTag, ValueError):
+            return None
+
+
+def load_or_create_sealer(path: Path) -> Sealer:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(AESGCM.generate_key(bit_length=256))
+    key = path.read_bytes()
+    if len(key) != 32:
+        raise ValueError(f"{path} must hold a 32-byte key")
+    return Sealer(key)
