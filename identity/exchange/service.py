@@ -282,6 +282,9 @@ def _after_review(
     now: datetime,
 ) -> MemberMatchResult:
     """The same request again, after a steward's review (or while it is still open)."""
+    if item.status != "resolved" and item.reason == Reason.MULTIPLE_CERTAIN:
+        # The same answer as the first time, until a steward settles the duplicate enrolment.
+        return Refused(MultipleMatches("more than one member is certain"), item.match_id)
     if item.status != "resolved":
         return Refused(PendingReview(item.id, status_path(item.match_id)), item.match_id)
     if item.resolution == "link" and item.resolved_member_id:

@@ -143,6 +143,8 @@ def test_two_enrolments_of_one_person_are_multiple_matches(new_payer: httpx.Clie
     chen = fhir_patient("William", "Chen", "1958-11-02")
     r = new_payer.post(URL, json=member_match_body(chen, fhir_coverage("S200")))
     assert outcome_code(r) == "multiple-matches"
+    again = new_payer.post(URL, json=member_match_body(chen, fhir_coverage("S200")))
+    assert outcome_code(again) == "multiple-matches"
 
 
 def _doubtful() -> dict[str, Any]:
