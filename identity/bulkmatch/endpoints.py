@@ -170,6 +170,7 @@ def bulk_member_match_output(
         int(page) if page.isdigit() and len(page) <= 9 else 0,
         page_size=settings.bulk_match_output_page,
         now=datetime.now(UTC),
+        sealer=request.app.state.sealer,
     )
     job = found.job
     requester = runner.job_caller(job).organization

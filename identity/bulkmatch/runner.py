@@ -37,6 +37,7 @@ from identity.fhir.bulk_member_match import (
     patient_copy,
 )
 from identity.fhir.member_match import parse_member_match
+from identity.idempotency.sealing import load_or_create_sealer, seal_text
 from identity.models import BulkMatchJob
 from identity.policy.cache import MatcherCache
 
@@ -148,6 +149,7 @@ def run_batch(
     # tenant's chain head per batch rather than one per event (it was a third of a member's
     # time), held for the append only, not for the whole batch.
     deadline = time.monotonic() + settings.bulk_match_batch_s
+    sealer = load_or_create_sealer(settings.data_key_file)
     with audit.deferred(session):
         for seq, parts in batch:
             if rows and time.monotonic() > deadline:
@@ -164,7 +166,10 @@ def run_batch(
                     "result": done.result,
                     "outcome": done.outcome,
                     "match_id": done.match_id,
-                    "token": done.token,
+                    # Sealed: a token the requester has yet to collect is never stored in clear.
+                    "token": seal_text(sealer, done.token, f"{job_id}:{seq}")
+                    if done.token
+                    else None,
                     "patient": patient_copy(parts, contained_id(seq)),
                 }
             )

@@ -22,6 +22,7 @@ from identity.auth.principal import Principal
 from identity.bulkmatch import repository
 from identity.errors import NotFound
 from identity.fhir.bulk_member_match import MemberResult
+from identity.idempotency.sealing import Sealer, open_text
 from identity.models import BulkMatchJob
 
 OBJECT_TYPE = "bulk_match_job"
@@ -95,14 +96,29 @@ def status(session: Session, actor: Actor, job_id: str, *, now: datetime) -> Bul
 
 
 def output(
-    session: Session, actor: Actor, job_id: str, page: int, *, page_size: int, now: datetime
+    session: Session,
+    actor: Actor,
+    job_id: str,
+    page: int,
+    *,
+    page_size: int,
+    now: datetime,
+    sealer: Sealer,
 ) -> OutputPage:
     """One output of a completed job: the results of members [(page-1)·size, page·size)."""
     job = _own_job(session, actor, job_id, now)
     if job.status != "completed" or not 1 <= page <= output_pages(job, page_size):
         raise NotFound("no such output")
     rows = repository.results_page(session, actor.tenant, job.id, (page - 1) * page_size, page_size)
-    members = [MemberResult(r.seq, r.result or "nomatch", r.token, r.patient or {}) for r in rows]
+    members = [
+        MemberResult(
+            r.seq,
+            r.result or "nomatch",
+            open_text(sealer, r.token, f"{job.id}:{r.seq}") if r.token else None,
+            r.patient or {},
+        )
+        for r in rows
+    ]
     _audit(session, actor, "bulk-match.result", job.id)
     return OutputPage(job, members)
 

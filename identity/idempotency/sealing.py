@@ -8,6 +8,7 @@ data, so a sealed answer moved to another row does not open.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from pathlib import Path
@@ -32,6 +33,20 @@ class Sealer:
             return self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context.encode())
         except (InvalidTag, ValueError):
             return None
+
+
+def seal_text(sealer: Sealer, text: str, context: str) -> str:
+    """A short secret (a match token) sealed for a text column: base64url of nonce + ciphertext."""
+    return base64.urlsafe_b64encode(sealer.seal(text.encode(), context)).decode()
+
+
+def open_text(sealer: Sealer, sealed: str, context: str) -> str | None:
+    try:
+        raw = base64.urlsafe_b64decode(sealed.encode())
+    except ValueError:
+        return None
+    opened = sealer.open(raw, context)
+    return opened.decode() if opened is not None else None
 
 
 def load_or_create_sealer(path: Path) -> Sealer:

@@ -4,8 +4,8 @@ it is matched, then its result).
 The input is PHI (demographics, coverage, consent): it lives in this table only, and each
 member's input is cleared in the transaction that stores its result. The result keeps a copy of
 the submitted Patient (the output's contained resource) and, for a match, the match token the
-requester collects from the output: the one place a token is held in the clear, until the job is
-deleted or its retention ends.
+requester collects from the output, sealed with the data key (AES-256-GCM, bound to job and
+member) so no token is held in the clear, until the job is deleted or its retention ends.
 """
 
 from __future__ import annotations

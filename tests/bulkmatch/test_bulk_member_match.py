@@ -90,7 +90,7 @@ def _manifest_and_output(http: httpx.Client, body: dict[str, Any]) -> tuple[Any,
 
 
 def test_the_pdex_example_and_its_variations_land_in_their_groups(
-    new_payer: httpx.Client, fhir_server: httpx.Client
+    new_payer: httpx.Client, fhir_server: httpx.Client, sessions: sessionmaker[Session]
 ) -> None:
     manifest, result, status_path = _manifest_and_output(new_payer, _five_members())
 
@@ -129,6 +129,10 @@ def test_the_pdex_example_and_its_variations_land_in_their_groups(
     seen = fhir_server.post("/v1/tokens/introspect", data={"token": identifier["value"]}).json()
     assert seen["active"] is True
     assert (seen["member_id"], seen["client_id"]) == ("DH10001235", "new-payer")
+    with sessions() as session:  # the token awaiting collection is sealed, never in clear
+        stored = [t for t in session.scalars(select(BulkMatchMember.token)) if t]
+    assert stored
+    assert identifier["value"] not in stored
     # The contained copy is the submitted Patient under our id, without its narrative.
     patient = _contained(matched)["#1"]
     assert patient["birthDate"] == "1974-12-25"
