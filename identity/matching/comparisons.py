@@ -15,12 +15,15 @@ levels are numbered n-1 (first) down to 0 (`else`), as splink numbers them.
 
 given_name    null: `given` missing on either side.
   exact           same `given`
+  swapped         given and family names entered the wrong way round: each side's `given` is the
+                  other's `family` (the same level exists in family_name)
   nickname        `given_canonicals` intersect (nickname table canonicals, each name included)
   jaro_winkler t  Jaro-Winkler similarity of `given` >= t (see JW_TOLERANCE)
   phonetic        same NYSIIS code `given_phonetic`
   initial         same first letter and at least one side is that single letter
 family_name   null: `family` missing on either side.
   exact           same `family`
+  swapped         as in given_name
   earlier_family  one side's `family` is among the other's `earlier_families`, or those intersect
   compound_part   one side's `family` is among the other's `family_parts`, or the parts intersect
   jaro_winkler t  Jaro-Winkler similarity of `family` >= t
@@ -35,11 +38,13 @@ household     null: either side has none of address_line, zip5, phones, subscrib
   address         same `address_line` and same `zip5`, both present (the unit is ignored)
   phone           a phone number in common
   subscriber_id   a subscriber id in common
+  street          same `address_line` (the ZIP differs or is missing: a mistyped ZIP)
   zip             same `zip5`
 email, member_id  null: missing. exact.
 ssn           null: missing.
   exact           same nine digits
   one_digit_off   both nine characters long, exactly one position differs
+  transposed      both nine characters long, two adjacent digits swapped, the rest the same
   last_four       same last four characters
 Every comparison ends with `else`: present on both sides, and no other level holds.
 """
@@ -174,6 +179,18 @@ def _initial(column: str) -> LevelKind:
     return LevelKind(lambda _: sql, test)
 
 
+def _names_swapped(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
+    q_given, givens = b.text("given")
+    q_family, families = b.text("family")
+    if q_given is None or q_family is None:
+        return [False] * len(idx)
+    return [families[i] == q_given and givens[i] == q_family for i in idx]
+
+
+# Symmetric, so it reads the same from either side; NULL on either side is not a swap.
+_NAMES_SWAPPED = LevelKind(lambda _: "given_l = family_r AND family_l = given_r", _names_swapped)
+
+
 def _one_char_off(column: str, length: int | None) -> LevelKind:
     """Same length (`length` when given) and exactly one position differs: Hamming distance 1
     here; in SQL Levenshtein 1 between equal-length strings, which is exactly one substitution
@@ -250,6 +267,39 @@ def _address(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
 
 
 _ADDRESS_SQL = "nullif(address_line_l, '') = address_line_r AND nullif(zip5_l, '') = zip5_r"
+
+
+def _adjacent_swap(a: str, b: str) -> bool:
+    """Equal length, exactly two positions differ, next to each other, each the other's digit."""
+    if len(a) != len(b):
+        return False
+    differ = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    return (
+        len(differ) == 2
+        and differ[1] == differ[0] + 1
+        and a[differ[0]] == b[differ[1]]
+        and a[differ[1]] == b[differ[0]]
+    )
+
+
+def _ssn_transposed(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
+    q, cs = b.text("ssn")
+    if q is None or len(q) != 9:
+        return [False] * len(idx)
+    return [(c := cs[i]) is not None and _adjacent_swap(q, c) for i in idx]
+
+
+# DuckDB's damerau_levenshtein counts an adjacent swap as one edit and levenshtein as two; with
+# equal lengths, that pair of distances is exactly one adjacent swap.
+_SSN_TRANSPOSED_SQL = (
+    "length(ssn_l) = 9 AND length(ssn_r) = 9 "
+    "AND damerau_levenshtein(ssn_l, ssn_r) = 1 AND levenshtein(ssn_l, ssn_r) = 2"
+)
+
+
+def _street(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
+    q, lines = b.text("address_line")
+    return [False] * len(idx) if q is None else [lines[i] == q for i in idx]
 
 
 def _last_four(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
@@ -347,6 +397,7 @@ COMPARISONS: dict[str, ComparisonKind] = {
         _text_missing("given"),
         {
             "exact": _exact("given"),
+            "swapped": _NAMES_SWAPPED,
             "nickname": _share("given_canonicals"),
             "jaro_winkler": _jaro_winkler("given"),
             "phonetic": _same_present("given_phonetic"),
@@ -360,6 +411,7 @@ COMPARISONS: dict[str, ComparisonKind] = {
         _text_missing("family"),
         {
             "exact": _exact("family"),
+            "swapped": _NAMES_SWAPPED,
             "earlier_family": _in_or_share("family", "earlier_families"),
             "compound_part": _in_or_share("family", "family_parts"),
             "jaro_winkler": _jaro_winkler("family"),
@@ -388,6 +440,7 @@ COMPARISONS: dict[str, ComparisonKind] = {
             "address": LevelKind(lambda _: _ADDRESS_SQL, _address),
             "phone": _share("phones"),
             "subscriber_id": _share("subscriber_ids"),
+            "street": LevelKind(lambda _: "nullif(address_line_l, '') = address_line_r", _street),
             "zip": _same_present("zip5"),
         },
         None,
@@ -400,6 +453,7 @@ COMPARISONS: dict[str, ComparisonKind] = {
         {
             "exact": _exact("ssn"),
             "one_digit_off": _one_char_off("ssn", 9),
+            "transposed": LevelKind(lambda _: _SSN_TRANSPOSED_SQL, _ssn_transposed),
             "last_four": LevelKind(lambda _: "right(ssn_l, 4) = right(ssn_r, 4)", _last_four),
         },
         "ssn",

@@ -7,7 +7,7 @@ Built once per policy version (rules compiled up front) and reused for every req
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from identity.matching.decision import Decision, Status, decide
@@ -50,11 +50,22 @@ class CandidateVerdict:
 class Resolution:
     decision: Decision
     verdicts: tuple[CandidateVerdict, ...]
+    # The rules judged without the query's SSN, because two or more candidates hold it.
+    ssn_set_aside: bool = False
 
     @property
     def member(self) -> Candidate | None:
         chosen = self.decision.chosen
         return None if chosen is None else self.verdicts[chosen].candidate
+
+
+def rules_view(query: StandardRecord, candidates: Sequence[Candidate]) -> StandardRecord:
+    """The query as the rules see it. An SSN the master gives to two or more members identifies
+    none of them (a dependent filed under the subscriber's SSN, an overlaid record), so the rules
+    judge without it: it can neither confirm a match nor excuse a twin or a Jr/Sr."""
+    if query.ssn is not None and sum(c.record.ssn == query.ssn for c in candidates) >= 2:
+        return replace(query, ssn=None)
+    return query
 
 
 def compile_rules(policy: Policy) -> tuple[Rule, ...]:
@@ -93,10 +104,13 @@ class Matcher:
         scores: Sequence[PairScore | None] = [None] * len(candidates)
         if self.scorer is not None and candidates:
             scores = self.scorer.score(query, [c.record for c in candidates])
-        verdicts = tuple(self.verdict(query, c, s) for c, s in zip(candidates, scores, strict=True))
+        judged = rules_view(query, candidates)
+        verdicts = tuple(
+            self.verdict(judged, c, s) for c, s in zip(candidates, scores, strict=True)
+        )
         decision = decide(
             [v.status for v in verdicts],
             [v.probability for v in verdicts],
             self.policy.document.decision,
         )
-        return Resolution(decision, verdicts)
+        return Resolution(decision, verdicts, ssn_set_aside=judged is not query)

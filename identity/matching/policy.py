@@ -105,17 +105,19 @@ class DecisionSpec(_Frozen):
 # The level kinds each comparison may declare, strongest first in a policy. Their meaning (one
 # definition, rendered both as Python for the service and as SQL for splink) is in comparisons.py.
 LEVEL_KINDS: dict[str, frozenset[str]] = {
-    "given_name": frozenset({"exact", "nickname", "jaro_winkler", "phonetic", "initial", "else"}),
+    "given_name": frozenset(
+        {"exact", "swapped", "nickname", "jaro_winkler", "phonetic", "initial", "else"}
+    ),
     "family_name": frozenset(
-        {"exact", "earlier_family", "compound_part", "jaro_winkler", "phonetic", "else"}
+        {"exact", "swapped", "earlier_family", "compound_part", "jaro_winkler", "phonetic", "else"}
     ),
     "birth_date": frozenset(
         {"exact", "day_month_swap", "one_digit_off", "year_off_by_one", "else"}
     ),
     "sex": frozenset({"exact", "else"}),
-    "household": frozenset({"address", "phone", "subscriber_id", "zip", "else"}),
+    "household": frozenset({"address", "phone", "subscriber_id", "street", "zip", "else"}),
     "email": frozenset({"exact", "else"}),
-    "ssn": frozenset({"exact", "one_digit_off", "last_four", "else"}),
+    "ssn": frozenset({"exact", "one_digit_off", "transposed", "last_four", "else"}),
     "member_id": frozenset({"exact", "else"}),
 }
 THRESHOLD_KINDS = frozenset({"jaro_winkler"})

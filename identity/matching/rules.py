@@ -68,6 +68,14 @@ def given_equivalent(a: StandardRecord, b: StandardRecord) -> bool:
     return a.given == b.given or bool(a.given_canonicals & b.given_canonicals)
 
 
+def given_not_equivalent(a: StandardRecord, b: StandardRecord) -> bool:
+    """Both given and not the same name or a nickname of it, however close the spelling:
+    Daniel/Danielle and Francis/Frances are a brother's and a sister's names."""
+    if a.given is None or b.given is None:
+        return False
+    return not given_equivalent(a, b) and not _split_given(a, b)
+
+
 def given_differ(a: StandardRecord, b: StandardRecord) -> bool:
     """Names of two different people: not equivalent, and not one keystroke apart.
 
@@ -97,14 +105,17 @@ def family_agree(a: StandardRecord, b: StandardRecord) -> bool:
     return _jw(a.family, b.family) >= NAME_AGREE_JW
 
 
+def family_similar(a: StandardRecord, b: StandardRecord) -> bool:
+    """Agree, or spelled closely enough (JW >= 0.80) that one may be a typo of the other."""
+    if a.family is None or b.family is None:
+        return False
+    return family_agree(a, b) or _jw(a.family, b.family) >= NAME_DIFFER_JW
+
+
 def family_differ(a: StandardRecord, b: StandardRecord) -> bool:
     if a.family is None or b.family is None or family_agree(a, b):
         return False
     return _jw(a.family, b.family) < NAME_DIFFER_JW
-
-
-def _digits_differing(a: str, b: str) -> int:
-    return sum(x != y for x, y in zip(a, b, strict=False)) + abs(len(a) - len(b))
 
 
 def _years_apart(a: StandardRecord, b: StandardRecord) -> float | None:
@@ -159,8 +170,17 @@ def _years_at_least(a: StandardRecord, b: StandardRecord, n: int | None) -> bool
 
 
 def _ssn_differ(a: StandardRecord, b: StandardRecord, _: int | None) -> bool:
-    """Different SSNs, beyond a single mistyped digit."""
-    return a.ssn is not None and b.ssn is not None and _digits_differing(a.ssn, b.ssn) > 1
+    """Different SSNs, beyond one keying error (a mistyped digit or two digits swapped)."""
+    if a.ssn is None or b.ssn is None:
+        return False
+    return int(OSA.distance(a.ssn, b.ssn)) > 1
+
+
+def _ssn_not_shared(a: StandardRecord, b: StandardRecord, _: int | None) -> bool:
+    """Not the same SSN on both sides (one missing, or different). Relatives never share one, so
+    a negative rule about relatives says this: the same SSN means the same person with another
+    field mistyped, not a twin."""
+    return not _eq("ssn")(a, b, None)
 
 
 # (field, test) -> predicate. The keys are exactly what a policy's `when:` may say.
@@ -169,8 +189,10 @@ PREDICATES: dict[tuple[str, str], Test] = {
     ("given_name", "agree"): lambda a, b, _: given_agree(a, b),
     ("given_name", "equivalent"): lambda a, b, _: given_equivalent(a, b),
     ("given_name", "differ"): lambda a, b, _: given_differ(a, b),
+    ("given_name", "not_equivalent"): lambda a, b, _: given_not_equivalent(a, b),
     ("family_name", "exact"): _eq("family"),
     ("family_name", "agree"): lambda a, b, _: family_agree(a, b),
+    ("family_name", "similar"): lambda a, b, _: family_similar(a, b),
     ("family_name", "differ"): lambda a, b, _: family_differ(a, b),
     ("birth_date", "exact"): _eq("birth_date"),
     ("birth_date", "differ"): _neq("birth_date"),
@@ -188,6 +210,7 @@ PREDICATES: dict[tuple[str, str], Test] = {
     ("email", "exact"): _eq("email"),
     ("ssn", "exact"): _eq("ssn"),
     ("ssn", "differ"): _ssn_differ,
+    ("ssn", "not_shared"): _ssn_not_shared,
     ("member_id", "exact"): _eq("member_id"),
     ("subscriber_id", "exact"): _shared("subscriber_ids"),
 }

