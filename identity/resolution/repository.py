@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from identity.models import MatchDecision
@@ -17,3 +20,9 @@ def get_decision(session: Session, tenant: str, match_id: str) -> MatchDecision 
     return session.scalar(
         select(MatchDecision).where(MatchDecision.tenant_id == tenant, MatchDecision.id == match_id)
     )
+
+
+def add_decisions(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Many decisions in one executemany (Core insert: no ORM object per decision)."""
+    if rows:
+        session.execute(insert(MatchDecision), list(rows))
