@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -50,7 +51,6 @@ from identity.exchange.service import (
 )
 from identity.fhir.member_match import MemberMatchRequest
 from identity.matching.decision import Outcome, Reason
-from identity.matching.engine import Candidate
 from identity.matching.record import StandardRecord
 from identity.matching.standardize import standardize
 from identity.models import ReviewItem
@@ -86,11 +86,14 @@ def member_match_batch(
     settings: Settings,
     today: date,
     now: datetime,
+    helpers: Executor | None = None,
+    helper_count: int = 0,
 ) -> list[MemberMatchResult]:
     """Each request's answer, in order. None stands for a request that lacked what a match
     needs: refused `insufficient-demographics`. A request the guard throttles is refused
     `too-many-attempts` (a single request's 429). Both are audited as the bulk worker audits
-    them; nothing else is written for them. Call inside `audit.deferred`."""
+    them; nothing else is written for them. Call inside `audit.deferred`. `helpers`: processes
+    that take a share of the deciding (`helper_count` of them)."""
     client = actor.client_id or ""
     members: list[_Member | None] = []
     for request in requests:
@@ -134,28 +137,29 @@ def member_match_batch(
     priors = repository.latest_reviews_for(session, actor.tenant, {m.fingerprint for m in admitted})
     to_match = [m for m in admitted if m.fingerprint not in priors]
     matcher = matchers.for_tenant(session, actor.tenant) if to_match else None
-    candidates: dict[int, list[Candidate]] = {}
-    per_query_s = 0.0
+    decisions: dict[int, resolution.NewDecision] = {}
     if matcher is not None:
         found, per_query_s = resolution.candidates_for(
             session, actor.tenant, matcher, [m.query for m in to_match]
         )
-        candidates = {id(m): c for m, c in zip(to_match, found, strict=True)}
-    # In order: a request that repeats one this batch sent to review is answered from its item.
+        # Decided together (pure work, shared with helper processes if any), used in order
+        # below: the decision of a request that repeats one this batch sent to review is
+        # dropped, unwritten, and the request answered from the item as it would be.
+        decided = resolution.decide_all(
+            actor.tenant,
+            matcher,
+            [(m.query, c, m.standardize_s) for m, c in zip(to_match, found, strict=True)],
+            candidates_s=per_query_s,
+            helpers=helpers,
+            helper_count=helper_count,
+        )
+        decisions = {id(m): d for m, d in zip(to_match, decided, strict=True)}
     for m in admitted:
         prior = priors.get(m.fingerprint)
         if prior is not None:
             m.prior = prior
             continue
-        assert matcher is not None  # it has no prior, so it is one of `to_match`
-        m.decision = resolution.decide(
-            actor.tenant,
-            matcher,
-            m.query,
-            candidates[id(m)],
-            standardize_s=m.standardize_s,
-            candidates_s=per_query_s,
-        )
+        m.decision = decisions[id(m)]
         if m.decision.review_row is not None:
             priors[m.fingerprint] = ReviewItem(**m.decision.review_row)
 

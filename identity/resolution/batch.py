@@ -14,14 +14,17 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
 from identity.matching.blocking import blocking_keys
 from identity.matching.decision import Outcome
 from identity.matching.engine import Candidate, Matcher
+from identity.matching.policy import Policy
 from identity.matching.record import StandardRecord
 from identity.member.repository import find_candidates_many
 from identity.resolution import repository
@@ -40,7 +43,7 @@ class NewDecision:
     member_id: str | None
     policy_version: str
     review_item_id: str | None
-    row: dict[str, Any]  # the match_decision row
+    row: dict[str, Any]  # the match_decision row, its JSON columns serialised
     review_row: dict[str, Any] | None  # its review item's row, for a review outcome
 
 
@@ -87,13 +90,17 @@ def decide(
         "reason": resolution.decision.reason.value,
         "member_id": member.member_id if member else None,
         "probability": resolution.decision.probability,
-        "candidates": summary,
-        "evidence": _evidence(query, resolution, policy.version),
-        "timings_ms": {
-            "standardize": round(standardize_s * 1000, 3),
-            "candidates": round(candidates_s * 1000, 3),
-            "decide": round((decided - started) * 1000, 3),
-        },
+        # The JSON columns leave here serialised (as the engine's serialiser would write them):
+        # from a helper process, a few strings travel back far cheaper than nested documents.
+        "candidates": _json(summary),
+        "evidence": _json(_evidence(query, resolution, policy.version)),
+        "timings_ms": _json(
+            {
+                "standardize": round(standardize_s * 1000, 3),
+                "candidates": round(candidates_s * 1000, 3),
+                "decide": round((decided - started) * 1000, 3),
+            }
+        ),
     }
     review_row = None
     if row["outcome"] == Outcome.REVIEW:
@@ -116,7 +123,69 @@ def decide(
     )
 
 
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def store(session: Session, decisions: Sequence[NewDecision]) -> None:
     """The decisions, then their review items (which reference them), one statement each."""
-    repository.add_decisions(session, [d.row for d in decisions])
+    repository.add_decisions_serialized(session, [d.row for d in decisions])
     review_repository.add_items(session, [d.review_row for d in decisions if d.review_row])
+
+
+# A query with its candidates and its own standardising time: what `decide` needs of it.
+Pending = tuple[StandardRecord, Sequence[Candidate], float]
+# Below this many queries a share for a helper process costs more (pickling) than it saves.
+MIN_SHARE = 8
+
+
+def decide_all(
+    tenant: str,
+    matcher: Matcher,
+    pending: Sequence[Pending],
+    *,
+    candidates_s: float,
+    helpers: Executor | None = None,
+    helper_count: int = 0,
+) -> list[NewDecision]:
+    """`decide` for each query, in order. With helper processes, each takes an equal share of
+    the queries while this thread decides the last share: rules, scores and evidence are pure
+    CPU work, and one thread of a service process has the GIL to itself only."""
+    shares = helper_count + 1 if helpers is not None else 1
+    size = -(-len(pending) // shares)
+    if helpers is None or shares == 1 or size < MIN_SHARE:
+        return _decide_many(tenant, matcher, pending, candidates_s)
+    futures: list[Future[list[NewDecision]]] = [
+        helpers.submit(
+            _decide_elsewhere,
+            tenant,
+            matcher.policy,
+            pending[n * size : (n + 1) * size],
+            candidates_s,
+        )
+        for n in range(shares - 1)
+    ]
+    mine = _decide_many(tenant, matcher, pending[(shares - 1) * size :], candidates_s)
+    return [d for f in futures for d in f.result()] + mine
+
+
+def _decide_many(
+    tenant: str, matcher: Matcher, pending: Sequence[Pending], candidates_s: float
+) -> list[NewDecision]:
+    return [
+        decide(tenant, matcher, q, c, standardize_s=s, candidates_s=candidates_s)
+        for q, c, s in pending
+    ]
+
+
+_HELPER_MATCHERS: dict[str, Matcher] = {}  # in a helper process: one matcher per policy version
+
+
+def _decide_elsewhere(
+    tenant: str, policy: Policy, pending: Sequence[Pending], candidates_s: float
+) -> list[NewDecision]:
+    """A helper process's share (module-level, so it pickles by name)."""
+    matcher = _HELPER_MATCHERS.get(policy.version)
+    if matcher is None:
+        matcher = _HELPER_MATCHERS[policy.version] = Matcher(policy)
+    return _decide_many(tenant, matcher, pending, candidates_s)
