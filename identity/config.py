@@ -136,6 +136,13 @@ class Settings(BaseSettings):
         description="A worker transaction ends after this long even if its batch is not full: "
         "on SQLite it holds the one write lock, and other requests wait for it",
     )
+    bulk_match_helper_processes: int = Field(
+        default=1,
+        ge=0,
+        le=8,
+        description="Processes that take a share of the bulk worker's CPU work (rules, scores, "
+        "evidence); 0: the worker thread does it all, under the service process's GIL",
+    )
     bulk_match_lease_s: int = Field(
         default=60,
         ge=1,

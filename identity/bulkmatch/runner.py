@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
@@ -78,6 +79,7 @@ def match_members(
     settings: Settings,
     today: date,
     now: datetime,
+    helpers: Executor | None = None,
 ) -> list[MemberOutcome]:
     """MemberBundles as single $member-matches, answered together (`exchange.batch`): each
     member's answer, decision, token and audit event as if asked one after another. Matched →
@@ -87,7 +89,16 @@ def match_members(
     # Each member parsed once; the problems of one that cannot be matched are not kept.
     requests = [parse_member_match(as_parameters(parts), today)[0] for parts in inputs]
     answers = batch.member_match_batch(
-        session, actor, caller, matchers, requests, settings=settings, today=today, now=now
+        session,
+        actor,
+        caller,
+        matchers,
+        requests,
+        settings=settings,
+        today=today,
+        now=now,
+        helpers=helpers,
+        helper_count=settings.bulk_match_helper_processes if helpers is not None else 0,
     )
     outcomes = []
     for answer in answers:
@@ -129,9 +140,11 @@ def run_batch(
     *,
     settings: Settings,
     now: datetime | None = None,
+    helpers: Executor | None = None,
 ) -> Progress:
     """Match the job's next batch of members and record the progress, in the session's
-    transaction; completes the job when its last member is done."""
+    transaction; completes the job when its last member is done. `helpers`: the worker's
+    helper processes (`bulk_match_helper_processes`), if it has any."""
     now = now or datetime.now(UTC)
     job = repository.held_job(session, tenant, job_id, owner)
     if job is None:
@@ -161,6 +174,7 @@ def run_batch(
                 settings=settings,
                 today=today,
                 now=now,
+                helpers=helpers,
             )
             for (seq, parts), outcome in zip(members, done, strict=True):
                 rows.append(

@@ -16,11 +16,13 @@ resumes it the same way. No job is marked failed by a restart.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -62,6 +64,7 @@ class BulkMatchWorker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._helpers: ProcessPoolExecutor | None = None
         bind = session_factory.kw.get("bind")
         sqlite = bind is not None and bind.dialect.name == "sqlite"
         self._pause_s = SQLITE_PAUSE_S if sqlite else 0.0
@@ -78,6 +81,19 @@ class BulkMatchWorker:
             self._thread.join(timeout_s)
             if self._thread.is_alive():
                 log.warning("bulk_match_worker_still_running", owner=self.owner)
+        if self._helpers is not None:
+            self._helpers.shutdown(wait=True, cancel_futures=True)
+            self._helpers = None
+
+    def _helper_pool(self) -> Executor | None:
+        """The helper processes, started with the first job (spawned, not forked: this process
+        runs threads) and kept until the worker stops; None when configured without."""
+        count = self._settings.bulk_match_helper_processes
+        if count and self._helpers is None:
+            self._helpers = ProcessPoolExecutor(
+                max_workers=count, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._helpers
 
     def wait_for_stop(self, timeout_s: float) -> bool:
         """Block until asked to stop (True) or the timeout passes (False)."""
@@ -143,7 +159,13 @@ class BulkMatchWorker:
             try:
                 with self._tenant_session(tenant) as session:
                     progress = runner.run_batch(
-                        session, tenant, job_id, self.owner, self._matchers, settings=self._settings
+                        session,
+                        tenant,
+                        job_id,
+                        self.owner,
+                        self._matchers,
+                        settings=self._settings,
+                        helpers=self._helper_pool(),
                     )
                 transient = 0
             except (OperationalError, PoolTimeout) as exc:
