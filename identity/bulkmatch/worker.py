@@ -22,7 +22,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -81,8 +81,11 @@ class BulkMatchWorker:
             self._thread.join(timeout_s)
             if self._thread.is_alive():
                 log.warning("bulk_match_worker_still_running", owner=self.owner)
+        self._drop_helpers(wait=True)
+
+    def _drop_helpers(self, *, wait: bool) -> None:
         if self._helpers is not None:
-            self._helpers.shutdown(wait=True, cancel_futures=True)
+            self._helpers.shutdown(wait=wait, cancel_futures=True)
             self._helpers = None
 
     def _helper_pool(self) -> Executor | None:
@@ -168,7 +171,11 @@ class BulkMatchWorker:
                         helpers=self._helper_pool(),
                     )
                 transient = 0
-            except (OperationalError, PoolTimeout) as exc:
+            except (OperationalError, PoolTimeout, BrokenExecutor) as exc:
+                if isinstance(exc, BrokenExecutor):
+                    # A helper process died (killed, out of memory): the batch rolled back;
+                    # start new helpers and try it again like any transient failure.
+                    self._drop_helpers(wait=False)
                 transient += 1
                 log.warning("bulk_match_batch_retry", job_id=job_id, error=type(exc).__name__)
                 if transient <= TRANSIENT_RETRIES:
