@@ -232,7 +232,7 @@ def _pct(cpu_s: float, seconds: float) -> str:
 def render(runs: list[Run], data: Dataset, extra: dict[str, str]) -> str:
     header = ["members", "batch", "body", "kick-off s", "kick-off → done s", "members/s"]
     header += ["vs target", "outputs (fetch s)", "matched / not matched / consent"]
-    header += ["server peak RSS", "server CPU", "other CPU"]
+    header += ["server peak RSS", "server CPU", "server CPU ms/member", "other CPU"]
     rows = []
     for r in runs:
         g = r.groups
@@ -249,6 +249,7 @@ def render(runs: list[Run], data: Dataset, extra: dict[str, str]) -> str:
                 f"{g['match']:,} / {g['nomatch']:,} / {g['consentconstraint']:,}",
                 f"{r.peak_mb:,.0f} MB",
                 _pct(r.server_cpu_s, r.total_s),
+                f"{r.server_cpu_s / r.members * 1000:.2f}" if r.members else "-",
                 _pct(r.others_cpu_s, r.total_s),
             ]
         )
@@ -265,7 +266,9 @@ def render(runs: list[Run], data: Dataset, extra: dict[str, str]) -> str:
         "Timed: kick-off sent → status 200 (polled every 0.5 s); outputs fetched afterwards.",
         "Outcomes per member: " + "; ".join(mixes),
         "CPU: CPU seconds per wall second (100% = one core of the machine) of the server "
-        "process and of every other process, over kick-off → done.",
+        "process (with its helper processes) and of every other process, over kick-off → done; "
+        "server CPU ms/member: the server's CPU seconds over that time per member (kick-off, "
+        "polls and the worker together).",
     ]
     return "\n\n".join(
         [

@@ -133,8 +133,18 @@ class Settings(BaseSettings):
     bulk_match_batch_s: float = Field(
         default=1.0,
         gt=0,
-        description="A worker transaction ends after this long even if its batch is not full: "
-        "on SQLite it holds the one write lock, and other requests wait for it",
+        description="A worker transaction ends after this long even if its batch is not full "
+        "(checked between slices of 250 members): on SQLite it holds the one write lock, and "
+        "other requests wait for it",
+    )
+    bulk_match_helper_processes: int = Field(
+        default=0,
+        ge=0,
+        le=8,
+        description="Spawned processes that take a share of the bulk worker's deciding (rules, "
+        "scores, evidence), for a machine with cores to spare; 0: the worker thread does it "
+        "all, under the service process's GIL. Off by default: handing work over costs about "
+        "0.2 ms of CPU per member, which a busy machine does not get back (benchmarks/RESULTS.md)",
     )
     bulk_match_lease_s: int = Field(
         default=60,

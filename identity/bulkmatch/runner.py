@@ -1,17 +1,19 @@
 """The worker's side of a $bulk-member-match job: claim it, match its members a batch at a time,
 finish it (or fail it, or hand it back), and delete it when its retention ends.
 
-Each member goes through the single $member-match use case (`exchange.service.member_match`), so
-consent, the brute-force guard, review, tokens and audit behave exactly as for one request. A
-batch is one transaction: its members' decisions, tokens and audit events, their results, their
-inputs cleared and the job's progress commit together, or none of them does. That is what makes a
-job resumable: after a crash or a shutdown the next worker starts at `processed`, and no member
-is matched twice or skipped.
+A batch's members go through `exchange.batch.member_match_batch`, the set-based form of the single
+$member-match use case: consent, the brute-force guard, review, tokens and audit behave exactly as
+for one request after another. A batch is one transaction: its members' decisions, tokens and
+audit events, their results, their inputs cleared and the job's progress commit together, or none
+of them does. That is what makes a job resumable: after a crash or a shutdown the next worker
+starts at `processed`, and no member is matched twice or skipped.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
@@ -26,8 +28,9 @@ from identity.auth.scopes import Scope
 from identity.bulkmatch import repository, service
 from identity.clients.organization import OrgIdentifier
 from identity.config import Settings
+from identity.exchange import batch
 from identity.exchange import service as exchange
-from identity.exchange.outcomes import ConsentInvalid, InsufficientDemographics, TooManyAttempts
+from identity.exchange.outcomes import ConsentInvalid
 from identity.fhir.bulk_member_match import (
     CONSENT,
     MATCH,
@@ -40,6 +43,10 @@ from identity.fhir.member_match import parse_member_match
 from identity.idempotency.sealing import load_or_create_sealer, seal_text
 from identity.models import BulkMatchJob
 from identity.policy.cache import MatcherCache
+
+# Members matched together (set-based reads, one executemany per table); a batch's transaction
+# may stop between slices when it has run for `bulk_match_batch_s`.
+SLICE = 250
 
 
 class Progress(Enum):
@@ -62,43 +69,45 @@ def claim(
     return repository.claim(session, tenant, job_id, owner, now, now + timedelta(seconds=lease_s))
 
 
-def match_member(
+def match_members(
     session: Session,
     actor: Actor,
     caller: Principal,
     matchers: MatcherCache,
-    parts: list[Any],
+    inputs: Sequence[list[Any]],
     *,
     settings: Settings,
     today: date,
     now: datetime,
-) -> MemberOutcome:
-    """One MemberBundle as a single $member-match. Matched → matched; a consent that cannot be
-    honoured → consent-constrained; anything else (no match, several, pending review, a request
-    lacking what a match needs, too many cards for these demographics) → not matched."""
-    request, _errors = parse_member_match(as_parameters(parts), today)
-    if request is None:
-        # Audited as the single operation audits it; the problems themselves are not kept.
-        audit.record(
-            session, actor, action="member-match.insufficient-demographics", outcome="invalid"
-        )
-        return MemberOutcome(NOMATCH, InsufficientDemographics.code, None, None)
-    try:
-        result = exchange.member_match(
-            session, actor, caller, matchers, request, settings=settings, today=today, now=now
-        )
-    except TooManyAttempts:
-        # The guard refuses before writing anything but its own bookkeeping; a single request
-        # would get a 429, a bulk member is simply not matched.
-        audit.record(
-            session, actor, action="member-match.too-many-attempts", outcome="rate-limited"
-        )
-        return MemberOutcome(NOMATCH, TooManyAttempts.code, None, None)
-    if isinstance(result, exchange.Matched):
-        return MemberOutcome(MATCH, "matched", result.match_id, result.token)
-    code = result.refusal.code
-    group = CONSENT if isinstance(result.refusal, ConsentInvalid) else NOMATCH
-    return MemberOutcome(group, code, result.match_id, None)
+    helpers: Executor | None = None,
+) -> list[MemberOutcome]:
+    """MemberBundles as single $member-matches, answered together (`exchange.batch`): each
+    member's answer, decision, token and audit event as if asked one after another. Matched →
+    matched; a consent that cannot be honoured → consent-constrained; anything else (no match,
+    several, pending review, a request lacking what a match needs, too many cards for these
+    demographics) → not matched."""
+    # Each member parsed once; the problems of one that cannot be matched are not kept.
+    requests = [parse_member_match(as_parameters(parts), today)[0] for parts in inputs]
+    answers = batch.member_match_batch(
+        session,
+        actor,
+        caller,
+        matchers,
+        requests,
+        settings=settings,
+        today=today,
+        now=now,
+        helpers=helpers,
+        helper_count=settings.bulk_match_helper_processes if helpers is not None else 0,
+    )
+    outcomes = []
+    for answer in answers:
+        if isinstance(answer, exchange.Matched):
+            outcomes.append(MemberOutcome(MATCH, "matched", answer.match_id, answer.token))
+            continue
+        group = CONSENT if isinstance(answer.refusal, ConsentInvalid) else NOMATCH
+        outcomes.append(MemberOutcome(group, answer.refusal.code, answer.match_id, None))
+    return outcomes
 
 
 def job_actor(job: BulkMatchJob) -> Actor:
@@ -131,9 +140,11 @@ def run_batch(
     *,
     settings: Settings,
     now: datetime | None = None,
+    helpers: Executor | None = None,
 ) -> Progress:
     """Match the job's next batch of members and record the progress, in the session's
-    transaction; completes the job when its last member is done."""
+    transaction; completes the job when its last member is done. `helpers`: the worker's
+    helper processes (`bulk_match_helper_processes`), if it has any."""
     now = now or datetime.now(UTC)
     job = repository.held_job(session, tenant, job_id, owner)
     if job is None:
@@ -146,33 +157,39 @@ def run_batch(
     actor, caller, today = job_actor(job), job_caller(job), now.date()
     rows: list[dict[str, Any]] = []
     # The members' audit events are appended together at the end of the batch: one lock of the
-    # tenant's chain head per batch rather than one per event (it was a third of a member's
-    # time), held for the append only, not for the whole batch.
+    # tenant's chain head per batch rather than one per event, held for the append only.
     deadline = time.monotonic() + settings.bulk_match_batch_s
     sealer = load_or_create_sealer(settings.data_key_file)
     with audit.deferred(session):
-        for seq, parts in batch:
+        for first in range(0, len(batch), SLICE):
             if rows and time.monotonic() > deadline:
                 break  # the rest of the batch goes in the next transaction
-            done = match_member(
-                session, actor, caller, matchers, parts, settings=settings, today=today, now=now
+            members = batch[first : first + SLICE]
+            done = match_members(
+                session,
+                actor,
+                caller,
+                matchers,
+                [parts for _, parts in members],
+                settings=settings,
+                today=today,
+                now=now,
+                helpers=helpers,
             )
-            # What the next member's checks read (the guard's attempts, review items) is
-            # written now, as it would be for a later request.
-            session.flush()
-            rows.append(
-                {
-                    "seq": seq,
-                    "result": done.result,
-                    "outcome": done.outcome,
-                    "match_id": done.match_id,
-                    # Sealed: a token the requester has yet to collect is never stored in clear.
-                    "token": seal_text(sealer, done.token, f"{job_id}:{seq}")
-                    if done.token
-                    else None,
-                    "patient": patient_copy(parts, contained_id(seq)),
-                }
-            )
+            for (seq, parts), outcome in zip(members, done, strict=True):
+                rows.append(
+                    {
+                        "seq": seq,
+                        "result": outcome.result,
+                        "outcome": outcome.outcome,
+                        "match_id": outcome.match_id,
+                        # Sealed: a token the requester has yet to collect is never in clear.
+                        "token": seal_text(sealer, outcome.token, f"{job_id}:{seq}")
+                        if outcome.token
+                        else None,
+                        "patient": patient_copy(parts, contained_id(seq)),
+                    }
+                )
     repository.store_results(session, job_id, rows)
     job.processed += len(rows)
     job.matched += sum(r["result"] == MATCH for r in rows)

@@ -16,11 +16,13 @@ resumes it the same way. No job is marked failed by a restart.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -62,6 +64,7 @@ class BulkMatchWorker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._helpers: ProcessPoolExecutor | None = None
         bind = session_factory.kw.get("bind")
         sqlite = bind is not None and bind.dialect.name == "sqlite"
         self._pause_s = SQLITE_PAUSE_S if sqlite else 0.0
@@ -78,6 +81,22 @@ class BulkMatchWorker:
             self._thread.join(timeout_s)
             if self._thread.is_alive():
                 log.warning("bulk_match_worker_still_running", owner=self.owner)
+        self._drop_helpers(wait=True)
+
+    def _drop_helpers(self, *, wait: bool) -> None:
+        if self._helpers is not None:
+            self._helpers.shutdown(wait=wait, cancel_futures=True)
+            self._helpers = None
+
+    def _helper_pool(self) -> Executor | None:
+        """The helper processes, started with the first job (spawned, not forked: this process
+        runs threads) and kept until the worker stops; None when configured without."""
+        count = self._settings.bulk_match_helper_processes
+        if count and self._helpers is None:
+            self._helpers = ProcessPoolExecutor(
+                max_workers=count, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._helpers
 
     def wait_for_stop(self, timeout_s: float) -> bool:
         """Block until asked to stop (True) or the timeout passes (False)."""
@@ -143,10 +162,20 @@ class BulkMatchWorker:
             try:
                 with self._tenant_session(tenant) as session:
                     progress = runner.run_batch(
-                        session, tenant, job_id, self.owner, self._matchers, settings=self._settings
+                        session,
+                        tenant,
+                        job_id,
+                        self.owner,
+                        self._matchers,
+                        settings=self._settings,
+                        helpers=self._helper_pool(),
                     )
                 transient = 0
-            except (OperationalError, PoolTimeout) as exc:
+            except (OperationalError, PoolTimeout, BrokenExecutor) as exc:
+                if isinstance(exc, BrokenExecutor):
+                    # A helper process died (killed, out of memory): the batch rolled back;
+                    # start new helpers and try it again like any transient failure.
+                    self._drop_helpers(wait=False)
                 transient += 1
                 log.warning("bulk_match_batch_retry", job_id=job_id, error=type(exc).__name__)
                 if transient <= TRANSIENT_RETRIES:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from identity.models import (
@@ -89,3 +91,88 @@ def count_attempts(session: Session, tenant: str) -> int:
         )
         or 0
     )
+
+
+# --- The same lookups and writes for a batch of requests (a $bulk-member-match batch) ---
+
+_IN_CHUNK = 5000  # bound parameters per IN list, far below every database's limit
+
+
+def _chunks(values: Collection[str]) -> Iterable[list[str]]:
+    ordered = sorted(values)
+    for start in range(0, len(ordered), _IN_CHUNK):
+        yield ordered[start : start + _IN_CHUNK]
+
+
+def cards_tried_many(
+    session: Session,
+    tenant: str,
+    client_id: str,
+    demographics_keys: Collection[str],
+    since: datetime,
+) -> dict[str, set[str]]:
+    """`cards_tried` for many demographics keys at once: key -> the cards tried with it."""
+    tried: dict[str, set[str]] = {}
+    for chunk in _chunks(demographics_keys):
+        rows = session.execute(
+            select(MemberMatchAttempt.demographics_key, MemberMatchAttempt.card_key)
+            .where(
+                MemberMatchAttempt.tenant_id == tenant,
+                MemberMatchAttempt.client_id == client_id,
+                MemberMatchAttempt.demographics_key.in_(chunk),
+                MemberMatchAttempt.attempted_at >= since,
+            )
+            .distinct()
+        )
+        for key, card in rows:
+            tried.setdefault(key, set()).add(card)
+    return tried
+
+
+def latest_reviews_for(
+    session: Session, tenant: str, fingerprints: Collection[str]
+) -> dict[str, ReviewItem]:
+    """`latest_review_for` for many fingerprints at once: fingerprint -> its newest item."""
+    latest: dict[str, ReviewItem] = {}
+    for chunk in _chunks(fingerprints):
+        rows = session.execute(
+            select(MatchDecision.input_fingerprint, ReviewItem)
+            .join(MatchDecision, MatchDecision.id == ReviewItem.match_id)
+            .where(
+                ReviewItem.tenant_id == tenant,
+                MatchDecision.tenant_id == tenant,
+                MatchDecision.input_fingerprint.in_(chunk),
+            )
+            .order_by(ReviewItem.created_at)
+        )
+        for fingerprint, item in rows:
+            latest[fingerprint] = item  # oldest first, so the newest stays
+    return latest
+
+
+def patient_ids(
+    session: Session, tenant: str, member_ids: Collection[str]
+) -> dict[str, str | None]:
+    """`patient_id` for many members at once: member id -> its FHIR Patient id, if any."""
+    found: dict[str, str | None] = {}
+    for chunk in _chunks(member_ids):
+        rows = session.execute(
+            select(Member.member_id, Member.raw).where(
+                Member.tenant_id == tenant, Member.member_id.in_(chunk)
+            )
+        )
+        for member_id, raw in rows:
+            source = (raw or {}).get("source") or {}
+            value = source.get("id") if source.get("resourceType") == "Patient" else None
+            found[member_id] = str(value) if value else None
+    return found
+
+
+def add_requests(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(MemberMatchRequest), list(rows))
+
+
+def add_attempts(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(MemberMatchAttempt), list(rows))

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from typing import Any
+from typing import cast as typing_cast
+
+from sqlalchemy import Table, Text, bindparam, cast, insert, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from identity.models import MatchDecision
@@ -17,3 +22,25 @@ def get_decision(session: Session, tenant: str, match_id: str) -> MatchDecision 
     return session.scalar(
         select(MatchDecision).where(MatchDecision.tenant_id == tenant, MatchDecision.id == match_id)
     )
+
+
+_JSON_COLUMNS = ("candidates", "evidence", "timings_ms")
+
+
+def add_decisions_serialized(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Many decisions in one executemany (a bulk batch's), their JSON columns (candidates,
+    evidence, timings_ms) already serialised: written as they are, not encoded again."""
+    if not rows:
+        return
+    table = typing_cast(Table, MatchDecision.__table__)
+    postgres = session.get_bind().dialect.name == "postgresql"
+
+    def as_json(name: str) -> Any:
+        param = bindparam(f"json_{name}", type_=Text)
+        return cast(param, JSONB) if postgres else param
+
+    params = []
+    for row in rows:
+        plain = {k: v for k, v in row.items() if k not in _JSON_COLUMNS}
+        params.append(plain | {f"json_{name}": row[name] for name in _JSON_COLUMNS})
+    session.execute(insert(table).values({n: as_json(n) for n in _JSON_COLUMNS}), params)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from identity.models import ReviewItem
@@ -13,6 +15,12 @@ from identity.models import ReviewItem
 def add_item(session: Session, item: ReviewItem) -> None:
     session.add(item)
     session.flush()
+
+
+def add_items(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Many new items in one executemany (their decisions inserted first)."""
+    if rows:
+        session.execute(insert(ReviewItem), list(rows))
 
 
 def get_item(session: Session, tenant: str, item_id: str) -> ReviewItem | None:

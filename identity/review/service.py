@@ -42,6 +42,26 @@ def open_item(session: Session, decision: MatchDecision) -> ReviewItem:
     return item
 
 
+def new_item_row(
+    *, tenant: str, match_id: str, policy_version: str, reason: str, candidates: list[Any]
+) -> dict[str, Any]:
+    """The review item `open_item` would open for a decision, as a row to insert with others
+    (a bulk batch writes its items in one statement). The decision's row must go in first."""
+    return {
+        "id": str(uuid.uuid4()),
+        "tenant_id": tenant,
+        "match_id": match_id,
+        "policy_version": policy_version,
+        "reason": reason,
+        "status": "open",
+        "candidates": [
+            {k: c.get(k) for k in ("member_id", "status", "probability")}
+            for c in candidates
+            if c.get("status") != "excluded"
+        ],
+    }
+
+
 def encode_cursor(item: ReviewItem) -> str:
     raw = orjson.dumps([item.created_at.isoformat(), item.id])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -3,9 +3,11 @@ PostgreSQL; on SQLite the filter is the isolation)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from identity.models import MatchToken
@@ -14,6 +16,12 @@ from identity.models import MatchToken
 def add(session: Session, token: MatchToken) -> None:
     session.add(token)
     session.flush()
+
+
+def add_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Many new tokens in one executemany (a bulk batch's)."""
+    if rows:
+        session.execute(insert(MatchToken), list(rows))
 
 
 def by_hash(session: Session, tenant: str, token_hash: str) -> MatchToken | None:

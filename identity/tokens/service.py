@@ -126,6 +126,60 @@ def issue(
     return IssuedToken(token, row.id, expires_at)
 
 
+def new_token(
+    actor: Actor,
+    *,
+    client_id: str,
+    member_id: str,
+    patient_id: str | None,
+    consent: ConsentDecision,
+    policy_version: str,
+    decision_id: str,
+    now: datetime,
+    max_lifetime: timedelta,
+) -> tuple[dict[str, Any], IssuedToken]:
+    """What `issue(..., audited=False)` writes, as a row for `repository.add_many`, and the token
+    to hand over: a bulk batch issues its tokens in one statement. The same checks and binding
+    as `issue`, which stays the single request's path."""
+    if not consent.ok:
+        raise ValueError("a match token is issued only under a consent that can be honoured")
+    if max_lifetime <= timedelta(0):
+        raise ValueError("max_lifetime must be positive")
+    now = _aware(now)
+    fields = {
+        "client_id": client_id,
+        "member_id": member_id,
+        "patient_id": patient_id,
+        "decision_id": decision_id,
+    }
+    for name, value in fields.items():
+        if value is not None and not 0 < len(value) <= _LIMITS[name]:
+            raise ValueError(f"{name} must be 1 to {_LIMITS[name]} characters")
+    if not 0 < len(policy_version) <= _POLICY_MAX:
+        raise ValueError(f"policy_version must be 1 to {_POLICY_MAX} characters")
+    expires_at = now + max_lifetime
+    if consent.period_end is not None:
+        expires_at = min(expires_at, end_of_day(consent.period_end))
+    if expires_at <= now:
+        raise ValueError("the consent's period is over; no token can be issued under it")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
+    row: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "tenant_id": actor.tenant,
+        "token_hash": token_hash(token),
+        **fields,
+        "consent_category": consent.category or "regular",
+        "consent_start": consent.period_start,
+        "consent_end": consent.period_end,
+        "policy_version": policy_version,
+        "issued_at": now,
+        "expires_at": expires_at,
+        "revoked_at": None,
+        "revoked_reason": None,
+    }
+    return row, IssuedToken(token, row["id"], expires_at)
+
+
 def introspect(session: Session, actor: Actor, token: str, *, now: datetime) -> dict[str, Any]:
     """RFC 7662 for the actor's tenant (a resource server; the endpoint checks its scope).
 

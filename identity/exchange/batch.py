@@ -1,0 +1,269 @@
+"""$member-match for a batch of requests at once (the members of a $bulk-member-match job), with
+each member's answer, decision, evidence, token and audit event exactly as `service.member_match`
+would give them, one request after another, in the batch's order.
+
+What makes it a batch is the I/O: every lookup a request makes (the cards tried with its
+demographics, an earlier review of the same request, its candidates, the matched member's Patient
+id) is one set-based read for the whole batch, and every write (decisions, review items, stored
+requests, tokens, attempts) one executemany at the end. What a request would have read from an
+earlier request of the same batch (the guard's attempts, a review item it opened) is carried
+forward in memory, in order. The guard forgets old attempts once per batch.
+
+The rare request that finds an earlier review a steward has settled goes through the single
+path's own `_after_review` (a token revoked and reissued at once), so a later request of the
+batch sees its writes as it would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from identity.audit import service as audit
+from identity.audit.actor import Actor
+from identity.auth.principal import Principal
+from identity.config import Settings
+from identity.consent.evaluate import ConsentDecision, evaluate_consent
+from identity.exchange import repository
+from identity.exchange.outcomes import (
+    ConsentInvalid,
+    InsufficientDemographics,
+    MultipleMatches,
+    NoMatch,
+    PendingReview,
+    TooManyAttempts,
+)
+from identity.exchange.service import (
+    Matched,
+    MemberMatchResult,
+    Refused,
+    _after_review,
+    _consent_json,
+    _record,
+    demographics_key,
+    status_path,
+)
+from identity.fhir.member_match import MemberMatchRequest
+from identity.matching.decision import Outcome, Reason
+from identity.matching.record import StandardRecord
+from identity.matching.standardize import standardize
+from identity.models import ReviewItem
+from identity.policy.cache import MatcherCache
+from identity.resolution import batch as resolution
+from identity.resolution.service import fingerprint
+from identity.tokens import repository as token_repository
+from identity.tokens import service as tokens
+
+
+@dataclass(slots=True)
+class _Member:
+    """One request of the batch on its way through."""
+
+    request: MemberMatchRequest
+    query: StandardRecord
+    standardize_s: float
+    fingerprint: str
+    demographics_key: str
+    consent: ConsentDecision | None = None
+    throttled: bool = False
+    prior: ReviewItem | None = None  # an earlier review of the same request
+    decision: resolution.NewDecision | None = None
+
+
+def member_match_batch(
+    session: Session,
+    actor: Actor,
+    caller: Principal,
+    matchers: MatcherCache,
+    requests: Sequence[MemberMatchRequest | None],
+    *,
+    settings: Settings,
+    today: date,
+    now: datetime,
+    helpers: Executor | None = None,
+    helper_count: int = 0,
+) -> list[MemberMatchResult]:
+    """Each request's answer, in order. None stands for a request that lacked what a match
+    needs: refused `insufficient-demographics`. A request the guard throttles is refused
+    `too-many-attempts` (a single request's 429). Both are audited as the bulk worker audits
+    them; nothing else is written for them. Call inside `audit.deferred`. `helpers`: processes
+    that take a share of the deciding (`helper_count` of them)."""
+    client = actor.client_id or ""
+    members: list[_Member | None] = []
+    for request in requests:
+        if request is None:
+            members.append(None)
+            continue
+        started = time.perf_counter()
+        query = standardize(request.raw, today=today)
+        members.append(
+            _Member(
+                request,
+                query,
+                time.perf_counter() - started,
+                fingerprint(query),
+                demographics_key(query),
+            )
+        )
+    live = [m for m in members if m is not None]
+
+    # The guard, in order: each request sees the cards tried before it, in this batch too.
+    window = timedelta(seconds=settings.member_match_window_s)
+    tried = repository.cards_tried_many(
+        session, actor.tenant, client, {m.demographics_key for m in live}, now - window
+    )
+    for m in live:
+        cards = tried.setdefault(m.demographics_key, set())
+        if m.request.card_key not in cards and len(cards) >= settings.member_match_max_cards:
+            m.throttled = True
+        else:
+            cards.add(m.request.card_key)  # its attempt, remembered whatever the answer
+    admitted = [m for m in live if not m.throttled]
+    for m in admitted:
+        m.consent = evaluate_consent(
+            m.request.consent,
+            recipient=caller.organization,
+            today=today,
+            required=settings.require_consent,
+        )
+
+    # Earlier reviews of the same request, then the candidates of those that have none.
+    priors = repository.latest_reviews_for(session, actor.tenant, {m.fingerprint for m in admitted})
+    to_match = [m for m in admitted if m.fingerprint not in priors]
+    matcher = matchers.for_tenant(session, actor.tenant) if to_match else None
+    decisions: dict[int, resolution.NewDecision] = {}
+    if matcher is not None:
+        found, per_query_s = resolution.candidates_for(
+            session, actor.tenant, matcher, [m.query for m in to_match]
+        )
+        # Decided together (pure work, shared with helper processes if any), used in order
+        # below: the decision of a request that repeats one this batch sent to review is
+        # dropped, unwritten, and the request answered from the item as it would be.
+        decided = resolution.decide_all(
+            actor.tenant,
+            matcher,
+            [(m.query, c, m.standardize_s) for m, c in zip(to_match, found, strict=True)],
+            candidates_s=per_query_s,
+            helpers=helpers,
+            helper_count=helper_count,
+        )
+        decisions = {id(m): d for m, d in zip(to_match, decided, strict=True)}
+    for m in admitted:
+        prior = priors.get(m.fingerprint)
+        if prior is not None:
+            m.prior = prior
+            continue
+        m.decision = decisions[id(m)]
+        if m.decision.review_row is not None:
+            priors[m.fingerprint] = ReviewItem(**m.decision.review_row)
+
+    patients = repository.patient_ids(
+        session,
+        actor.tenant,
+        {
+            m.decision.member_id
+            for m in admitted
+            if m.decision is not None
+            and m.decision.member_id
+            and m.decision.outcome == Outcome.MATCH
+            and m.consent is not None
+            and m.consent.ok
+        },
+    )
+
+    results: list[MemberMatchResult] = []
+    stored_requests: list[dict[str, Any]] = []
+    token_rows: list[dict[str, Any]] = []
+    attempts: list[dict[str, Any]] = []
+    for member in members:
+        if member is None:
+            audit.record(
+                session, actor, action="member-match.insufficient-demographics", outcome="invalid"
+            )
+            results.append(Refused(InsufficientDemographics([]), None))
+            continue
+        if member.throttled:
+            audit.record(
+                session, actor, action="member-match.too-many-attempts", outcome="rate-limited"
+            )
+            results.append(Refused(TooManyAttempts(settings.member_match_window_s), None))
+            continue
+        assert member.consent is not None
+        result: MemberMatchResult
+        if member.prior is not None:
+            result = _after_review(session, actor, member.prior, member.consent, settings, now)
+            policy_version = member.prior.policy_version
+        else:
+            decision = member.decision
+            assert decision is not None
+            stored_requests.append(
+                {
+                    "match_id": decision.id,
+                    "tenant_id": actor.tenant,
+                    "client_id": client,
+                    "consent": _consent_json(member.consent),
+                }
+            )
+            result = _answer(actor, decision, member.consent, patients, token_rows, settings, now)
+            policy_version = decision.policy_version
+        attempts.append(
+            {
+                "tenant_id": actor.tenant,
+                "client_id": client,
+                "demographics_key": member.demographics_key,
+                "card_key": member.request.card_key,
+                "attempted_at": now,
+            }
+        )
+        _record(session, actor, result, policy_version)
+        results.append(result)
+
+    resolution.store(session, [m.decision for m in admitted if m.decision is not None])
+    repository.add_requests(session, stored_requests)
+    token_repository.add_many(session, token_rows)
+    if attempts:
+        repository.forget_attempts_before(session, actor.tenant, client, now - window)
+        repository.add_attempts(session, attempts)
+    return results
+
+
+def _answer(
+    actor: Actor,
+    decision: resolution.NewDecision,
+    consent: ConsentDecision,
+    patients: dict[str, str | None],
+    token_rows: list[dict[str, Any]],
+    settings: Settings,
+    now: datetime,
+) -> MemberMatchResult:
+    """`member_match`'s answer to a new decision; a token's row joins `token_rows`."""
+    if decision.outcome == Outcome.REVIEW and decision.reason == Reason.MULTIPLE_CERTAIN:
+        return Refused(MultipleMatches("more than one member is certain"), decision.id)
+    if decision.outcome == Outcome.REVIEW and decision.review_item_id:
+        return Refused(
+            PendingReview(decision.review_item_id, status_path(decision.id)), decision.id
+        )
+    if decision.outcome == Outcome.MATCH and decision.member_id:
+        if not consent.ok:
+            refusal = ConsentInvalid(consent.detail or "the consent cannot be honoured")
+            return Refused(refusal, decision.id)
+        row, issued = tokens.new_token(
+            actor,
+            client_id=actor.client_id or "",
+            member_id=decision.member_id,
+            patient_id=patients.get(decision.member_id),
+            consent=consent,
+            policy_version=decision.policy_version,
+            decision_id=decision.id,
+            now=now,
+            max_lifetime=timedelta(seconds=settings.match_token_lifetime_s),
+        )
+        token_rows.append(row)
+        return Matched(issued.token, decision.id, issued.token_id, decision.member_id)
+    return Refused(NoMatch("no member matches"), decision.id)

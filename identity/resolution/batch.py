@@ -1,0 +1,191 @@
+"""The match use case for many queries at once (a $bulk-member-match batch): the same decisions,
+with the same evidence, as `service.match` gives one query at a time, from set-based reads and
+one executemany per table.
+
+Steps 1-5 stay pure and per query (the matcher of the tenant's active policy, read once per
+batch); what changes is the I/O around them: the candidates of every query are retrieved
+together (`find_candidates_many`), and the decisions and their review items are held as rows
+until `store` writes them all. The caller decides in what order its queries are resolved, so a
+later query can see an earlier one's review item before anything is written.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session
+
+from identity.matching.blocking import blocking_keys
+from identity.matching.decision import Outcome
+from identity.matching.engine import Candidate, Matcher
+from identity.matching.policy import Policy
+from identity.matching.record import StandardRecord
+from identity.member.repository import find_candidates_many
+from identity.resolution import repository
+from identity.resolution.service import _candidate_summary, _evidence, fingerprint
+from identity.review import repository as review_repository
+from identity.review import service as review_service
+
+
+@dataclass(frozen=True, slots=True)
+class NewDecision:
+    """A decision made in memory, written by `store`; what the caller's answer needs of it."""
+
+    id: str
+    outcome: str
+    reason: str
+    member_id: str | None
+    policy_version: str
+    review_item_id: str | None
+    row: dict[str, Any]  # the match_decision row, its JSON columns serialised
+    review_row: dict[str, Any] | None  # its review item's row, for a review outcome
+
+
+def candidates_for(
+    session: Session, tenant: str, matcher: Matcher, queries: Sequence[StandardRecord]
+) -> tuple[list[list[Candidate]], float]:
+    """Every query's candidates, and the retrieval's seconds per query (its timing share)."""
+    started = time.perf_counter()
+    blocking = matcher.policy.document.blocking
+    found = find_candidates_many(
+        session,
+        tenant,
+        [blocking_keys(q, blocking.keys) for q in queries],
+        max_block_size=blocking.max_block_size,
+        max_candidates=blocking.max_candidates,
+    )
+    return found, (time.perf_counter() - started) / max(1, len(queries))
+
+
+def decide(
+    tenant: str,
+    matcher: Matcher,
+    query: StandardRecord,
+    candidates: Sequence[Candidate],
+    *,
+    standardize_s: float,
+    candidates_s: float,
+) -> NewDecision:
+    """`service.match`'s decision for one query, not yet written. Timings: the query's own
+    standardising and deciding; retrieval is the batch's, shared out evenly."""
+    started = time.perf_counter()
+    policy = matcher.policy
+    resolution = matcher.resolve(query, candidates)
+    decided = time.perf_counter()
+    member = resolution.member
+    summary = _candidate_summary(resolution)
+    row: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "tenant_id": tenant,
+        "input_fingerprint": fingerprint(query),
+        "policy_version": policy.version,
+        "outcome": resolution.decision.outcome.value,
+        "stage": resolution.decision.stage.value,
+        "reason": resolution.decision.reason.value,
+        "member_id": member.member_id if member else None,
+        "probability": resolution.decision.probability,
+        # The JSON columns leave here serialised (as the engine's serialiser would write them):
+        # from a helper process, a few strings travel back far cheaper than nested documents.
+        "candidates": _json(summary),
+        "evidence": _json(_evidence(query, resolution, policy.version)),
+        "timings_ms": _json(
+            {
+                "standardize": round(standardize_s * 1000, 3),
+                "candidates": round(candidates_s * 1000, 3),
+                "decide": round((decided - started) * 1000, 3),
+            }
+        ),
+    }
+    review_row = None
+    if row["outcome"] == Outcome.REVIEW:
+        review_row = review_service.new_item_row(
+            tenant=tenant,
+            match_id=row["id"],
+            policy_version=policy.version,
+            reason=row["reason"],
+            candidates=summary,
+        )
+    return NewDecision(
+        id=row["id"],
+        outcome=row["outcome"],
+        reason=row["reason"],
+        member_id=row["member_id"],
+        policy_version=policy.version,
+        review_item_id=review_row["id"] if review_row else None,
+        row=row,
+        review_row=review_row,
+    )
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def store(session: Session, decisions: Sequence[NewDecision]) -> None:
+    """The decisions, then their review items (which reference them), one statement each."""
+    repository.add_decisions_serialized(session, [d.row for d in decisions])
+    review_repository.add_items(session, [d.review_row for d in decisions if d.review_row])
+
+
+# A query with its candidates and its own standardising time: what `decide` needs of it.
+Pending = tuple[StandardRecord, Sequence[Candidate], float]
+# Below this many queries a share for a helper process costs more (pickling) than it saves.
+MIN_SHARE = 8
+
+
+def decide_all(
+    tenant: str,
+    matcher: Matcher,
+    pending: Sequence[Pending],
+    *,
+    candidates_s: float,
+    helpers: Executor | None = None,
+    helper_count: int = 0,
+) -> list[NewDecision]:
+    """`decide` for each query, in order. With helper processes, each takes an equal share of
+    the queries while this thread decides the last share: rules, scores and evidence are pure
+    CPU work, and one thread of a service process has the GIL to itself only."""
+    shares = helper_count + 1 if helpers is not None else 1
+    size = -(-len(pending) // shares)
+    if helpers is None or shares == 1 or size < MIN_SHARE:
+        return _decide_many(tenant, matcher, pending, candidates_s)
+    futures: list[Future[list[NewDecision]]] = [
+        helpers.submit(
+            _decide_elsewhere,
+            tenant,
+            matcher.policy,
+            pending[n * size : (n + 1) * size],
+            candidates_s,
+        )
+        for n in range(shares - 1)
+    ]
+    mine = _decide_many(tenant, matcher, pending[(shares - 1) * size :], candidates_s)
+    return [d for f in futures for d in f.result()] + mine
+
+
+def _decide_many(
+    tenant: str, matcher: Matcher, pending: Sequence[Pending], candidates_s: float
+) -> list[NewDecision]:
+    return [
+        decide(tenant, matcher, q, c, standardize_s=s, candidates_s=candidates_s)
+        for q, c, s in pending
+    ]
+
+
+_HELPER_MATCHERS: dict[str, Matcher] = {}  # in a helper process: one matcher per policy version
+
+
+def _decide_elsewhere(
+    tenant: str, policy: Policy, pending: Sequence[Pending], candidates_s: float
+) -> list[NewDecision]:
+    """A helper process's share (module-level, so it pickles by name)."""
+    matcher = _HELPER_MATCHERS.get(policy.version)
+    if matcher is None:
+        matcher = _HELPER_MATCHERS[policy.version] = Matcher(policy)
+    return _decide_many(tenant, matcher, pending, candidates_s)
