@@ -11,10 +11,11 @@ import orjson
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.config import Settings
+from identity.sqlite_writer import QueuedWriterConnection
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -25,6 +26,15 @@ class SchemaMismatch(RuntimeError):
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def _is_file(url: str) -> bool:
+    database = make_url(url).database
+    return (
+        database is not None
+        and database not in ("", ":memory:")
+        and not database.startswith("file:")
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -47,11 +57,16 @@ def _json(value: Any) -> str:
 def make_engine(settings: Settings) -> Engine:
     url = settings.database_url
     if is_sqlite(url):
+        connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 5}
+        if _is_file(url):
+            # Write transactions queue in this process (FIFO) rather than poll SQLite's busy
+            # handler: see identity/sqlite_writer.py.
+            connect_args["factory"] = QueuedWriterConnection
         engine = create_engine(
             url,
             json_serializer=_json,
             hide_parameters=True,  # SQL errors must never carry member data into logs
-            connect_args={"check_same_thread": False, "timeout": 5},
+            connect_args=connect_args,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
