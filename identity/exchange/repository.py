@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from identity.db import insert_row
 from identity.models import (
     MatchDecision,
     Member,
@@ -33,7 +34,7 @@ def cards_tried(
 
 
 def add_attempt(session: Session, attempt: MemberMatchAttempt) -> None:
-    session.add(attempt)
+    insert_row(session, attempt)
 
 
 def forget_attempts_before(session: Session, tenant: str, client_id: str, before: datetime) -> None:
@@ -62,7 +63,7 @@ def latest_review_for(session: Session, tenant: str, fingerprint: str) -> Review
 
 
 def add_request(session: Session, request: MemberMatchRequest) -> None:
-    session.add(request)
+    insert_row(session, request)
 
 
 def get_request(session: Session, tenant: str, match_id: str) -> MemberMatchRequest | None:

@@ -7,12 +7,13 @@ from datetime import datetime
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from identity.db import insert_row
 from identity.models import ReviewItem
 
 
 def add_item(session: Session, item: ReviewItem) -> None:
-    session.add(item)
-    session.flush()
+    """A Core INSERT: the new item is not changed in the transaction that opens it."""
+    insert_row(session, item)
 
 
 def get_item(session: Session, tenant: str, item_id: str) -> ReviewItem | None:

@@ -8,12 +8,13 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from identity.db import insert_row
 from identity.models import MatchToken
 
 
 def add(session: Session, token: MatchToken) -> None:
-    session.add(token)
-    session.flush()
+    """A Core INSERT: a token is not changed in the transaction that issues it."""
+    insert_row(session, token)
 
 
 def by_hash(session: Session, tenant: str, token_hash: str) -> MatchToken | None:
