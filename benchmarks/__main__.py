@@ -106,6 +106,22 @@ def parser() -> argparse.ArgumentParser:
         help="with --profile: sample only the thread holding the GIL (Python's CPU, without "
         "threads waiting for SQLite's write lock)",
     )
+
+    prof = sub.add_parser(
+        "profile",
+        help="one endpoint's requests one at a time in-process: CPU per request, statements, "
+        "and where the time goes (py-spy)",
+        description="The real app through Starlette's TestClient on a copy of the loaded SQLite "
+        "database: CPU ms per request, SQL statements per request by kind, py-spy's tables.",
+    )
+    common(prof, 100_000)
+    prof.add_argument("--endpoint", choices=["match", "member-match"], default="match")
+    prof.add_argument("--requests", type=int, default=500, help="measured requests")
+    prof.add_argument("--warmup", type=int, default=100, help="requests before measuring")
+    prof.add_argument("--no-spy", action="store_true", help="count only, without py-spy")
+    prof.add_argument(
+        "--gil", action="store_true", help="sample only the thread holding the GIL (py-spy --gil)"
+    )
     return p
 
 
@@ -122,6 +138,19 @@ def main() -> None:
             args.format,
             analyze_early=args.analyze_early,
             limit_s=args.time_limit,
+        )
+    elif args.command == "profile":
+        from benchmarks import profile_request
+
+        report = profile_request.run(
+            args.members,
+            args.seed,
+            args.queries,
+            args.endpoint,
+            args.requests,
+            args.warmup,
+            spy=not args.no_spy,
+            gil=args.gil,
         )
     elif args.command == "bulk":
         from benchmarks import bulk_bench

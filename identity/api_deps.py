@@ -3,24 +3,51 @@ body. The caller and its tenant come from identity.auth.dependencies."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
+from anyio import CancelScope
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from identity.db import bind_tenant, transaction
+from identity.db import bind_tenant
 from identity.errors import FieldError, InvalidInput, PayloadTooLarge
 from identity.idempotency.service import IdempotentRequest, fingerprint, parse_key
 
 
-def db_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed if the endpoint returns, rolled back otherwise."""
-    with transaction(request.app.state.session_factory) as session:
-        state = request.state
-        bind_tenant(session, lambda: getattr(getattr(state, "principal", None), "tenant", None))
+async def db_session(request: Request) -> AsyncIterator[Session]:
+    """One transaction per request: committed if the endpoint returns, rolled back otherwise.
+
+    Async, so opening it costs no hop to a worker thread (a session connects lazily, in the
+    endpoint's thread); the commit or rollback, which talk to the database, run in one, shielded
+    from cancellation so a transaction is never left open."""
+    session = request.app.state.session_factory()
+    state = request.state
+    bind_tenant(session, lambda: getattr(getattr(state, "principal", None), "tenant", None))
+    try:
         yield session
+    except BaseException:
+        with CancelScope(shield=True):
+            await run_in_threadpool(_finish, session, False)
+        raise
+    with CancelScope(shield=True):
+        await run_in_threadpool(_finish, session, True)
+
+
+def _finish(session: Session, commit: bool) -> None:
+    """What `identity.db.transaction` does at its end: commit (or roll back), then close."""
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
 async def json_body(request: Request) -> Any:

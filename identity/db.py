@@ -4,17 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    make_url,
+    text,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.config import Settings
+from identity.sqlite_writer import QueuedWriterConnection
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -25,6 +38,15 @@ class SchemaMismatch(RuntimeError):
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def _is_file(url: str) -> bool:
+    database = make_url(url).database
+    return (
+        database is not None
+        and database not in ("", ":memory:")
+        and not database.startswith("file:")
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -47,11 +69,16 @@ def _json(value: Any) -> str:
 def make_engine(settings: Settings) -> Engine:
     url = settings.database_url
     if is_sqlite(url):
+        connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 5}
+        if _is_file(url):
+            # Write transactions queue in this process (FIFO) rather than poll SQLite's busy
+            # handler: see identity/sqlite_writer.py.
+            connect_args["factory"] = QueuedWriterConnection
         engine = create_engine(
             url,
             json_serializer=_json,
             hide_parameters=True,  # SQL errors must never carry member data into logs
-            connect_args={"check_same_thread": False, "timeout": 5},
+            connect_args=connect_args,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -144,3 +171,62 @@ def check_schema(engine: Engine) -> None:
             f"database schema is at revision {current or '(empty)'}, this code expects {head}; "
             "run `identity db upgrade`"
         )
+
+
+# --- one-row Core inserts for the hot path --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _RowShape:
+    table: Table
+    columns: tuple[tuple[str, Column[Any]], ...]  # (attribute, column)
+    autoincrement: tuple[str, Column[Any]] | None  # a key the database assigns
+
+
+_shapes: dict[type[Any], _RowShape] = {}
+
+
+def _shape(cls: type[Any]) -> _RowShape:
+    shape = _shapes.get(cls)
+    if shape is None:
+        mapper = inspect(cls)
+        table = cast(Table, mapper.local_table)
+        columns = tuple(
+            (prop.key, cast(Column[Any], prop.columns[0])) for prop in mapper.column_attrs
+        )
+        auto: tuple[str, Column[Any]] | None = next(
+            ((k, c) for k, c in columns if c.primary_key and c is table.autoincrement_column),
+            None,
+        )
+        shape = _shapes.setdefault(cls, _RowShape(table, columns, auto))
+    return shape
+
+
+def insert_row(session: Session, row: Any) -> None:
+    """INSERT one mapped object now, with a Core statement, and leave it transient (not in the
+    session). For rows written once on the hot path and never changed in the same transaction
+    (a decision, its review item, a token, an attempt, an audit event): the unit of work's flush
+    (identity map, dependency sort, per-object bookkeeping) cost more than the statement itself.
+    Python-side column defaults are applied to the object first and a database-assigned key is
+    read back, so the object reads as a flushed one would."""
+    shape = _shape(type(row))
+    values: dict[str, Any] = {}
+    for key, column in shape.columns:
+        value = getattr(row, key)
+        if value is None and column.default is not None:
+            default = column.default
+            if default.is_callable:
+                value = default.arg(None)  # type: ignore[attr-defined]
+            elif default.is_scalar:
+                value = default.arg  # type: ignore[attr-defined]
+            setattr(row, key, value)
+        if value is None and shape.autoincrement is not None and column is shape.autoincrement[1]:
+            continue
+        values[column.key] = value
+    connection = session.connection()
+    if shape.autoincrement is not None and getattr(row, shape.autoincrement[0]) is None:
+        key, column = shape.autoincrement
+        stmt = insert(shape.table).returning(column)
+        setattr(row, key, connection.execute(stmt, values).scalar_one())
+    else:
+        connection.execute(insert(shape.table), values)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, union, update
+from sqlalchemy import Connection, Table, bindparam, select, union, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from identity.audit.chain import GENESIS, StoredEvent, fields_of
+from identity.db import insert_row
 from identity.models import AuditChainHead, AuditEvent
 
 _EVENT_COLUMNS = (
@@ -31,37 +32,56 @@ _EVENT_COLUMNS = (
 )
 
 
+_HEAD = cast(Table, AuditChainHead.__table__)
+# Built once: a statement object caches its compiled form's key (a request appends 1–3 events).
+_LOCK_HEAD = (
+    select(_HEAD.c.seq, _HEAD.c.hash)
+    .where(_HEAD.c.tenant_id == bindparam("tenant"))
+    .with_for_update()
+)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.tenant_id == bindparam("b_tenant"))
+    .values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
+)
+
+
+def _holds_sqlite_write_lock(connection: Connection) -> bool:
+    """On SQLite a SELECT reads under the write lock only inside a transaction that has already
+    written (Python's sqlite3 begins one at the first write)."""
+    return bool(getattr(connection.connection.dbapi_connection, "in_transaction", False))
+
+
 def lock_head(session: Session, tenant: str) -> tuple[int, str]:
     """The tenant's chain head (seq, hash), locked until the transaction ends.
 
-    The insert comes first, and always: it creates a new tenant's head race-safely, and it is
-    a write, so on SQLite it takes the database's write lock before the head is read (a plain
-    SELECT would run outside the transaction and two writers could read the same head). On
-    PostgreSQL the row lock (FOR UPDATE) orders a tenant's concurrent appends; other tenants
-    are not held up."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(AuditChainHead)
+    On PostgreSQL the row lock (FOR UPDATE) orders a tenant's concurrent appends; other tenants
+    are not held up. On SQLite the database's write lock does: when the transaction holds it
+    already (a request's change was written first), the head is simply read; otherwise an
+    insert comes first, which takes the lock before the head is read (a plain SELECT would run
+    outside the transaction and two writers could read the same head). A tenant without a head
+    gets one, race-safely, by the same insert-if-missing."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql" or _holds_sqlite_write_lock(connection):
+        found = connection.execute(_LOCK_HEAD, {"tenant": tenant}).first()
+        if found is not None:
+            return int(found.seq), str(found.hash)
+    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    connection.execute(
+        insert(_HEAD)
         .values(tenant_id=tenant, seq=0, hash=GENESIS)
         .on_conflict_do_nothing(index_elements=["tenant_id"])
     )
-    seq, hash_ = session.execute(
-        select(AuditChainHead.seq, AuditChainHead.hash)
-        .where(AuditChainHead.tenant_id == tenant)
-        .with_for_update()
-    ).one()
+    seq, hash_ = connection.execute(_LOCK_HEAD, {"tenant": tenant}).one()
     return int(seq), str(hash_)
 
 
 def append(session: Session, event: AuditEvent) -> None:
-    """Insert the event and move its tenant's head onto it (the head must be locked)."""
-    session.add(event)
-    session.flush()
-    session.execute(
-        update(AuditChainHead)
-        .where(AuditChainHead.tenant_id == event.tenant_id)
-        .values(seq=event.seq, hash=event.hash)
-        .execution_options(synchronize_session=False)
+    """Insert the event and move its tenant's head onto it (the head must be locked). Core
+    statements: an event is never changed after it is written."""
+    insert_row(session, event)
+    session.connection().execute(
+        _MOVE_HEAD, {"b_tenant": event.tenant_id, "b_seq": event.seq, "b_hash": event.hash}
     )
 
 

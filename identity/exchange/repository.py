@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from identity.db import insert_row
 from identity.models import (
     MatchDecision,
     Member,
@@ -17,35 +18,40 @@ from identity.models import (
     ReviewItem,
 )
 
+# The guard's read and purge run on every $member-match: prebuilt Core statements on the table
+# (an ORM DELETE also plans how to synchronise the session, which nothing here needs).
+_ATTEMPTS = cast(Table, MemberMatchAttempt.__table__)
+_CARDS_TRIED = (
+    select(_ATTEMPTS.c.card_key)
+    .where(
+        _ATTEMPTS.c.tenant_id == bindparam("tenant"),
+        _ATTEMPTS.c.client_id == bindparam("client"),
+        _ATTEMPTS.c.demographics_key == bindparam("key"),
+        _ATTEMPTS.c.attempted_at >= bindparam("since"),
+    )
+    .distinct()
+)
+_FORGET_ATTEMPTS = delete(_ATTEMPTS).where(
+    _ATTEMPTS.c.tenant_id == bindparam("tenant"),
+    _ATTEMPTS.c.client_id == bindparam("client"),
+    _ATTEMPTS.c.attempted_at < bindparam("before"),
+)
+
 
 def cards_tried(
     session: Session, tenant: str, client_id: str, demographics_key: str, since: datetime
 ) -> set[str]:
-    rows = session.scalars(
-        select(MemberMatchAttempt.card_key)
-        .where(
-            MemberMatchAttempt.tenant_id == tenant,
-            MemberMatchAttempt.client_id == client_id,
-            MemberMatchAttempt.demographics_key == demographics_key,
-            MemberMatchAttempt.attempted_at >= since,
-        )
-        .distinct()
-    )
-    return set(rows)
+    params = {"tenant": tenant, "client": client_id, "key": demographics_key, "since": since}
+    return set(session.connection().execute(_CARDS_TRIED, params).scalars())
 
 
 def add_attempt(session: Session, attempt: MemberMatchAttempt) -> None:
-    session.add(attempt)
+    insert_row(session, attempt)
 
 
 def forget_attempts_before(session: Session, tenant: str, client_id: str, before: datetime) -> None:
-    session.execute(
-        delete(MemberMatchAttempt).where(
-            MemberMatchAttempt.tenant_id == tenant,
-            MemberMatchAttempt.client_id == client_id,
-            MemberMatchAttempt.attempted_at < before,
-        )
-    )
+    params = {"tenant": tenant, "client": client_id, "before": before}
+    session.connection().execute(_FORGET_ATTEMPTS, params)
 
 
 def latest_review_for(session: Session, tenant: str, fingerprint: str) -> ReviewItem | None:
@@ -64,7 +70,7 @@ def latest_review_for(session: Session, tenant: str, fingerprint: str) -> Review
 
 
 def add_request(session: Session, request: MemberMatchRequest) -> None:
-    session.add(request)
+    insert_row(session, request)
 
 
 def get_request(session: Session, tenant: str, match_id: str) -> MemberMatchRequest | None:

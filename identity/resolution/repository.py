@@ -10,12 +10,13 @@ from sqlalchemy import Table, Text, bindparam, cast, insert, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from identity.db import insert_row
 from identity.models import MatchDecision
 
 
 def add_decision(session: Session, decision: MatchDecision) -> None:
-    session.add(decision)
-    session.flush()
+    """Written once, never changed: a Core INSERT (the object stays out of the session)."""
+    insert_row(session, decision)
 
 
 def get_decision(session: Session, tenant: str, match_id: str) -> MatchDecision | None:

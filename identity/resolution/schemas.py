@@ -58,5 +58,19 @@ class StoredMatchResponse(MatchResponse):
 
 
 def match_response(result: MatchResult) -> MatchResponse:
-    stored = StoredMatchResponse.from_result(result)
-    return MatchResponse.model_validate(stored.model_dump(include=set(MatchResponse.model_fields)))
+    """Built straight from the decision: the same fields and values as the stored response
+    without its extras, validated once (dumping and re-validating the evidence cost more than
+    the rest of the answer)."""
+    d = result.decision
+    return MatchResponse(
+        match_id=d.id,
+        review_item_id=result.review_item_id,
+        outcome=d.outcome,
+        member_id=d.member_id,
+        probability=d.probability,
+        policy_version=d.policy_version,
+        stage=d.stage,
+        reason=d.reason,
+        candidates=[CandidateSummary.model_validate(c) for c in d.candidates],
+        evidence=d.evidence,
+    )

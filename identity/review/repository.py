@@ -9,12 +9,13 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
+from identity.db import insert_row
 from identity.models import ReviewItem
 
 
 def add_item(session: Session, item: ReviewItem) -> None:
-    session.add(item)
-    session.flush()
+    """A Core INSERT: the new item is not changed in the transaction that opens it."""
+    insert_row(session, item)
 
 
 def add_items(session: Session, rows: Sequence[dict[str, Any]]) -> None:

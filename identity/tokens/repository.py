@@ -10,12 +10,13 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from identity.db import insert_row
 from identity.models import MatchToken
 
 
 def add(session: Session, token: MatchToken) -> None:
-    session.add(token)
-    session.flush()
+    """A Core INSERT: a token is not changed in the transaction that issues it."""
+    insert_row(session, token)
 
 
 def add_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:

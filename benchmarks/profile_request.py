@@ -1,0 +1,128 @@
+"""`profile`: one endpoint's requests one at a time, in-process, with the CPU each costs.
+
+The real app (`create_app`, its lifespan, authentication, rate limiter, audit) on a copy of the
+database the last `load` left, called through Starlette's TestClient (no sockets: what is left is
+our code, FastAPI and the database). Reports CPU ms per request (this process's CPU time over the
+measured requests: the app, SQLite's C code and the test client), the SQL statements a request
+issues by kind, and, with py-spy installed, where the samples go (`summarise_profile`'s tables).
+The copy is thrown away, so runs do not grow the benchmark's database.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import tempfile
+import time
+import warnings
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import TENANT
+from benchmarks.http_bench import auth_headers, prepare, request_bodies
+from benchmarks.load_bench import dataset, sqlite_path
+from benchmarks.member_match_bench import (
+    FHIR_JSON,
+    PATH,
+    REQUESTER,
+    member_match_bodies,
+    start_profile,
+    summarise_profile,
+)
+from identity.config import Settings
+
+ENDPOINTS = {"match": "/v1/match", "member-match": PATH}
+
+
+def _copy(source: Path, target: Path) -> None:
+    """SQLite's backup API: a consistent copy even of a database in WAL mode."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+
+
+def run(
+    members: int,
+    seed: int,
+    queries: int,
+    endpoint: str,
+    count: int,
+    warmup: int,
+    spy: bool,
+    gil: bool = False,
+) -> str:
+    from sqlalchemy import event
+
+    with warnings.catch_warnings():  # its advice (httpx2) is not ours to take here
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from identity.app import create_app
+
+    data = dataset(members, seed, queries)
+    prepare(data, "sqlite", None)
+    today = datetime.now(UTC).date()
+    if endpoint == "match":
+        bodies = request_bodies(data.queries_file)
+        org, content_type = None, "application/json"
+    else:
+        bodies = member_match_bodies(data.queries_file, REQUESTER, today).bodies
+        org, content_type = REQUESTER, FHIR_JSON
+    work = Path(tempfile.mkdtemp(prefix="identity-profile-"))
+    db = work / "profile.db"
+    _copy(sqlite_path(members, seed), db)
+    settings = Settings(
+        database_url=f"sqlite:///{db}",
+        default_tenant=TENANT,
+        log_level="WARNING",
+        dev_auth=True,
+        dev_key_file=work / "dev-key.pem",
+        signing_key_file=work / "signing-key.pem",
+        data_key_file=work / "data-key",
+        rate_limit_client_per_s=1e6,
+        rate_limit_client_burst=1_000_000,
+        rate_limit_tenant_per_s=1e6,
+        rate_limit_tenant_burst=1_000_000,
+    )
+    headers = auth_headers(settings.dev_key_file, org, content_type)
+    statements: Counter[str] = Counter()
+    statuses: Counter[int] = Counter()
+
+    def count_statement(*args: Any) -> None:
+        statements[str(args[2]).lstrip().split(None, 1)[0].upper()] += 1
+
+    with TestClient(create_app(settings)) as client:
+        url = ENDPOINTS[endpoint]
+        for body in bodies[:warmup]:
+            client.post(url, content=body, headers=headers)
+        event.listen(client.app.state.engine, "before_cursor_execute", count_statement)  # type: ignore[attr-defined]
+        measured = bodies[warmup : warmup + count]
+        spy_out = work / "py-spy.txt"
+        proc = start_profile(os.getpid(), spy_out, 3600, gil) if spy else None
+        if proc is not None:
+            time.sleep(1.0)  # py-spy attaches
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for body in measured:
+            statuses[client.post(url, content=body, headers=headers).status_code] += 1
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        if proc is not None:
+            proc.send_signal(signal.SIGINT)  # py-spy writes its output on an interrupt
+            proc.wait(timeout=60)
+    n = len(measured)
+    lines = [
+        f"`{url}`, {n} requests one at a time in-process (TestClient), {members:,} members, "
+        f"SQLite, after {warmup} warm-up requests:",
+        "",
+        f"- CPU per request: **{cpu / n * 1000:.2f} ms** (wall {wall / n * 1000:.2f} ms)",
+        f"- statements per request: {sum(statements.values()) / n:.1f} "
+        f"({', '.join(f'{k} {v / n:.1f}' for k, v in statements.most_common())})",
+        f"- answers: {dict(sorted(statuses.items()))}",
+    ]
+    if spy and (work / "py-spy.txt").exists():
+        lines += ["", summarise_profile(work / "py-spy.txt", top=25, gil=gil)]
+    for leftover in work.iterdir():
+        leftover.unlink()
+    work.rmdir()
+    return "\n".join(lines)
