@@ -77,6 +77,7 @@ def make_engine(settings: Settings) -> Engine:
         engine = create_engine(
             url,
             json_serializer=_json,
+            json_deserializer=orjson.loads,
             hide_parameters=True,  # SQL errors must never carry member data into logs
             connect_args=connect_args,
         )
@@ -85,6 +86,7 @@ def make_engine(settings: Settings) -> Engine:
     return create_engine(
         url,
         json_serializer=_json,
+        json_deserializer=orjson.loads,
         hide_parameters=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,

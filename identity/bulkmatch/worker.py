@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
@@ -43,11 +44,13 @@ log = get_logger("identity.bulkmatch")
 # the job is failed; each retry waits one poll interval.
 TRANSIENT_RETRIES = 3
 # SQLite has one writer at a time, and a batch holds the write lock from its first member to its
-# commit. A request waiting for the lock retries at most every 100 ms (SQLite's busy handler);
-# without a pause longer than that between batches, the worker would take the lock again first,
-# batch after batch, and a waiting request would run out of its busy timeout (a 503). PostgreSQL
-# locks rows, not the database, and needs no pause.
+# commit. This process's own requests queue for it in arrival order (identity/sqlite_writer.py),
+# so they get their turn between two batches without any pause. Another process (a second
+# server, `identity members load`) waits in SQLite's busy handler, which looks again at most every
+# 100 ms: the worker leaves it a window longer than that at least every SQLITE_PAUSE_EVERY_S of
+# holding the lock, well inside the 5 s busy timeout. PostgreSQL locks rows and needs no pause.
 SQLITE_PAUSE_S = 0.12
+SQLITE_PAUSE_EVERY_S = 2.0
 
 
 class BulkMatchWorker:
@@ -153,6 +156,7 @@ class BulkMatchWorker:
     def _run_job(self, tenant: str, job_id: str) -> None:
         log.info("bulk_match_job_running", job_id=job_id, owner=self.owner)
         transient = 0
+        paused_at = time.monotonic()
         while True:
             if self._stop.is_set():
                 with self._tenant_session(tenant) as session:
@@ -192,8 +196,9 @@ class BulkMatchWorker:
             if progress is not runner.Progress.MORE:
                 log.info("bulk_match_job_" + progress.value, job_id=job_id)
                 return
-            if self._pause_s:
+            if self._pause_s and time.monotonic() - paused_at >= SQLITE_PAUSE_EVERY_S:
                 self._stop.wait(self._pause_s)
+                paused_at = time.monotonic()
 
     def _fail(self, tenant: str, job_id: str, code: str) -> None:
         try:
