@@ -58,12 +58,21 @@ class PersonFactory:
     """Single people, from the caller's generator (the master's or the query side's)."""
 
     def __init__(
-        self, rng: random.Random, names: NameBook, places: Places, ids: IdAllocator
+        self,
+        rng: random.Random,
+        names: NameBook,
+        places: Places,
+        ids: IdAllocator,
+        emails_taken: set[str] | None = None,
     ) -> None:
         self.rng = rng
         self.names = names
         self.places = places
         self.ids = ids
+        # Every address handed out so far, master and query side alike (the query side passes the
+        # master's set): a mailbox has one owner, so two people who are not one household never
+        # share an address, however alike their names. A household shares one by copying it.
+        self.emails_taken = set() if emails_taken is None else emails_taken
 
     def sex(self) -> Sex:
         u = self.rng.random()
@@ -123,7 +132,17 @@ class PersonFactory:
             local = f"{f}.{g}{born.year % 100:02d}"
         else:
             local = f"{g}_{f[:1]}{self.rng.randint(100, 9999)}"
-        return f"{local}@{EMAIL_DOMAINS[self.rng.randrange(len(EMAIL_DOMAINS))]}"
+        return self._unclaimed(local, EMAIL_DOMAINS[self.rng.randrange(len(EMAIL_DOMAINS))])
+
+    def _unclaimed(self, local: str, domain: str) -> str:
+        """The address, or the first `local2`, `local3`, ... not yet taken, as a mail provider
+        would offer (a counter, not the generator: the rest of the data stays as it was)."""
+        address, n = f"{local}@{domain}", 1
+        while address in self.emails_taken:
+            n += 1
+            address = f"{local}{n}@{domain}"
+        self.emails_taken.add(address)
+        return address
 
     def stranger(self) -> Person:
         """Someone unrelated to anybody: own name, birth date, address."""

@@ -128,7 +128,11 @@ class QueryPlanner:
         """The queries, in a shuffled order, numbered q000001, q000002, ..."""
         rng = random.Random(f"identity-synthetic-queries-build:{self.seed}")
         factory = PersonFactory(
-            rng, world.names, world.places, IdAllocator(self.seed, start=QUERY_SIDE_OFFSET)
+            rng,
+            world.names,
+            world.places,
+            IdAllocator(self.seed, start=QUERY_SIDE_OFFSET),
+            emails_taken=world.people.emails_taken,
         )
         plan: list[tuple[str, object]] = []
         enrolled = list(self._enrolled.items)

@@ -410,3 +410,24 @@ def test_cli_writes_the_dataset(tmp_path: Path) -> None:
     assert "120 members" in result.output
     assert "30 queries" in result.output
     assert len(_csv(tmp_path / "members.csv")) == 120
+
+
+def test_a_mailbox_has_one_owner(population: list[SyntheticMember]) -> None:
+    """Addresses are made from names (gregory.wilson@…), yet two people who are not one household
+    never share one, as no mail provider would let them: only a household shares a mailbox."""
+    households_by_email: dict[str, set[int]] = defaultdict(set)
+    for m in population:
+        if m.person.email:
+            households_by_email[m.person.email].add(m.household_id)
+    assert households_by_email
+    assert all(len(h) == 1 for h in households_by_email.values())
+    assert any(e.split("@")[0][-1].isdigit() for e in households_by_email)  # a numbered one
+
+
+def test_nobody_outside_the_master_uses_a_members_mailbox(dataset: dict[str, Any]) -> None:
+    members_emails = {r["email"] for r in dataset["rows"] if r["email"]}
+    for query in dataset["queries"]:
+        if query["truth"]["relationship"] in ("namesake", "stranger"):
+            telecom = query["request"]["patient"].get("telecom", [])
+            emails = {t["value"] for t in telecom if t["system"] == "email"}
+            assert not emails & members_emails
