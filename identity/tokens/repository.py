@@ -10,17 +10,12 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from identity.db import insert_row
 from identity.models import MatchToken
 
 
-def add(session: Session, token: MatchToken) -> None:
-    """A Core INSERT: a token is not changed in the transaction that issues it."""
-    insert_row(session, token)
-
-
 def add_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Many new tokens in one executemany (a bulk batch's)."""
+    """New tokens in one Core INSERT (executemany for a bulk batch's): a token is not changed in
+    the transaction that issues it."""
     if rows:
         session.execute(insert(MatchToken), list(rows))
 

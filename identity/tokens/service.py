@@ -73,46 +73,18 @@ def issue(
     decision, in the actor's tenant. It expires at now + max_lifetime or when the consent's period
     ends (end of that day, UTC), whichever is first. Raises ValueError for a refused consent, a
     consent already over, or values that do not fit: those are the caller's bugs."""
-    if not consent.ok:
-        raise ValueError("a match token is issued only under a consent that can be honoured")
-    if max_lifetime <= timedelta(0):
-        raise ValueError("max_lifetime must be positive")
-    now = _aware(now)
-    fields = {
-        "client_id": client_id,
-        "member_id": member_id,
-        "patient_id": patient_id,
-        "decision_id": decision_id,
-    }
-    for name, value in fields.items():
-        if value is not None and not 0 < len(value) <= _LIMITS[name]:
-            raise ValueError(f"{name} must be 1 to {_LIMITS[name]} characters")
-    if not 0 < len(policy_version) <= _POLICY_MAX:
-        raise ValueError(f"policy_version must be 1 to {_POLICY_MAX} characters")
-    expires_at = now + max_lifetime
-    if consent.period_end is not None:
-        expires_at = min(expires_at, end_of_day(consent.period_end))
-    if expires_at <= now:
-        raise ValueError("the consent's period is over; no token can be issued under it")
-    token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
-    row = MatchToken(
-        id=str(uuid.uuid4()),
-        tenant_id=actor.tenant,
-        token_hash=token_hash(token),
+    row, issued = new_token(
+        actor,
         client_id=client_id,
         member_id=member_id,
         patient_id=patient_id,
-        # No consent sent (and none required) releases what a regular consent does: no
-        # sensitive data without the member's opt-in.
-        consent_category=consent.category or "regular",
-        consent_start=consent.period_start,
-        consent_end=consent.period_end,
+        consent=consent,
         policy_version=policy_version,
         decision_id=decision_id,
-        issued_at=now,
-        expires_at=expires_at,
+        now=now,
+        max_lifetime=max_lifetime,
     )
-    repository.add(session, row)
+    repository.add_many(session, [row])
     if audited:  # False when the caller's own event names the token (one event per request)
         audit.record(
             session,
@@ -120,10 +92,10 @@ def issue(
             action="token.issue",
             outcome="success",
             object_type="match_token",
-            object_ids=[row.id],
+            object_ids=[issued.token_id],
             policy_version=policy_version,
         )
-    return IssuedToken(token, row.id, expires_at)
+    return issued
 
 
 def new_token(
@@ -138,9 +110,10 @@ def new_token(
     now: datetime,
     max_lifetime: timedelta,
 ) -> tuple[dict[str, Any], IssuedToken]:
-    """What `issue(..., audited=False)` writes, as a row for `repository.add_many`, and the token
-    to hand over: a bulk batch issues its tokens in one statement. The same checks and binding
-    as `issue`, which stays the single request's path."""
+    """The token's row, for `repository.add_many`, and the token to hand over, without writing
+    anything: `issue` writes one, a bulk batch writes its tokens in one statement. No consent sent
+    (and none required) releases what a regular consent does: no sensitive data without the
+    member's opt-in."""
     if not consent.ok:
         raise ValueError("a match token is issued only under a consent that can be honoured")
     if max_lifetime <= timedelta(0):
