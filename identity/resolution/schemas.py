@@ -41,36 +41,31 @@ class StoredMatchResponse(MatchResponse):
     def from_result(cls, result: MatchResult) -> StoredMatchResponse:
         d = result.decision
         return cls(
-            match_id=d.id,
-            review_item_id=result.review_item_id,
-            outcome=d.outcome,
-            member_id=d.member_id,
-            probability=d.probability,
-            policy_version=d.policy_version,
-            stage=d.stage,
-            reason=d.reason,
-            candidates=[CandidateSummary.model_validate(c) for c in d.candidates],
-            evidence=d.evidence,
+            **_answer_fields(result),
             created_at=d.created_at,
             input_fingerprint=d.input_fingerprint,
             timings_ms=d.timings_ms,
         )
 
 
+def _answer_fields(result: MatchResult) -> dict[str, Any]:
+    d = result.decision
+    return {
+        "match_id": d.id,
+        "review_item_id": result.review_item_id,
+        "outcome": d.outcome,
+        "member_id": d.member_id,
+        "probability": d.probability,
+        "policy_version": d.policy_version,
+        "stage": d.stage,
+        "reason": d.reason,
+        "candidates": [CandidateSummary.model_validate(c) for c in d.candidates],
+        "evidence": d.evidence,
+    }
+
+
 def match_response(result: MatchResult) -> MatchResponse:
     """Built straight from the decision: the same fields and values as the stored response
     without its extras, validated once (dumping and re-validating the evidence cost more than
     the rest of the answer)."""
-    d = result.decision
-    return MatchResponse(
-        match_id=d.id,
-        review_item_id=result.review_item_id,
-        outcome=d.outcome,
-        member_id=d.member_id,
-        probability=d.probability,
-        policy_version=d.policy_version,
-        stage=d.stage,
-        reason=d.reason,
-        candidates=[CandidateSummary.model_validate(c) for c in d.candidates],
-        evidence=d.evidence,
-    )
+    return MatchResponse(**_answer_fields(result))
