@@ -62,7 +62,9 @@ class Resolution:
 def rules_view(query: StandardRecord, candidates: Sequence[Candidate]) -> StandardRecord:
     """The query as the rules see it. An SSN the master gives to two or more members identifies
     none of them (a dependent filed under the subscriber's SSN, an overlaid record), so the rules
-    judge without it: it can neither confirm a match nor excuse a twin or a Jr/Sr."""
+    judge without it: it can neither confirm a match nor excuse a twin or a Jr/Sr. (A person
+    enrolled twice holds it twice too; two such candidates then meet the margin and go to review,
+    as any two close candidates do.)"""
     if query.ssn is not None and sum(c.record.ssn == query.ssn for c in candidates) >= 2:
         return replace(query, ssn=None)
     return query
