@@ -2,4 +2,5 @@
 
 from identity.cli.main import app
 
-app()
+if __name__ == "__main__":  # a spawned helper process imports this module; it must not run the CLI
+    app()
