@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 from alembic.config import Config
@@ -135,6 +135,19 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# Bound parameters per IN list of a set-based read: far below SQLite's limit (32,766) and
+# PostgreSQL's (65,535).
+IN_CHUNK = 5000
+_Key = TypeVar("_Key", str, int)
+
+
+def in_chunks(values: Collection[_Key]) -> Iterator[list[_Key]]:
+    """The values in order, IN_CHUNK at a time: one IN list each."""
+    ordered = sorted(values)
+    for start in range(0, len(ordered), IN_CHUNK):
+        yield ordered[start : start + IN_CHUNK]
 
 
 def alembic_config(database_url: str) -> Config:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from identity.db import insert_row
+from identity.db import in_chunks, insert_row
 from identity.models import (
     MatchDecision,
     Member,
@@ -101,14 +101,6 @@ def count_attempts(session: Session, tenant: str) -> int:
 
 # --- The same lookups and writes for a batch of requests (a $bulk-member-match batch) ---
 
-_IN_CHUNK = 5000  # bound parameters per IN list, far below every database's limit
-
-
-def _chunks(values: Collection[str]) -> Iterable[list[str]]:
-    ordered = sorted(values)
-    for start in range(0, len(ordered), _IN_CHUNK):
-        yield ordered[start : start + _IN_CHUNK]
-
 
 def cards_tried_many(
     session: Session,
@@ -119,7 +111,7 @@ def cards_tried_many(
 ) -> dict[str, set[str]]:
     """`cards_tried` for many demographics keys at once: key -> the cards tried with it."""
     tried: dict[str, set[str]] = {}
-    for chunk in _chunks(demographics_keys):
+    for chunk in in_chunks(demographics_keys):
         rows = session.execute(
             select(MemberMatchAttempt.demographics_key, MemberMatchAttempt.card_key)
             .where(
@@ -140,7 +132,7 @@ def latest_reviews_for(
 ) -> dict[str, ReviewItem]:
     """`latest_review_for` for many fingerprints at once: fingerprint -> its newest item."""
     latest: dict[str, ReviewItem] = {}
-    for chunk in _chunks(fingerprints):
+    for chunk in in_chunks(fingerprints):
         rows = session.execute(
             select(MatchDecision.input_fingerprint, ReviewItem)
             .join(MatchDecision, MatchDecision.id == ReviewItem.match_id)
@@ -161,7 +153,7 @@ def patient_ids(
 ) -> dict[str, str | None]:
     """`patient_id` for many members at once: member id -> its FHIR Patient id, if any."""
     found: dict[str, str | None] = {}
-    for chunk in _chunks(member_ids):
+    for chunk in in_chunks(member_ids):
         rows = session.execute(
             select(Member.member_id, Member.raw).where(
                 Member.tenant_id == tenant, Member.member_id.in_(chunk)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
@@ -11,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from identity.db import in_chunks
 from identity.matching.engine import Candidate
 from identity.matching.record import StandardRecord
 from identity.models import BlockingKey, Coverage, Member
@@ -226,37 +227,51 @@ def find_candidates(
     per_key: dict[str, list[int]] = defaultdict(list)
     for key, pk in hits:
         per_key[key].append(pk)
-    names_by_member: dict[int, set[str]] = defaultdict(set)
-    for key, pks in per_key.items():
-        if len(pks) > max_block_size:
-            continue
-        for pk in pks:
-            names_by_member[pk].add(key.split(":", 1)[0])
-    ranked = Counter({pk: len(names) for pk, names in names_by_member.items()})
-    chosen = [pk for pk, _ in ranked.most_common(max_candidates)]
+    chosen, names_by_member = _choose(
+        per_key, max_block_size=max_block_size, max_candidates=max_candidates
+    )
     if not chosen:
         return []
     # By primary key alone: with `tenant_id = ?` as well, SQLite's planner may walk the tenant's
     # (tenant_id, member_id) index instead, reading every member. The tenant is checked on the
     # rows instead (the keys above were already tenant-scoped).
-    rows = connection.execute(_CANDIDATE_ROWS, {"pks": chosen}).all()
-    by_pk = {r.id: r for r in rows if r.tenant_id == tenant}
+    records = _records(connection.execute(_CANDIDATE_ROWS, {"pks": chosen}), tenant)
+    return _candidates(chosen, names_by_member, records)
+
+
+def _choose(
+    per_key: Mapping[str, Sequence[int]], *, max_block_size: int, max_candidates: int
+) -> tuple[list[int], dict[int, set[str]]]:
+    """The members to score, and the key names each was found under: a key value held by more
+    than `max_block_size` members is dropped; members found under more key names rank first.
+    Keys and members are visited in order, so ties at the cut break the same way on every
+    database and for a single query as for a batch."""
+    names_by_member: dict[int, set[str]] = defaultdict(set)
+    for key in sorted(per_key):
+        pks = per_key[key]
+        if len(pks) > max_block_size:
+            continue
+        for pk in sorted(pks):
+            names_by_member[pk].add(key.split(":", 1)[0])
+    ranked = Counter({pk: len(names) for pk, names in names_by_member.items()})
+    return [pk for pk, _ in ranked.most_common(max_candidates)], names_by_member
+
+
+def _records(rows: Iterable[Row[Any]], tenant: str) -> dict[int, tuple[str, StandardRecord]]:
+    """Candidate rows by primary key, the tenant checked on each row."""
+    return {r.id: (r.member_id, record_from_row(r)) for r in rows if r.tenant_id == tenant}
+
+
+def _candidates(
+    chosen: Iterable[int],
+    names_by_member: Mapping[int, set[str]],
+    records: Mapping[int, tuple[str, StandardRecord]],
+) -> list[Candidate]:
     return [
-        Candidate(
-            pk, by_pk[pk].member_id, record_from_row(by_pk[pk]), tuple(sorted(names_by_member[pk]))
-        )
+        Candidate(pk, records[pk][0], records[pk][1], tuple(sorted(names_by_member[pk])))
         for pk in sorted(chosen)
-        if pk in by_pk
+        if pk in records
     ]
-
-
-# Bound parameters per IN list: far below SQLite's limit (32,766) and PostgreSQL's (65,535).
-_IN_CHUNK = 5000
-
-
-def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def find_candidates_many(
@@ -276,7 +291,7 @@ def find_candidates_many(
     `find_candidates` itself, since which rows that limit keeps is the database's choice."""
     wanted_all = sorted({k for keys in keys_per_query for k in keys})
     per_key: dict[str, list[int]] = defaultdict(list)
-    for chunk in _chunks(wanted_all):
+    for chunk in in_chunks(wanted_all):
         numbered = (
             select(
                 BlockingKey.key,
@@ -295,7 +310,7 @@ def find_candidates_many(
             per_key[key].append(pk)
     oversized = sorted(k for k, pks in per_key.items() if len(pks) > max_block_size)
     true_size: dict[str, int] = {}
-    for chunk in _chunks(oversized):
+    for chunk in in_chunks(oversized):
         counted = session.execute(
             select(BlockingKey.key, func.count())
             .where(BlockingKey.tenant_id == tenant, BlockingKey.key.in_(chunk))
@@ -305,32 +320,21 @@ def find_candidates_many(
 
     chosen_per_query: list[tuple[list[int], dict[int, set[str]]] | None] = []
     for keys in keys_per_query:
-        wanted = list(keys)
-        hits = sum(true_size.get(k, len(per_key.get(k, ()))) for k in set(wanted))
-        if hits > max_block_size * len(wanted) + 1:
+        wanted = set(keys)
+        hits = sum(true_size.get(k, len(per_key.get(k, ()))) for k in wanted)
+        if hits > max_block_size * len(list(keys)) + 1:
             chosen_per_query.append(None)  # answered one by one below
             continue
-        # The rows in the order the single query reads them: by key, then member.
-        names_by_member: dict[int, set[str]] = defaultdict(set)
-        for key in sorted(set(wanted)):
-            pks = per_key.get(key, [])
-            if len(pks) > max_block_size:
-                continue
-            for pk in pks:
-                names_by_member[pk].add(key.split(":", 1)[0])
-        ranked = Counter({pk: len(names) for pk, names in names_by_member.items()})
+        own = {k: per_key[k] for k in wanted if k in per_key}
         chosen_per_query.append(
-            ([pk for pk, _ in ranked.most_common(max_candidates)], names_by_member)
+            _choose(own, max_block_size=max_block_size, max_candidates=max_candidates)
         )
 
     needed = sorted({pk for found in chosen_per_query if found for pk in found[0]})
     records: dict[int, tuple[str, StandardRecord]] = {}
-    for chunk in _chunks(needed):
-        for row in session.execute(
-            select(Member.tenant_id, *_CANDIDATE_COLUMNS).where(Member.id.in_(chunk))
-        ):
-            if row.tenant_id == tenant:
-                records[row.id] = (row.member_id, record_from_row(row))
+    connection = session.connection()
+    for pks in in_chunks(needed):
+        records.update(_records(connection.execute(_CANDIDATE_ROWS, {"pks": pks}), tenant))
 
     answers: list[list[Candidate]] = []
     for keys, found in zip(keys_per_query, chosen_per_query, strict=True):
@@ -344,13 +348,6 @@ def find_candidates_many(
                     max_candidates=max_candidates,
                 )
             )
-            continue
-        chosen, names_by_member = found
-        answers.append(
-            [
-                Candidate(pk, records[pk][0], records[pk][1], tuple(sorted(names_by_member[pk])))
-                for pk in sorted(chosen)
-                if pk in records
-            ]
-        )
+        else:
+            answers.append(_candidates(found[0], found[1], records))
     return answers
