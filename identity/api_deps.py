@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from identity.db import bind_tenant
+from identity.db import bind_tenant, finish
 from identity.errors import FieldError, InvalidInput, PayloadTooLarge
 from identity.idempotency.service import IdempotentRequest, fingerprint, parse_key
 
@@ -30,24 +30,10 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
         yield session
     except BaseException:
         with CancelScope(shield=True):
-            await run_in_threadpool(_finish, session, False)
+            await run_in_threadpool(finish, session, commit=False)
         raise
     with CancelScope(shield=True):
-        await run_in_threadpool(_finish, session, True)
-
-
-def _finish(session: Session, commit: bool) -> None:
-    """What `identity.db.transaction` does at its end: commit (or roll back), then close."""
-    try:
-        if commit:
-            session.commit()
-        else:
-            session.rollback()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+        await run_in_threadpool(finish, session, commit=True)
 
 
 async def json_body(request: Request) -> Any:

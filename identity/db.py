@@ -61,7 +61,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _json(value: Any) -> str:
+def to_json(value: Any) -> str:
     # orjson: evidence documents are written on every request; the stdlib encoder was a
     # measurable share of a request's time.
     return orjson.dumps(value).decode()
@@ -77,7 +77,7 @@ def make_engine(settings: Settings) -> Engine:
             connect_args["factory"] = QueuedWriterConnection
         engine = create_engine(
             url,
-            json_serializer=_json,
+            json_serializer=to_json,
             json_deserializer=orjson.loads,
             hide_parameters=True,  # SQL errors must never carry member data into logs
             connect_args=connect_args,
@@ -86,7 +86,7 @@ def make_engine(settings: Settings) -> Engine:
         return engine
     return create_engine(
         url,
-        json_serializer=_json,
+        json_serializer=to_json,
         json_deserializer=orjson.loads,
         hide_parameters=True,
         pool_size=settings.db_pool_size,
@@ -129,7 +129,19 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     session = factory()
     try:
         yield session
-        session.commit()
+    except BaseException:
+        finish(session, commit=False)
+        raise
+    finish(session, commit=True)
+
+
+def finish(session: Session, *, commit: bool) -> None:
+    """End a unit of work: commit (or roll back), and roll back if the commit fails; then close."""
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
     except BaseException:
         session.rollback()
         raise
