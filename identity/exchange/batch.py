@@ -10,7 +10,7 @@ earlier request of the same batch (the guard's attempts, a review item it opened
 forward in memory, in order. The guard forgets old attempts once per batch.
 
 The rare request that finds an earlier review a steward has settled goes through the single
-path's own `_after_review` (a token revoked and reissued at once), so a later request of the
+path's own `answer_after_review` (a token revoked and reissued at once), so a later request of the
 batch sees its writes as it would.
 """
 
@@ -43,9 +43,9 @@ from identity.exchange.service import (
     Matched,
     MemberMatchResult,
     Refused,
-    _after_review,
-    _consent_json,
-    _record,
+    answer_after_review,
+    audit_answer,
+    consent_json,
     demographics_key,
     status_path,
 )
@@ -197,7 +197,9 @@ def member_match_batch(
         assert member.consent is not None
         result: MemberMatchResult
         if member.prior is not None:
-            result = _after_review(session, actor, member.prior, member.consent, settings, now)
+            result = answer_after_review(
+                session, actor, member.prior, member.consent, settings, now
+            )
             policy_version = member.prior.policy_version
         else:
             decision = member.decision
@@ -207,7 +209,7 @@ def member_match_batch(
                     "match_id": decision.id,
                     "tenant_id": actor.tenant,
                     "client_id": client,
-                    "consent": _consent_json(member.consent),
+                    "consent": consent_json(member.consent),
                 }
             )
             result = _answer(actor, decision, member.consent, patients, token_rows, settings, now)
@@ -221,7 +223,7 @@ def member_match_batch(
                 "attempted_at": now,
             }
         )
-        _record(session, actor, result, policy_version)
+        audit_answer(session, actor, result, policy_version)
         results.append(result)
 
     resolution.store(session, [m.decision for m in admitted if m.decision is not None])

@@ -121,7 +121,7 @@ def _remember_attempt(
     )
 
 
-def _consent_json(consent: ConsentDecision) -> dict[str, Any]:
+def consent_json(consent: ConsentDecision) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(consent).items()}
 
 
@@ -205,7 +205,9 @@ def _answer_decision(
     return Refused(NoMatch("no member matches"), decision.id)
 
 
-def _record(session: Session, actor: Actor, result: MemberMatchResult, policy: str | None) -> None:
+def audit_answer(
+    session: Session, actor: Actor, result: MemberMatchResult, policy: str | None
+) -> None:
     """The request's one audit event: the decision, then the member and token id (a match) or
     the review item (pending)."""
     if isinstance(result, Matched):
@@ -246,9 +248,9 @@ def member_match(
     )
     prior = repository.latest_review_for(session, actor.tenant, resolution.fingerprint(query))
     if prior is not None:
-        settled = _after_review(session, actor, prior, consent, settings, now)
+        settled = answer_after_review(session, actor, prior, consent, settings, now)
         _remember_attempt(session, actor, query, request.card_key, settings, now)
-        _record(session, actor, settled, prior.policy_version)
+        audit_answer(session, actor, settled, prior.policy_version)
         return settled
     found = resolution.match(session, actor.tenant, matchers, request.raw, today=today)
     decision = found.decision
@@ -258,7 +260,7 @@ def member_match(
             match_id=decision.id,
             tenant_id=actor.tenant,
             client_id=actor.client_id or "",
-            consent=_consent_json(consent),
+            consent=consent_json(consent),
         ),
     )
     result: MemberMatchResult
@@ -269,11 +271,11 @@ def member_match(
     else:
         result = _answer_decision(session, actor, decision, consent, settings, now, replaces=False)
     _remember_attempt(session, actor, query, request.card_key, settings, now)
-    _record(session, actor, result, decision.policy_version)
+    audit_answer(session, actor, result, decision.policy_version)
     return result
 
 
-def _after_review(
+def answer_after_review(
     session: Session,
     actor: Actor,
     item: Any,
@@ -323,8 +325,8 @@ def poll(
     if item is not None and item.status != "resolved":
         return StillPending(item.id)
     if item is not None:
-        result = _after_review(session, actor, item, consent, settings, now)
+        result = answer_after_review(session, actor, item, consent, settings, now)
     else:
         result = _answer_decision(session, actor, decision, consent, settings, now)
-    _record(session, actor, result, decision.policy_version)
+    audit_answer(session, actor, result, decision.policy_version)
     return result

@@ -12,15 +12,14 @@ later query can see an earlier one's review item before anything is written.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy.orm import Session
 
+from identity.db import to_json
 from identity.matching.blocking import blocking_keys
 from identity.matching.decision import Outcome
 from identity.matching.engine import Candidate, Matcher
@@ -28,7 +27,7 @@ from identity.matching.policy import Policy
 from identity.matching.record import StandardRecord
 from identity.member.repository import find_candidates_many
 from identity.resolution import repository
-from identity.resolution.service import _candidate_summary, _evidence, fingerprint
+from identity.resolution.service import decision_fields
 from identity.review import repository as review_repository
 from identity.review import service as review_service
 
@@ -78,29 +77,22 @@ def decide(
     policy = matcher.policy
     resolution = matcher.resolve(query, candidates)
     decided = time.perf_counter()
-    member = resolution.member
-    summary = _candidate_summary(resolution)
-    row: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "tenant_id": tenant,
-        "input_fingerprint": fingerprint(query),
-        "policy_version": policy.version,
-        "outcome": resolution.decision.outcome.value,
-        "stage": resolution.decision.stage.value,
-        "reason": resolution.decision.reason.value,
-        "member_id": member.member_id if member else None,
-        "probability": resolution.decision.probability,
-        # The JSON columns leave here serialised (as the engine's serialiser would write them):
-        # from a helper process, a few strings travel back far cheaper than nested documents.
-        "candidates": _json(summary),
-        "evidence": _json(_evidence(query, resolution, policy.version)),
-        "timings_ms": _json(
-            {
-                "standardize": round(standardize_s * 1000, 3),
-                "candidates": round(candidates_s * 1000, 3),
-                "decide": round((decided - started) * 1000, 3),
-            }
-        ),
+    fields = decision_fields(
+        tenant,
+        query,
+        resolution,
+        policy.version,
+        {
+            "standardize": round(standardize_s * 1000, 3),
+            "candidates": round(candidates_s * 1000, 3),
+            "decide": round((decided - started) * 1000, 3),
+        },
+    )
+    summary = fields["candidates"]
+    # The JSON columns leave here serialised (as the engine's serialiser would write them):
+    # from a helper process, a few strings travel back far cheaper than nested documents.
+    row: dict[str, Any] = fields | {
+        name: to_json(fields[name]) for name in ("candidates", "evidence", "timings_ms")
     }
     review_row = None
     if row["outcome"] == Outcome.REVIEW:
@@ -121,10 +113,6 @@ def decide(
         row=row,
         review_row=review_row,
     )
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
 
 
 def store(session: Session, decisions: Sequence[NewDecision]) -> None:

@@ -109,6 +109,32 @@ def _candidate_summary(resolution: Resolution) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (order[r["status"]], -(r["probability"] or 0.0)))
 
 
+def decision_fields(
+    tenant: str,
+    query: StandardRecord,
+    resolution: Resolution,
+    policy_version: str,
+    timings_ms: dict[str, float],
+) -> dict[str, Any]:
+    """A match_decision row's values: a new id, the outcome, candidates and evidence. One
+    definition for a single request and for a bulk batch."""
+    member = resolution.member
+    return {
+        "id": str(uuid.uuid4()),
+        "tenant_id": tenant,
+        "input_fingerprint": fingerprint(query),
+        "policy_version": policy_version,
+        "outcome": resolution.decision.outcome.value,
+        "stage": resolution.decision.stage.value,
+        "reason": resolution.decision.reason.value,
+        "member_id": member.member_id if member else None,
+        "probability": resolution.decision.probability,
+        "candidates": _candidate_summary(resolution),
+        "evidence": _evidence(query, resolution, policy_version),
+        "timings_ms": timings_ms,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class MatchResult:
     decision: MatchDecision
@@ -145,25 +171,12 @@ def match(
     resolution = matcher.resolve(query, candidates)
     decided = time.perf_counter()
 
-    member = resolution.member
-    decision = MatchDecision(
-        id=str(uuid.uuid4()),
-        tenant_id=tenant,
-        input_fingerprint=fingerprint(query),
-        policy_version=policy.version,
-        outcome=resolution.decision.outcome.value,
-        stage=resolution.decision.stage.value,
-        reason=resolution.decision.reason.value,
-        member_id=member.member_id if member else None,
-        probability=resolution.decision.probability,
-        candidates=_candidate_summary(resolution),
-        evidence=_evidence(query, resolution, policy.version),
-        timings_ms={
-            "standardize": round((standardised - started) * 1000, 3),
-            "candidates": round((retrieved - standardised) * 1000, 3),
-            "decide": round((decided - retrieved) * 1000, 3),
-        },
-    )
+    timings = {
+        "standardize": round((standardised - started) * 1000, 3),
+        "candidates": round((retrieved - standardised) * 1000, 3),
+        "decide": round((decided - retrieved) * 1000, 3),
+    }
+    decision = MatchDecision(**decision_fields(tenant, query, resolution, policy.version, timings))
     repository.add_decision(session, decision)
     item = (
         review_service.open_item(session, decision) if decision.outcome == Outcome.REVIEW else None
