@@ -22,7 +22,7 @@ from identity.member.service import load_members
 from tests.conftest import REPO, TENANT, LiveServer
 from tests.factories import fhir_coverage, fhir_patient
 
-FHIR_DIR = REPO.parent / "shared" / "fhir"
+FHIR_DIR = REPO / "tests" / "fhir_examples"  # HL7 examples; origins in SOURCES.md there
 NEW_PAYER = OrgIdentifier("http://hl7.org/fhir/sid/us-npi", "0123456789")
 
 
