@@ -8,9 +8,11 @@ on first use, so a new installation works without a key ceremony; production mou
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,19 +61,38 @@ def thumbprint(jwk: Mapping[str, Any]) -> str:
     return _thumbprint(jwk)
 
 
+def create_key_file(path: Path, make: Callable[[], bytes]) -> None:
+    """Write `make()` to `path` (mode 0600) unless the file exists, safely when several workers
+    start at once: the bytes go to a private temporary file in the same folder, which is then
+    hard-linked into place. A link never replaces a file, so exactly one worker's key lands and
+    the others, finding it there, read that one; a reader never sees a half-written key."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(make())
+            out.flush()
+            os.fsync(out.fileno())
+        with contextlib.suppress(FileExistsError):  # another worker won: its key is the one
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+
+
+def _new_rsa_pem() -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
 def load_or_create_signing_key(path: Path) -> SigningKey:
     """The RSA key in `path`, created (mode 0600) when the file does not exist yet."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(pem)
+    create_key_file(path, _new_rsa_pem)
     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(loaded, rsa.RSAPrivateKey):
         raise UnusableKey(f"{path} does not hold an RSA private key")

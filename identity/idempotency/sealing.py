@@ -9,12 +9,15 @@ data, so a sealed answer moved to another row does not open.
 from __future__ import annotations
 
 import base64
-import os
+import hashlib
+import hmac
 import secrets
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from identity.auth.keys import create_key_file
 
 NONCE_BYTES = 12
 
@@ -22,6 +25,15 @@ NONCE_BYTES = 12
 class Sealer:
     def __init__(self, key: bytes) -> None:
         self._aead = AESGCM(key)
+        # A separate key for fingerprints, derived so that the data key itself never keys an HMAC.
+        self._fingerprint_key = hashlib.sha256(b"identity/fingerprint/v1\x00" + key).digest()
+
+    def fingerprint(self, value: str, length: int = 16) -> str:
+        """A keyed, one-way pseudonym of `value` (hex): the same value always gives the same
+        fingerprint under this key, and without the key it cannot be turned back or guessed by
+        trying every value (an IPv4 address has only 2^32)."""
+        digest = hmac.new(self._fingerprint_key, value.encode(), hashlib.sha256).hexdigest()
+        return digest[:length]
 
     def seal(self, plaintext: bytes, context: str) -> bytes:
         nonce = secrets.token_bytes(NONCE_BYTES)
@@ -50,11 +62,8 @@ def open_text(sealer: Sealer, sealed: str, context: str) -> str | None:
 
 
 def load_or_create_sealer(path: Path) -> Sealer:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(AESGCM.generate_key(bit_length=256))
+    """The key in `path`, created when absent (atomically: see `create_key_file`)."""
+    create_key_file(path, lambda: AESGCM.generate_key(bit_length=256))
     key = path.read_bytes()
     if len(key) != 32:
         raise ValueError(f"{path} must hold a 32-byte key")
