@@ -20,6 +20,8 @@ class TrustedIssuerSettings(BaseModel):
     issuer: str
     jwks_file: Path | None = None
     jwks_url: str | None = None
+    # The tenants this issuer may mint tokens for (recommended); unset: any well-formed tenant id.
+    tenants: list[str] | None = None
 
     @model_validator(mode="after")
     def _one_key_source(self) -> TrustedIssuerSettings:
@@ -75,6 +77,13 @@ class Settings(BaseSettings):
     access_token_lifetime_s: int = Field(default=300, ge=30, le=300)
     max_token_bytes: int = 8192
     clock_leeway_s: int = Field(default=30, ge=0, le=120)
+    max_access_token_lifetime_s: int = Field(
+        default=3600,
+        ge=300,
+        le=24 * 3600,
+        description="Longest lifetime (exp - iat) of an access token accepted from any issuer, "
+        "this service included",
+    )
 
     # --- Rate limits: token buckets per client and per tenant (identity/ratelimit.py) ---
     # A request takes a token from both buckets or from neither; a rate of 0 disables that limit.

@@ -17,7 +17,7 @@ import jwt
 from jwt.api_jwk import PyJWK
 
 from identity.auth.keys import ALLOWED_ALGORITHMS, OWN_ALGORITHM, SigningKey, key_matches_algorithm
-from identity.auth.principal import Principal
+from identity.auth.principal import Principal, is_tenant_id
 from identity.auth.scopes import parse_scopes
 from identity.clients.organization import OrgIdentifier, parse_org_identifier
 
@@ -28,7 +28,10 @@ ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 REMEMBER_S = 60.0
 REMEMBER_MAX = 4096
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "sub", "client_id", "jti", "tenant")
-MAX_LIFETIME_S = 300
+MAX_LIFETIME_S = 300  # the longest this service's own token endpoint issues
+# The longest any issuer's token may live (exp - iat) unless configured otherwise: a token is a
+# bearer credential, and one that lives for a year is a password nobody can rotate.
+ACCEPTED_LIFETIME_S = 3600
 
 
 class InvalidToken(Exception):
@@ -44,6 +47,8 @@ KeyLookup = Callable[[str], PyJWK | None]
 class TrustedIssuer:
     issuer: str
     keys: KeyLookup
+    # The tenants this issuer may speak for; None: any tenant with a well-formed id.
+    tenants: frozenset[str] | None = None
 
 
 def mint_access_token(
@@ -94,11 +99,13 @@ class AccessTokenValidator:
         audience: str,
         max_token_bytes: int = 8192,
         leeway_s: int = 30,
+        max_lifetime_s: int = ACCEPTED_LIFETIME_S,
     ) -> None:
         self._issuers: Mapping[str, TrustedIssuer] = {i.issuer: i for i in issuers}
         self._audience = audience
         self._max_bytes = max_token_bytes
         self._leeway = leeway_s
+        self._max_lifetime = max_lifetime_s
         self._remembered: dict[bytes, tuple[float, Principal]] = {}
 
     def remembered(self, token: str) -> Principal | None:
@@ -173,15 +180,39 @@ class AccessTokenValidator:
             raise InvalidToken("the token's signature does not verify") from exc
         except jwt.PyJWTError as exc:
             raise InvalidToken("the token is not valid") from exc
-        return _principal(claims, issuer.issuer), float(claims["exp"])
+        expires = _check_times(claims, self._max_lifetime)
+        return _principal(claims, issuer), expires
 
 
-def _principal(claims: Mapping[str, object], issuer: str) -> Principal:
+def _numeric(value: object) -> bool:
+    """A NumericDate (RFC 7519 §2) is a JSON number; PyJWT also takes "1999999999" via int()."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_times(claims: Mapping[str, object], max_lifetime_s: int) -> float:
+    """exp, iat (and nbf when present) are numbers, and the token lives at most
+    `max_lifetime_s` from its issue: PyJWT checks each time against the clock, not this."""
+    for name in ("exp", "iat", "nbf"):
+        if name in claims and not _numeric(claims[name]):
+            raise InvalidToken(f"the token's {name} is not a number")
+    exp, iat = float(claims["exp"]), float(claims["iat"])  # type: ignore[arg-type]
+    if exp - iat > max_lifetime_s:
+        raise InvalidToken("the token's lifetime (exp - iat) is longer than this service accepts")
+    if exp <= iat:
+        raise InvalidToken("the token expires before it was issued")
+    return exp
+
+
+def _principal(claims: Mapping[str, object], trusted: TrustedIssuer) -> Principal:
     client_id, tenant, scope = claims.get("client_id"), claims.get("tenant"), claims.get("scope")
     if not isinstance(client_id, str) or not client_id or claims.get("sub") != client_id:
         raise InvalidToken("the token's client is not stated consistently")
     if not isinstance(tenant, str) or not tenant:
         raise InvalidToken("the token names no tenant")
+    if not is_tenant_id(tenant):
+        raise InvalidToken("the token's tenant is not a tenant id")
+    if trusted.tenants is not None and tenant not in trusted.tenants:
+        raise InvalidToken("the token's issuer may not speak for its tenant")
     if scope is not None and not isinstance(scope, str):
         raise InvalidToken("the token's scope is not a string")
     organization = None
@@ -195,6 +226,6 @@ def _principal(claims: Mapping[str, object], issuer: str) -> Principal:
         tenant=tenant,
         scopes=parse_scopes(scope or ""),
         token_id=str(claims.get("jti")),
-        issuer=issuer,
+        issuer=trusted.issuer,
         organization=organization,
     )

@@ -44,10 +44,13 @@ def _remote(url: str) -> KeyLookup:
 
 
 def _configured(issuer: TrustedIssuerSettings) -> TrustedIssuer:
+    tenants = frozenset(issuer.tenants) if issuer.tenants is not None else None
     if issuer.jwks_file is not None:
-        return TrustedIssuer(issuer.issuer, _static(public_keys(load_jwks_file(issuer.jwks_file))))
-    assert issuer.jwks_url is not None
-    return TrustedIssuer(issuer.issuer, _remote(issuer.jwks_url))
+        keys = _static(public_keys(load_jwks_file(issuer.jwks_file)))
+    else:
+        assert issuer.jwks_url is not None
+        keys = _remote(issuer.jwks_url)
+    return TrustedIssuer(issuer.issuer, keys, tenants)
 
 
 def _own(key: SigningKey) -> KeyLookup:
@@ -65,4 +68,5 @@ def build_validator(settings: Settings, own_key: SigningKey) -> AccessTokenValid
         audience=token_audience(settings),
         max_token_bytes=settings.max_token_bytes,
         leeway_s=settings.clock_leeway_s,
+        max_lifetime_s=settings.max_access_token_lifetime_s,
     )
