@@ -3,11 +3,15 @@ by a key the client registered, checked strictly before any token is issued."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import jwt
+import orjson
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from identity.auth.keys import UnusableKey, key_matches_algorithm, public_keys
 
@@ -40,6 +44,29 @@ def claimed_client(assertion: str) -> str:
     if not isinstance(issuer, str) or not issuer or claims.get("sub") != issuer:
         raise AssertionRefused("the assertion's iss and sub must both name the client")
     return issuer
+
+
+@functools.cache
+def _decoy_public_jwks() -> dict[str, dict[str, Any]]:
+    """One throwaway public key per family, made once per process; its private half is dropped."""
+    rsa_jwk = orjson.loads(RSAAlgorithm.to_jwk(rsa.generate_private_key(65537, 2048).public_key()))
+    ec_jwk = orjson.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP384R1()).public_key()))
+    return {"RSA": rsa_jwk, "EC": ec_jwk}
+
+
+def decoy_jwks(assertion: str) -> dict[str, Any]:
+    """A key set no client holds, shaped to the assertion (its algorithm's family, its kid), so
+    verifying an unknown client's assertion runs the same signature check as a registered
+    client's and fails the same way."""
+    try:
+        header = jwt.get_unverified_header(assertion)
+    except jwt.PyJWTError:
+        header = {}
+    family = "EC" if str(header.get("alg", "")).startswith("ES") else "RSA"
+    jwk = dict(_decoy_public_jwks()[family])
+    if isinstance(header.get("kid"), str):
+        jwk["kid"] = header["kid"]
+    return {"keys": [jwk]}
 
 
 def verify_assertion(

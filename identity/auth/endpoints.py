@@ -23,14 +23,17 @@ from identity.auth.client_assertion import (
     ASSERTION_TYPE,
     AssertionRefused,
     claimed_client,
+    decoy_jwks,
     verify_assertion,
 )
 from identity.auth.scopes import SCOPE_MEANINGS, parse_scopes
 from identity.auth.trust import token_endpoint_url, token_issuer
 from identity.clients import repository as clients_repository
 from identity.clients import service as clients_service
+from identity.logging_setup import get_logger
 
 router = APIRouter(tags=["authorization"])
+log = get_logger("identity.auth")
 
 PUBLIC_PATHS = frozenset(
     {"/oauth/token", "/.well-known/jwks.json", "/.well-known/smart-configuration"}
@@ -50,6 +53,18 @@ class OAuthError(Exception):
             status_code=self.status,
             headers=_NO_STORE,
         )
+
+
+# Every failed client authentication gets this one answer (RFC 6749 §5.2 invalid_client): saying
+# "unknown client" to one and "bad signature" to another tells a prober which client ids exist.
+CLIENT_REFUSED = "the client could not be authenticated with this assertion"
+
+
+def _refused(reason: str) -> OAuthError:
+    """The uniform refusal; the real reason goes to the log (a code phrase, never the assertion
+    or the client id it claims)."""
+    log.info("client_authentication_refused", reason=reason)
+    return OAuthError("invalid_client", CLIENT_REFUSED, 401)
 
 
 async def oauth_form(request: Request) -> dict[str, str]:
@@ -89,23 +104,25 @@ def token(
     try:
         client_id = claimed_client(assertion)
         client = clients_service.active_client(session, client_id)
-        if client is None:
-            raise AssertionRefused("the client is not registered or is disabled")
+        # An unknown or disabled client's assertion is checked against a decoy key all the same:
+        # the answer and the work are those of a registered client's bad signature.
         verified = verify_assertion(
             assertion,
-            client_id=client.client_id,
-            jwks=client.jwks,
+            client_id=client_id,
+            jwks=client.jwks if client is not None else decoy_jwks(assertion),
             token_url=token_endpoint_url(settings),
             now=now,
             leeway_s=settings.clock_leeway_s,
         )
+        if client is None:  # a decoy key verified: cannot happen, but never issue on it
+            raise AssertionRefused("the client is not registered or is disabled")
     except AssertionRefused as exc:
-        raise OAuthError("invalid_client", str(exc), 401) from exc
+        raise _refused(str(exc)) from exc
     clients_repository.forget_expired_assertions(session, client.client_id, datetime.now(UTC))
     if not clients_repository.remember_assertion(
         session, client.client_id, verified.jti, verified.expires_at
     ):
-        raise OAuthError("invalid_client", "the client assertion was already used", 401)
+        raise _refused("the client assertion was already used")
     requested = parse_scopes(form.get("scope", ""))
     allowed = parse_scopes(client.scopes)
     if not requested:

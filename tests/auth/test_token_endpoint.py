@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from identity.auth.endpoints import CLIENT_REFUSED
 from identity.clients import service as clients_service
 from identity.db import transaction
 from identity.models import AuditEvent
@@ -79,7 +80,7 @@ def test_a_replayed_assertion_is_refused(
         again = ask(http, assertion)
         assert again.status_code == 401
         assert again.json()["error"] == "invalid_client"
-        assert "already used" in again.json()["error_description"]
+        assert again.json()["error_description"] == CLIENT_REFUSED
     with sessions() as session:
         [refusal] = session.scalars(select(AuditEvent)).all()
     assert (refusal.outcome, refusal.object_ids) == ("denied", ["POST /oauth/token"])
