@@ -174,6 +174,26 @@ class Settings(BaseSettings):
         "for collection before they are deleted",
     )
 
+    # --- retention (identity purge, identity/retention/) ---
+    retention_days: int = Field(
+        default=365,
+        ge=1,
+        description="Days a decision keeps the demographics it was asked with (the query, the "
+        "candidates' standardised records, the values compared); `identity purge` removes them "
+        "after. A year outlasts the longest match token (90 days) and the 180 days a person has "
+        "to file a HIPAA complaint, so a disputed disclosure can still be explained; HIPAA's "
+        "six years apply to policies and the record of disclosures (the audit trail and the "
+        "decision's ids, outcome and policy version, which stay), not to the request's "
+        "demographics",
+    )
+    retention_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Decisions purged per transaction: each batch holds its locks (on SQLite "
+        "the one write lock) only briefly",
+    )
+
 
 def load_settings() -> Settings:
     return Settings()

@@ -30,6 +30,7 @@ APP_PRIVILEGES: dict[str, str] = {
     "api_client": "SELECT",
     "policy_version": "SELECT",
     "policy_activation": "SELECT",
+    "token_introspection": "SELECT, INSERT",  # who introspected a token: written once, kept
     "alembic_version": "SELECT",
 }
 APP_FUNCTIONS = ("identity_review_queue_depth()", "identity_bulk_match_due(timestamptz)")

@@ -14,6 +14,7 @@ from identity.cli.common import fail as _fail
 from identity.cli.common import open_sessions as _sessions
 from identity.cli.demo import demo
 from identity.cli.gate import gate, gate_jwks
+from identity.cli.purge import purge
 from identity.cli.synth import synth
 from identity.cli.train import train
 from identity.config import load_settings
@@ -48,6 +49,7 @@ app.command()(synth)
 app.command()(train)
 app.command()(gate)
 app.command("gate-jwks")(gate_jwks)
+app.command()(purge)
 
 TenantOption = Annotated[str | None, typer.Option("--tenant", help="Tenant (payer) id.")]
 

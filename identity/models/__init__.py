@@ -15,6 +15,7 @@ from identity.models.member import Member
 from identity.models.member_match import MemberMatchAttempt, MemberMatchRequest
 from identity.models.policy import PolicyActivation, PolicyVersion
 from identity.models.review_item import ReviewItem
+from identity.models.token_introspection import TokenIntrospection
 
 __all__ = [
     "ApiClient",
@@ -35,4 +36,5 @@ __all__ = [
     "PolicyActivation",
     "PolicyVersion",
     "ReviewItem",
+    "TokenIntrospection",
 ]

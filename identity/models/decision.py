@@ -1,11 +1,16 @@
-"""A match decision with its evidence; written once, read back by GET /v1/matches/{id}."""
+"""A match decision with its evidence; written once, read back by GET /v1/matches/{id}.
+
+After the retention period (`identity purge`) the demographics in `evidence` (the query, each
+candidate's record, the values compared) and the fingerprint derived from them are removed; ids,
+outcome, reason, policy version, probabilities and rule names stay.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, String
+from sqlalchemy import Float, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from identity.models.base import Base, JsonDoc, utcnow
@@ -17,12 +22,22 @@ class MatchDecision(Base):
         Index(None, "tenant_id", "created_at"),
         # $member-match finds an earlier review of the same request by its fingerprint.
         Index(None, "tenant_id", "input_fingerprint"),
+        # The retention purge walks a tenant's decisions not yet purged, oldest first.
+        Index(
+            "ix_match_decision_unpurged",
+            "tenant_id",
+            "created_at",
+            "id",
+            sqlite_where=text("purged_at IS NULL"),
+            postgresql_where=text("purged_at IS NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # sha256 over the standardised input: finds repeats without storing demographics twice.
+    # Derived from demographics, so the purge empties it ("").
     input_fingerprint: Mapped[str] = mapped_column(String(64))
     policy_version: Mapped[str] = mapped_column(String(120), ForeignKey("policy_version.version"))
     outcome: Mapped[str] = mapped_column(String(16))
@@ -33,3 +48,5 @@ class MatchDecision(Base):
     candidates: Mapped[list[Any]] = mapped_column(JsonDoc)
     evidence: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
     timings_ms: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    # When the retention purge removed the demographics; null while they are held.
+    purged_at: Mapped[datetime | None] = mapped_column()

@@ -1,7 +1,8 @@
 """Replay a stored decision under another policy version: same query, same candidates.
 
 Only the pure core runs (rules, scores, decision), so the difference between the two outcomes is
-the policy's doing alone, never a change in the member master since.
+the policy's doing alone, never a change in the member master since. A decision whose demographics
+the retention purge removed cannot be replayed: there is nothing left to decide on.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from identity.errors import NotFound
+from identity.errors import Conflict, NotFound
 from identity.matching.engine import Candidate, Matcher, Resolution
 from identity.matching.record import record_from_dict
 from identity.policy.service import stored_policy
@@ -33,6 +34,12 @@ def replay(session: Session, tenant: str, match_id: str, policy_version: str) ->
     if decision is None:
         raise NotFound("no match decision with that id")
     evidence = decision.evidence
+    if decision.purged_at is not None or "query" not in evidence:
+        when = f" on {decision.purged_at:%Y-%m-%d}" if decision.purged_at else ""
+        raise Conflict(
+            f"decision {match_id} cannot be replayed: its demographics were purged{when} "
+            "(retention); its outcome, reason and policy version remain"
+        )
     query = record_from_dict(evidence["query"])
     candidates = [
         Candidate(0, c["member_id"], record_from_dict(c["record"]), tuple(c["blocking_keys"]))

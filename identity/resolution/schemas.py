@@ -1,4 +1,9 @@
-"""Response models of /v1/match and /v1/matches/{id}."""
+"""Response models of /v1/match and /v1/matches/{id}.
+
+Minimum necessary: the `match` scope learns who matched and why (ids, statuses, probabilities,
+rule names), never another person's demographics. The stored decision, with every candidate's
+standardised values, is for `decisions:read` (stewards, analysts) alone.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,26 @@ from pydantic import BaseModel
 
 from identity.resolution.service import MatchResult
 
+CandidateStatus = Literal["certain", "excluded", "open"]
 
-class CandidateSummary(BaseModel):
+
+class CandidateAnswer(BaseModel):
+    """A candidate as `/v1/match` names it: who, how it was judged, which rules fired."""
+
     member_id: str
-    status: Literal["certain", "excluded", "open"]
+    status: CandidateStatus
     probability: float | None = None
-    match_weight: float | None = None
-    blocking_keys: list[str]
     rules_fired: list[str]
 
 
-class MatchResponse(BaseModel):
+class CandidateSummary(CandidateAnswer):
+    """A candidate as the stored decision shows it, with how it was found and its weight."""
+
+    match_weight: float | None = None
+    blocking_keys: list[str]
+
+
+class _DecisionFields(BaseModel):
     match_id: str
     review_item_id: str | None = None
     outcome: Literal["match", "review", "no_match"]
@@ -28,27 +42,41 @@ class MatchResponse(BaseModel):
     policy_version: str
     stage: str
     reason: str
+
+
+class MatchResponse(_DecisionFields):
+    """The answer to `POST /v1/match` (and its idempotent replays)."""
+
+    candidates: list[CandidateAnswer]
+
+
+class StoredMatchResponse(_DecisionFields):
+    """`GET /v1/matches/{id}`: the whole stored decision. After the retention period the
+    demographics in `evidence` are gone (`purged_at`), the rest stays."""
+
     candidates: list[CandidateSummary]
     evidence: dict[str, Any]
-
-
-class StoredMatchResponse(MatchResponse):
     created_at: datetime
-    input_fingerprint: str
+    input_fingerprint: str | None
     timings_ms: dict[str, float]
+    purged_at: datetime | None = None
 
     @classmethod
     def from_result(cls, result: MatchResult) -> StoredMatchResponse:
         d = result.decision
         return cls(
-            **_answer_fields(result),
+            **_decision_fields(result),
+            candidates=d.candidates,
+            evidence=d.evidence,
             created_at=d.created_at,
-            input_fingerprint=d.input_fingerprint,
+            input_fingerprint=d.input_fingerprint or None,  # "" once purged
             timings_ms=d.timings_ms,
+            purged_at=d.purged_at,
         )
 
 
-def _answer_fields(result: MatchResult) -> dict[str, Any]:
+def _decision_fields(result: MatchResult) -> dict[str, Any]:
+    """The fields the fresh answer and the stored decision share, mapped once."""
     d = result.decision
     return {
         "match_id": d.id,
@@ -59,13 +87,10 @@ def _answer_fields(result: MatchResult) -> dict[str, Any]:
         "policy_version": d.policy_version,
         "stage": d.stage,
         "reason": d.reason,
-        "candidates": [CandidateSummary.model_validate(c) for c in d.candidates],
-        "evidence": d.evidence,
     }
 
 
 def match_response(result: MatchResult) -> MatchResponse:
-    """Built straight from the decision: the same fields and values as the stored response
-    without its extras, validated once (dumping and re-validating the evidence cost more than
-    the rest of the answer)."""
-    return MatchResponse(**_answer_fields(result))
+    """Built straight from the decision: each candidate's summary cut to what the `match` scope
+    may see (extra keys of the stored summary are dropped by the model)."""
+    return MatchResponse(**_decision_fields(result), candidates=result.decision.candidates)

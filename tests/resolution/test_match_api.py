@@ -39,11 +39,13 @@ def test_card_birth_date_and_nickname_match(client: httpx.Client, active_policy:
     assert body["policy_version"] == active_policy
     [candidate] = [c for c in body["candidates"] if c["member_id"] == "M3"]
     assert "subscriber-id-birth-date-name" in candidate["rules_fired"]
-    assert "subscriber_id" in candidate["blocking_keys"]
 
     stored = client.get(f"/v1/matches/{body['match_id']}")
     assert stored.status_code == 200
     record = stored.json()
+    [summary] = [c for c in record["candidates"] if c["member_id"] == "M3"]
+    assert "subscriber_id" in summary["blocking_keys"]
+    assert record["purged_at"] is None
     assert {k: record[k] for k in ("outcome", "member_id", "reason", "policy_version")} == {
         k: body[k] for k in ("outcome", "member_id", "reason", "policy_version")
     }

@@ -1,0 +1,188 @@
+"""All SQL of the retention purge: find what is due, redact decisions, clear notes, forget
+expired idempotency records. Every statement is bounded by a batch size."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+from typing import cast as typing_cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    tuple_,
+    union,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from identity.models import IdempotencyRecord, MatchDecision, ReviewItem
+
+# A fingerprint is derived from demographics; a purged decision's is this (never a sha256).
+PURGED_FINGERPRINT = ""
+
+
+class Position(NamedTuple):
+    """Where a walk over a tenant's decisions stands: the last (created_at, id) seen."""
+
+    created_at: datetime
+    id: str
+
+
+class DueDecision(NamedTuple):
+    id: str
+    created_at: datetime
+    evidence: dict[str, Any] | None
+
+
+def _open_review() -> ColumnElement[bool]:
+    # A steward still needs the evidence of an item not yet settled (open or claimed).
+    return exists().where(
+        ReviewItem.tenant_id == MatchDecision.tenant_id,
+        ReviewItem.match_id == MatchDecision.id,
+        ReviewItem.status != "resolved",
+    )
+
+
+def _held_before(tenant: str, cutoff: datetime) -> ColumnElement[bool]:
+    return and_(
+        MatchDecision.tenant_id == tenant,
+        MatchDecision.purged_at.is_(None),
+        MatchDecision.created_at < cutoff,
+    )
+
+
+def tenants_due(session: Session, cutoff: datetime, now: datetime) -> list[str]:
+    """Tenants with decisions older than the cutoff still holding demographics, or with
+    idempotency records past their expiry (as the tables' owner: every tenant is seen)."""
+    decisions = select(MatchDecision.tenant_id).where(
+        MatchDecision.purged_at.is_(None), MatchDecision.created_at < cutoff
+    )
+    records = select(IdempotencyRecord.tenant_id).where(IdempotencyRecord.expires_at < now)
+    rows = session.execute(union(decisions, records)).scalars()
+    return sorted(str(t) for t in rows)
+
+
+def due_decisions(
+    session: Session,
+    tenant: str,
+    cutoff: datetime,
+    *,
+    after: Position | None,
+    limit: int,
+    with_evidence: bool,
+) -> list[DueDecision]:
+    """The next batch of the tenant's decisions due for purging, oldest first, after `after`
+    (a keyset walk over the partial index of unpurged decisions); open reviews are passed over."""
+    columns: list[Any] = [MatchDecision.id, MatchDecision.created_at]
+    if with_evidence:
+        columns.append(MatchDecision.evidence)
+    stmt = select(*columns).where(_held_before(tenant, cutoff), ~_open_review())
+    if after is not None:
+        stmt = stmt.where(
+            or_(
+                MatchDecision.created_at > after.created_at,
+                and_(MatchDecision.created_at == after.created_at, MatchDecision.id > after.id),
+            )
+        )
+    stmt = stmt.order_by(MatchDecision.created_at, MatchDecision.id).limit(limit)
+    return [
+        DueDecision(row[0], row[1], row[2] if with_evidence else None)
+        for row in session.execute(stmt)
+    ]
+
+
+def count_kept_for_review(session: Session, tenant: str, cutoff: datetime) -> int:
+    """Decisions past the cutoff kept because a steward has not settled their review yet."""
+    stmt = select(func.count()).where(_held_before(tenant, cutoff), _open_review())
+    return int(session.scalar(stmt) or 0)
+
+
+def redact_decisions(
+    session: Session, redacted: Sequence[tuple[str, dict[str, Any]]], now: datetime
+) -> None:
+    """Write each decision's redacted evidence (one executemany), empty its fingerprint and
+    stamp it purged. Only decisions not purged yet change, so a concurrent purge is harmless."""
+    if not redacted:
+        return
+    table = typing_cast(Table, MatchDecision.__table__)
+    stmt = update(table).where(table.c.id == bindparam("b_id"), table.c.purged_at.is_(None))
+    session.execute(
+        stmt,
+        [
+            {
+                "b_id": match_id,
+                "evidence": evidence,
+                "input_fingerprint": PURGED_FINGERPRINT,
+                "purged_at": now,
+            }
+            for match_id, evidence in redacted
+        ],
+    )
+
+
+def clear_review_notes(session: Session, tenant: str, match_ids: Sequence[str]) -> int:
+    """A steward's free-text note may repeat the request's demographics: it goes with them."""
+    if not match_ids:
+        return 0
+    result = session.execute(
+        update(ReviewItem)
+        .where(
+            ReviewItem.tenant_id == tenant,
+            ReviewItem.match_id.in_(list(match_ids)),
+            ReviewItem.note.is_not(None),
+        )
+        .values(note=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def count_review_notes(session: Session, tenant: str, match_ids: Sequence[str]) -> int:
+    if not match_ids:
+        return 0
+    stmt = select(func.count()).where(
+        ReviewItem.tenant_id == tenant,
+        ReviewItem.match_id.in_(list(match_ids)),
+        ReviewItem.note.is_not(None),
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def expired_idempotency_keys(
+    session: Session, tenant: str, now: datetime, *, after: tuple[str, str] | None, limit: int
+) -> list[tuple[str, str]]:
+    """(client id, key) of the tenant's idempotency records past their expiry, in key order.
+    Each client's are forgotten when it calls again; a client that never does leaves them."""
+    stmt = select(IdempotencyRecord.client_id, IdempotencyRecord.key).where(
+        IdempotencyRecord.tenant_id == tenant, IdempotencyRecord.expires_at < now
+    )
+    if after is not None:
+        stmt = stmt.where(tuple_(IdempotencyRecord.client_id, IdempotencyRecord.key) > after)
+    stmt = stmt.order_by(IdempotencyRecord.client_id, IdempotencyRecord.key).limit(limit)
+    return [(str(c), str(k)) for c, k in session.execute(stmt)]
+
+
+def delete_idempotency_records(
+    session: Session, tenant: str, now: datetime, keys: Sequence[tuple[str, str]]
+) -> int:
+    if not keys:
+        return 0
+    result = session.execute(
+        delete(IdempotencyRecord)
+        .where(
+            IdempotencyRecord.tenant_id == tenant,
+            IdempotencyRecord.expires_at < now,
+            tuple_(IdempotencyRecord.client_id, IdempotencyRecord.key).in_(list(keys)),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

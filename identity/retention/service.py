@@ -1,0 +1,201 @@
+"""The retention purge: remove the demographics a decision was asked with once the retention
+period has passed, leaving what was decided and why.
+
+Purged per tenant, in batches that each commit on their own (a big table is never locked for
+long; an interrupted run resumes where it stopped when run again):
+- each decision older than the cutoff, unless its review item is still open or claimed (a steward
+  needs the evidence): its evidence loses the query, the candidates' records and the compared
+  values (`redact.redact_evidence`), its fingerprint is emptied, `purged_at` is set;
+- the free-text note of its review item, if any;
+- the tenant's idempotency records past their 24-hour expiry (sealed answers: tokens and, from
+  before answers were cut to the minimum, demographics), which are otherwise forgotten only when
+  the same client calls again.
+Ids, outcome, reason, policy version, probabilities, rule names and the audit trail stay. Each
+tenant that had anything purged gets one `retention.purge` audit event with the counts. A second
+run finds nothing due and writes nothing; a dry run only counts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from identity.audit import service as audit
+from identity.audit.actor import Actor
+from identity.db import bind_tenant, transaction
+from identity.retention import repository
+from identity.retention.redact import redact_evidence
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    decisions: int
+    review_notes: int
+    last: repository.Position | None
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPurge:
+    tenant: str
+    decisions: int  # purged (or, in a dry run, due)
+    review_notes: int
+    idempotency_records: int
+    kept_for_review: int  # past the cutoff, kept while their review is open
+
+    @property
+    def changed(self) -> int:
+        return self.decisions + self.review_notes + self.idempotency_records
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeReport:
+    cutoff: datetime
+    dry_run: bool
+    tenants: tuple[TenantPurge, ...]
+
+
+def cutoff_for(now: datetime, older_than_days: int) -> datetime:
+    return now - timedelta(days=older_than_days)
+
+
+def purge_batch(
+    session: Session,
+    tenant: str,
+    cutoff: datetime,
+    *,
+    after: repository.Position | None,
+    limit: int,
+    dry_run: bool,
+    now: datetime,
+) -> Batch:
+    """One batch of the tenant's due decisions, in the caller's transaction (never commits)."""
+    due = repository.due_decisions(
+        session, tenant, cutoff, after=after, limit=limit, with_evidence=not dry_run
+    )
+    if not due:
+        return Batch(0, 0, None)
+    ids = [d.id for d in due]
+    if dry_run:
+        notes = repository.count_review_notes(session, tenant, ids)
+    else:
+        redacted = [(d.id, redact_evidence(d.evidence or {})) for d in due]
+        repository.redact_decisions(session, redacted, now)
+        notes = repository.clear_review_notes(session, tenant, ids)
+    last = due[-1]
+    return Batch(len(due), notes, repository.Position(last.created_at, last.id))
+
+
+def purge(
+    sessions: sessionmaker[Session],
+    *,
+    tenant: str | None,
+    older_than_days: int,
+    batch_size: int,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> PurgeReport:
+    """Purge every tenant due (or `tenant` alone); each batch is its own transaction."""
+    now = now or datetime.now(UTC)
+    cutoff = cutoff_for(now, older_than_days)
+    if tenant is None:
+        with transaction(sessions) as session:
+            tenants = repository.tenants_due(session, cutoff, now)
+    else:
+        tenants = [tenant]
+    run_id = str(uuid.uuid4())  # ties the run's events together across tenants
+    results = tuple(
+        _purge_tenant(sessions, name, cutoff, batch_size, dry_run, now, run_id) for name in tenants
+    )
+    return PurgeReport(cutoff, dry_run, results)
+
+
+def _purge_tenant(
+    sessions: sessionmaker[Session],
+    tenant: str,
+    cutoff: datetime,
+    batch_size: int,
+    dry_run: bool,
+    now: datetime,
+    run_id: str,
+) -> TenantPurge:
+    decisions = notes = records = 0
+    with _unit(sessions, tenant) as session:
+        kept = repository.count_kept_for_review(session, tenant, cutoff)
+    outcome = "error"
+    try:
+        position: repository.Position | None = None
+        while True:
+            with _unit(sessions, tenant) as session:
+                batch = purge_batch(
+                    session,
+                    tenant,
+                    cutoff,
+                    after=position,
+                    limit=batch_size,
+                    dry_run=dry_run,
+                    now=now,
+                )
+            decisions, notes = decisions + batch.decisions, notes + batch.review_notes
+            if batch.last is None:
+                break
+            position = batch.last
+        records = _forget_idempotency_records(sessions, tenant, batch_size, dry_run, now)
+        outcome = "success"
+    finally:
+        # What was committed is recorded even when a later batch failed.
+        result = TenantPurge(tenant, decisions, notes, records, kept)
+        if not dry_run and result.changed:
+            with _unit(sessions, tenant) as session:
+                _audit(session, result, cutoff, outcome, run_id)
+    return result
+
+
+def _forget_idempotency_records(
+    sessions: sessionmaker[Session], tenant: str, batch_size: int, dry_run: bool, now: datetime
+) -> int:
+    forgotten = 0
+    after: tuple[str, str] | None = None
+    while True:
+        with _unit(sessions, tenant) as session:
+            keys = repository.expired_idempotency_keys(
+                session, tenant, now, after=after, limit=batch_size
+            )
+            if keys and not dry_run:
+                repository.delete_idempotency_records(session, tenant, now, keys)
+        if not keys:
+            return forgotten
+        forgotten += len(keys)
+        after = keys[-1]
+
+
+def _audit(
+    session: Session, result: TenantPurge, cutoff: datetime, outcome: str, run_id: str
+) -> None:
+    """Counts and the cutoff only: which decisions were purged is on the rows themselves."""
+    audit.record(
+        session,
+        Actor(tenant=result.tenant, client_id=None, request_id=run_id),
+        action="retention.purge",
+        outcome=outcome,
+        object_type="retention",
+        object_ids=[
+            f"cutoff:{cutoff.isoformat(timespec='seconds')}",
+            f"decisions:{result.decisions}",
+            f"review-notes:{result.review_notes}",
+            f"idempotency-records:{result.idempotency_records}",
+            f"kept-for-review:{result.kept_for_review}",
+        ],
+    )
+
+
+@contextmanager
+def _unit(sessions: sessionmaker[Session], tenant: str) -> Iterator[Session]:
+    """A transaction acting for one tenant (PostgreSQL row-level security admits its rows)."""
+    with transaction(sessions) as session:
+        bind_tenant(session, tenant)
+        yield session

@@ -1,0 +1,188 @@
+"""The retention purge on both databases: old decisions lose their demographics and keep what
+was decided; recent ones and those a steward still reviews are kept; the audit chain holds; a
+second run and a dry run change nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from identity.audit import service as audit
+from identity.db import transaction
+from identity.errors import Conflict
+from identity.matching.policy import find_policy
+from identity.models import AuditEvent, IdempotencyRecord, MatchDecision, ReviewItem
+from identity.policy import service as policy_service
+from identity.policy.cache import MatcherCache
+from identity.resolution import service
+from identity.resolution.replay import replay
+from identity.resolution.schemas import StoredMatchResponse
+from identity.retention.service import purge
+from tests.conftest import RULES_DIR, TENANT
+from tests.factories import fhir_patient
+from tests.retention.conftest import OLD, Decisions
+
+# Values of the household's records and of the queries below, standardised as stored.
+DEMOGRAPHICS = ["WILLIAM", "BILL", "CHEN", "MARIA", "GARCIA", "1958-11-02", "1984-03-12"]
+DEMOGRAPHICS += ["1990-07-01", "1991-02-03", "6175552368", "ORCHARD", "372456780", "02143"]
+
+
+def _snapshot(sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """Everything the purge may change, and the audit trail's length."""
+    with sessions() as session:
+        rows = session.execute(
+            select(
+                MatchDecision.id,
+                MatchDecision.evidence,
+                MatchDecision.input_fingerprint,
+                MatchDecision.purged_at,
+            )
+        ).all()
+        notes = session.execute(select(ReviewItem.match_id, ReviewItem.note)).all()
+        keys = session.scalars(select(IdempotencyRecord.key)).all()
+        events = session.scalars(select(AuditEvent.id)).all()
+    return {
+        "decisions": {r[0]: (r[1], r[2], r[3]) for r in rows},
+        "notes": {m: n for m, n in notes},
+        "idempotency": sorted(keys),
+        "events": len(events),
+    }
+
+
+def _decision(sessions: sessionmaker[Session], match_id: str) -> MatchDecision:
+    with sessions() as session:
+        found = session.get(MatchDecision, match_id)
+        assert found is not None
+        session.expunge(found)
+        return found
+
+
+def _found(document: Any, values: Sequence[str]) -> list[str]:
+    text = json.dumps(document).upper()
+    return [v for v in values if v in text]
+
+
+def _retention_events(sessions: sessionmaker[Session]) -> list[AuditEvent]:
+    with sessions() as session:
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "retention.purge").order_by(AuditEvent.id)
+        ).all()
+        session.expunge_all()
+        return list(events)
+
+
+def test_purge_removes_old_demographics_and_keeps_the_decision(
+    sessions: sessionmaker[Session], decisions: Decisions
+) -> None:
+    before = _snapshot(sessions)
+    old = _decision(sessions, decisions.old_match)
+    assert _found(old.evidence, DEMOGRAPHICS)  # the values are there to be purged
+
+    # A dry run counts and changes nothing, not even the audit trail.
+    dry = purge(sessions, tenant=TENANT, older_than_days=365, batch_size=1, dry_run=True)
+    [counted] = dry.tenants
+    assert (counted.decisions, counted.review_notes, counted.idempotency_records) == (2, 1, 1)
+    assert counted.kept_for_review == 1
+    assert _snapshot(sessions) == before
+
+    # Batches of one: the walk goes past the open review and through every due decision.
+    report = purge(sessions, tenant=TENANT, older_than_days=365, batch_size=1)
+    [done] = report.tenants
+    assert (done.decisions, done.review_notes, done.idempotency_records) == (2, 1, 1)
+    assert done.kept_for_review == 1
+
+    after = _snapshot(sessions)
+    for kept in (decisions.recent_match, decisions.old_open_review):
+        assert after["decisions"][kept] == before["decisions"][kept]
+    assert after["idempotency"] == ["live"]
+    assert after["notes"][decisions.old_settled_review] is None
+
+    for purged_id in (decisions.old_match, decisions.old_settled_review):
+        purged = _decision(sessions, purged_id)
+        assert purged.purged_at is not None
+        assert purged.input_fingerprint == ""
+        assert _found(purged.evidence, DEMOGRAPHICS) == []
+        assert "query" not in purged.evidence
+        assert purged.evidence["purged"] is True
+
+    # What was decided and why stays: ids, outcome, reason, policy, probabilities, rules.
+    purged = _decision(sessions, decisions.old_match)
+    for field in ("outcome", "stage", "reason", "member_id", "probability", "policy_version"):
+        assert getattr(purged, field) == getattr(old, field)
+    assert purged.candidates == old.candidates
+    assert purged.evidence["decision"] == old.evidence["decision"]
+    for was, now in zip(old.evidence["candidates"], purged.evidence["candidates"], strict=True):
+        assert (now["member_id"], now["status"], now["rules"]) == (
+            was["member_id"],
+            was["status"],
+            was["rules"],
+        )
+        assert "record" not in now
+        if was["score"] is not None:
+            assert now["score"]["probability"] == was["score"]["probability"]
+            assert [f["weight"] for f in now["score"]["fields"]] == [
+                f["weight"] for f in was["score"]["fields"]
+            ]
+
+    # The stored decision still reads, saying when it was purged.
+    stored = StoredMatchResponse.from_result(service.MatchResult(purged, None))
+    assert stored.purged_at is not None
+    assert stored.input_fingerprint is None
+
+    # One audit event per run, counts only; the chain verifies.
+    [event] = _retention_events(sessions)
+    assert event.tenant_id == TENANT
+    assert "decisions:2" in event.object_ids
+    assert "idempotency-records:1" in event.object_ids
+    assert _found(event.object_ids, DEMOGRAPHICS) == []
+    with sessions() as session:
+        assert audit.verify(session).intact
+
+    # A second run finds nothing due and writes nothing.
+    again = purge(sessions, tenant=TENANT, older_than_days=365, batch_size=1)
+    assert [t.changed for t in again.tenants] == [0]
+    assert _snapshot(sessions) == after
+
+
+def test_one_tenant_or_every_tenant(sessions: sessionmaker[Session], decisions: Decisions) -> None:
+    other = "other-payer"
+    with transaction(sessions) as session:
+        policy_service.activate(session, other, find_policy(RULES_DIR, "default"))
+    today = date.today()
+    with transaction(sessions) as session:
+        body = {"patient": fhir_patient("Quinn", "Abernathy", "1999-09-09")}
+        raw = service.parse_match_request(body, today)
+        theirs = service.match(session, other, MatcherCache(), raw, today=today).decision.id
+        session.execute(
+            update(MatchDecision).where(MatchDecision.id == theirs).values(created_at=OLD)
+        )
+
+    mine = purge(sessions, tenant=TENANT, older_than_days=365, batch_size=500)
+    assert [(t.tenant, t.decisions) for t in mine.tenants] == [(TENANT, 2)]
+    assert _decision(sessions, theirs).purged_at is None
+
+    every = purge(sessions, tenant=None, older_than_days=365, batch_size=500)
+    # Ours still holds the open review's decision (kept), theirs is purged now.
+    assert [(t.tenant, t.decisions, t.kept_for_review) for t in every.tenants] == [
+        (other, 1, 0),
+        (TENANT, 0, 1),
+    ]
+    assert _decision(sessions, theirs).purged_at is not None
+    assert [e.tenant_id for e in _retention_events(sessions)] == [TENANT, other]
+
+
+def test_a_purged_decision_cannot_be_replayed(
+    sessions: sessionmaker[Session], decisions: Decisions, active_policy: str
+) -> None:
+    purge(sessions, tenant=TENANT, older_than_days=365, batch_size=500)
+    with transaction(sessions) as session:
+        with pytest.raises(Conflict, match="purged"):
+            replay(session, TENANT, decisions.old_match, active_policy)
+        kept = replay(session, TENANT, decisions.recent_match, active_policy)
+    assert kept.replayed.decision.outcome.value == "match"
