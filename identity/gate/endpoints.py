@@ -18,6 +18,8 @@ router = APIRouter(prefix="/v1", tags=["gate"])
     status_code=204,
     responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM},
     summary="Record a gate's decision on one retrieval in the tenant's audit trail",
+    description="The event is recorded as the calling client's (the gate's); a `token_id` "
+    "must name a match token that client introspected (403 `not-introspected` otherwise).",
 )
 def post_gate_event(
     request: Request, session: DbSession, caller: TokenIntrospector, event: GateEvent

@@ -23,10 +23,13 @@ class GateEvent(BaseModel):
     token_id: str | None = Field(
         default=None,
         max_length=64,
-        description="The match token's id (introspection's jti) when it was introspected",
+        description="The match token's id (introspection's jti); only a token the reporting "
+        "client introspected itself may be named (403 otherwise)",
     )
     client_id: str | None = Field(
         default=None,
         max_length=64,
-        description="The requesting client, from its validated access token; none without one",
+        description="The requesting client the gate authenticated (from that client's access "
+        "token; none without one). Recorded as what the event is about: the event's own client "
+        "is always the reporting gate, from the reporter's token",
     )

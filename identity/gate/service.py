@@ -1,8 +1,10 @@
 """Recording a gate's decision in the tenant's audit trail.
 
-The event's client is the requesting client the gate authenticated (so "who retrieved what" reads
-as it does for the API), its action `gate.<interaction>`, its object the match token. The gate
-itself is the authenticated reporter: only a caller with `tokens:introspect` reaches this."""
+The event's client is the reporting gate, from its access token (never the body): only a caller
+with `tokens:introspect` reaches this, and it may name only a match token it introspected itself,
+so one gate cannot write events about another's traffic. The requesting client the gate
+authenticated is kept as a labelled object id (`client:<id>`) beside the match token's id; its
+action is `gate.<interaction>`."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from identity.audit import service as audit
 from identity.audit.actor import Actor
-from identity.errors import FieldError, InvalidInput
+from identity.errors import FieldError, IdentityError, InvalidInput
 from identity.gate.schemas import GateEvent
 from identity.logging_setup import get_logger
 from identity.tokens import service as tokens_service
@@ -30,16 +32,30 @@ def outcome(event: GateEvent) -> str:
     return "error" if event.http_status >= 500 else "invalid"
 
 
+class NotIntrospected(IdentityError):
+    """The reporter never introspected the match token its event names."""
+
+    status = 403
+    code = "not-introspected"
+    title = "Only a match token this client introspected can be reported"
+
+
 def record(session: Session, reporter: Actor, event: GateEvent) -> None:
-    """Audit one gate decision in the reporter's tenant (flush only)."""
-    if event.token_id is not None and not tokens_service.known_token(
-        session, reporter.tenant, event.token_id
-    ):
-        raise InvalidInput(
-            "the event names a match token this tenant never issued",
-            errors=[FieldError("/token_id", "unknown token id")],
-        )
-    actor = Actor(reporter.tenant, event.client_id, reporter.request_id)
+    """Audit one gate decision in the reporter's tenant, as the reporter (flush only)."""
+    if event.token_id is not None:
+        if not tokens_service.known_token(session, reporter.tenant, event.token_id):
+            raise InvalidInput(
+                "the event names a match token this tenant never issued",
+                errors=[FieldError("/token_id", "unknown token id")],
+            )
+        assert reporter.client_id is not None  # an authenticated caller always has one
+        if not tokens_service.introspected_by(
+            session, reporter.tenant, event.token_id, reporter.client_id
+        ):
+            raise NotIntrospected("report retrievals only for match tokens you introspected")
+    object_ids = [event.token_id] if event.token_id else []
+    if event.client_id:
+        object_ids.append(f"client:{event.client_id}")
     log.info(
         "gate_event",
         gate=reporter.client_id,
@@ -52,10 +68,10 @@ def record(session: Session, reporter: Actor, event: GateEvent) -> None:
     )
     audit.record(
         session,
-        actor,
+        reporter,
         action=f"gate.{event.interaction}",
         outcome=outcome(event),
         object_type="match_token" if event.token_id else None,
-        object_ids=[event.token_id] if event.token_id else [],
+        object_ids=object_ids,
         http_status=event.http_status,
     )

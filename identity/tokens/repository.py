@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from identity.models import MatchToken
+from identity.models import MatchToken, TokenIntrospection
 
 
 def add_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -80,3 +82,40 @@ def revoke_where(
         .execution_options(synchronize_session=False)
     )
     return sorted(session.scalars(stmt))
+
+
+def issued_since(session: Session, tenant: str, member_id: str, since: datetime) -> bool:
+    """Whether any token was issued for the member after `since`."""
+    stmt = (
+        select(MatchToken.id)
+        .where(
+            MatchToken.tenant_id == tenant,
+            MatchToken.member_id == member_id,
+            MatchToken.issued_at > since,
+        )
+        .limit(1)
+    )
+    return session.execute(stmt).scalar_one_or_none() is not None
+
+
+def remember_introspection(
+    session: Session, tenant: str, token_id: str, client_id: str, *, now: datetime
+) -> None:
+    """Note that `client_id` introspected the token; the first time is kept (race-safe)."""
+    insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert_(TokenIntrospection)
+        .values(tenant_id=tenant, token_id=token_id, client_id=client_id, first_at=now)
+        .on_conflict_do_nothing()
+    )
+
+
+def introspected_by(session: Session, tenant: str, token_id: str, client_id: str) -> bool:
+    found = session.scalar(
+        select(TokenIntrospection.token_id).where(
+            TokenIntrospection.tenant_id == tenant,
+            TokenIntrospection.token_id == token_id,
+            TokenIntrospection.client_id == client_id,
+        )
+    )
+    return found is not None

@@ -160,6 +160,11 @@ def introspect(session: Session, actor: Actor, token: str, *, now: datetime) -> 
     whose client is disabled: the answer never says which, so it cannot be used as an oracle."""
     row = _find(session, actor.tenant, token)
     active = row is not None and _is_active(session, row, _aware(now))
+    if row is not None and actor.client_id is not None:
+        # What lets this client (a gate) report retrievals under this token afterwards.
+        repository.remember_introspection(
+            session, actor.tenant, row.id, actor.client_id, now=_aware(now)
+        )
     audit.record(
         session,
         actor,
@@ -290,6 +295,11 @@ def known_token(session: Session, tenant: str, token_id: str) -> bool:
     return repository.exists(session, tenant, token_id)
 
 
+def introspected_by(session: Session, tenant: str, token_id: str, client_id: str) -> bool:
+    """Whether `client_id` ever introspected the token (any answer, active or not)."""
+    return repository.introspected_by(session, tenant, token_id, client_id)
+
+
 def _find(session: Session, tenant: str, token: str) -> MatchToken | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN_CHARS:
         return None
@@ -307,3 +317,9 @@ def _is_active(session: Session, row: MatchToken, now: datetime) -> bool:
 def _aware(moment: datetime) -> datetime:
     """UTC-aware: SQLite hands stored times back without their zone (they were stored in UTC)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def issued_since(session: Session, tenant: str, member_id: str, since: datetime) -> bool:
+    """Whether a token was issued for the member after `since` (a consent was honoured since):
+    what tells a repeated consent withdrawal from a new one."""
+    return repository.issued_since(session, tenant, member_id, since)

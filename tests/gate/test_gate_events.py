@@ -34,6 +34,8 @@ def test_reports(
     gate = mint_dev_token(settings, tenant=TENANT, client_id="gate", scopes={"tokens:introspect"})
     payer = mint_dev_token(settings, tenant=TENANT, client_id="payer-a", scopes={"match"})
     with live_server.client(gate) as http:
+        # A gate reports only for a token it introspected (tests/gate/test_gate_event_reporter.py).
+        assert http.post("/v1/tokens/introspect", data={"token": issued.token}).status_code == 200
         ok = http.post("/v1/gate-events", json=event(token_id=issued.token_id))
         assert ok.status_code == 204, ok.text
         # Only a token the tenant issued can be named; another tenant's is unknown here.
@@ -55,8 +57,9 @@ def test_reports(
         (recorded,) = session.scalars(
             select(AuditEvent).where(AuditEvent.action.like("gate.%"))
         ).all()
+    # The event is the reporting gate's; the requesting client is what it is about.
     assert (recorded.client_id, recorded.outcome, recorded.object_ids) == (
-        "payer-a",
+        "gate",
         "success",
-        [issued.token_id],
+        [issued.token_id, "client:payer-a"],
     )

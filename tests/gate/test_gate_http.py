@@ -189,12 +189,14 @@ def test_every_decision_is_in_the_audit_chain(world: World) -> None:
     assert world.get(f"/Patient/{OURS}").status_code == 401
     events = gate_events(world)
     summary = [(e.action, e.outcome, e.http_status, e.client_id, e.object_ids) for e in events]
+    # Each event is the reporting gate's (from its token); the requesting client is named.
+    gate = world.clients["gate"]
     assert summary == [
-        ("gate.read", "success", 200, a, [issued.token_id]),
-        ("gate.everything", "success", 200, a, [issued.token_id]),
-        ("gate.read", "forbidden", 403, b, [issued.token_id]),  # the wrong client, named
-        ("gate.search", "forbidden", 403, a, [issued.token_id]),
-        ("gate.read", "denied", 401, None, []),
+        ("gate.read", "success", 200, gate, [issued.token_id, f"client:{a}"]),
+        ("gate.everything", "success", 200, gate, [issued.token_id, f"client:{a}"]),
+        ("gate.read", "forbidden", 403, gate, [issued.token_id, f"client:{b}"]),  # wrong client
+        ("gate.search", "forbidden", 403, gate, [issued.token_id, f"client:{a}"]),
+        ("gate.read", "denied", 401, gate, []),
     ]
     # The gate's introspections are in the chain too, under the gate's own client.
     with transaction(world.sessions) as session:
