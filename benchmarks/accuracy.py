@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import statistics
 import tempfile
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import orjson
 
+from benchmarks.machine import machine_block
 from identity.config import Settings
 from identity.db import make_engine, make_session_factory, transaction, upgrade
 from identity.errors import InvalidInput
@@ -75,6 +77,10 @@ class Tally:
     correct_auto_matches: int = 0
     reviews: int = 0
     false_examples: list[tuple[str, str, str]] = field(default_factory=list)
+    # Matches a guard of the policy lowered, by (truth, the guards that did not hold).
+    capped: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Enrolled queries not matched to their member: (query id, outcome, reason, perturbations).
+    misses: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 def _duplicates(path: Path) -> dict[str, set[str]]:
@@ -144,6 +150,18 @@ def run_queries(
             tally.outcomes[(kind, outcome)] += 1
             chosen = resolution.member
             tally.reviews += outcome == "review"
+            if resolution.decision.reason.value == "capped-by-guard":
+                failed = [g.guard for v in resolution.verdicts for g in v.guards if not g.held]
+                tally.capped[(kind, " + ".join(failed))] += 1
+            if q.truth_member is not None and (chosen is None or not q.is_truth(chosen.member_id)):
+                tally.misses.append(
+                    (
+                        q.query_id,
+                        outcome,
+                        resolution.decision.reason.value,
+                        ",".join(q.perturbations) or "none",
+                    )
+                )
             if chosen is not None:
                 tally.auto_matches += 1
                 tally.correct_auto_matches += q.is_truth(chosen.member_id)
@@ -293,6 +311,15 @@ def report(name: str, t: Tally) -> str:
     for kind in sorted({k for k, _ in t.outcomes}):
         row = [t.outcomes[(kind, o)] for o in ("match", "review", "no_match")]
         lines.append(f"| {kind} | {row[0]} | {row[1]} | {row[2]} |")
+    lines += ["", "| matches capped by a guard: truth | guards not held | count |"]
+    lines += ["| --- | --- | --- |"]
+    for (kind, guards), n in sorted(t.capped.items()):
+        lines.append(f"| {kind} | {guards} | {n} |")
+    if not t.capped:
+        lines.append("| (none) | | 0 |")
+    lines += ["", "| enrolled, not matched: outcome / reason | count |", "| --- | --- |"]
+    for (outcome, reason), n in sorted(Counter((o, r) for _, o, r, _ in t.misses).items()):
+        lines.append(f"| {outcome} / {reason} | {n} |")
     lines += ["", "| false matches by relationship | count |", "| --- | --- |"]
     for rel in ("household", "twin", "jr_sr", "namesake", "stranger"):
         lines.append(f"| {rel} | {t.false_matches.get(rel, 0)} |")
@@ -316,11 +343,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--trained", action="store_true", help="train the policy first")
     args = parser.parse_args(argv)
+    started = time.perf_counter()
     data_dir = REPO / "var" / "bench" / f"acc-{args.members}-{args.seed}"
     suffix = " (trained)" if args.trained else " (hand-set policy)"
     print(report("febrl4" + suffix, febrl4(trained=args.trained)), flush=True)
     tally = synthetic(args.members, args.queries, args.seed, data_dir, trained=args.trained)
     print(report(f"synthetic {args.members} members" + suffix, tally))
+    policy = find_policy(REPO / "matching_rules", "default")
+    print(f"\nhand-set policy {policy.version}; {time.perf_counter() - started:.0f} s\n")
+    print(machine_block())
 
 
 if __name__ == "__main__":

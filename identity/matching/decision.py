@@ -10,6 +10,9 @@ Reason codes are stable strings a caller can branch on and a steward can read:
   review-band              the best candidate is in the review band
   below-review-threshold   no candidate is probable enough to review
   unscored-candidates      candidates remain that no rule settles and the policy has no model
+  capped-by-guard          the stages chose a candidate, but a guard of the policy did not hold for
+                           it (the identity assurance floor: the names do not support the match);
+                           at most the guard's cap, and the candidate's evidence names the guard
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class Reason(StrEnum):
     REVIEW_BAND = "review-band"
     BELOW_REVIEW_THRESHOLD = "below-review-threshold"
     UNSCORED_CANDIDATES = "unscored-candidates"
+    CAPPED_BY_GUARD = "capped-by-guard"
 
 
 class Status(StrEnum):

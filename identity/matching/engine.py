@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from identity.matching.decision import Decision, Status, decide
+from identity.matching.guards import GuardCheck, Guards, capped
 from identity.matching.policy import Policy
 from identity.matching.record import StandardRecord
 from identity.matching.rules import Rule, RuleResult, evaluate_rules
@@ -31,19 +32,24 @@ class CandidateVerdict:
     status: Status
     rules: tuple[RuleResult, ...]
     score: PairScore | None = None
+    # The policy's guards, checked on the candidate the stages chose (no one else's are).
+    guards: tuple[GuardCheck, ...] = ()
 
     @property
     def probability(self) -> float | None:
         return None if self.score is None else self.score.probability
 
     def evidence(self) -> dict[str, Any]:
-        return {
+        evidence = {
             "member_id": self.candidate.member_id,
             "status": self.status.value,
             "blocking_keys": list(self.candidate.matched_keys),
             "rules": [r.as_dict() for r in self.rules],
             "score": None if self.score is None else self.score.as_dict(),
         }
+        if self.guards:
+            evidence["guards"] = [g.as_dict() for g in self.guards]
+        return evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +91,7 @@ class Matcher:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.rules = compile_rules(policy)
+        self.guards = Guards(policy)
         doc = policy.document
         self.scorer = FellegiSunter(doc.comparisons, doc.model) if doc.model else None
 
@@ -102,7 +109,8 @@ class Matcher:
 
     def resolve(self, query: StandardRecord, candidates: Sequence[Candidate]) -> Resolution:
         """Every candidate is scored (the evidence shows why rules and weights agree or not);
-        only the open ones compete in the probabilistic decision."""
+        only the open ones compete in the probabilistic decision. The candidate the stages
+        chose then meets the policy's guards, which may lower the match (to review)."""
         scores: Sequence[PairScore | None] = [None] * len(candidates)
         if self.scorer is not None and candidates:
             scores = self.scorer.score(query, [c.record for c in candidates])
@@ -115,4 +123,9 @@ class Matcher:
             [v.probability for v in verdicts],
             self.policy.document.decision,
         )
+        if self.guards and decision.chosen is not None:
+            i = decision.chosen
+            checks = self.guards.check(judged, verdicts[i].candidate.record, verdicts[i].score)
+            verdicts = (*verdicts[:i], replace(verdicts[i], guards=checks), *verdicts[i + 1 :])
+            decision = capped(decision, checks)
         return Resolution(decision, verdicts, ssn_set_aside=judged is not query)

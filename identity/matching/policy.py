@@ -123,6 +123,40 @@ LEVEL_KINDS: dict[str, frozenset[str]] = {
 THRESHOLD_KINDS = frozenset({"jaro_winkler"})
 
 
+class GuardSpec(_Frozen):
+    """A guard: what must hold of the candidate the stages chose before it is a match.
+
+    Conditions name comparison levels by label (`jaro_winkler_0.92`; `null` when a value is
+    missing on either side). Exactly one form:
+      require_any  the guard holds when at least one listed comparison is in one of its listed
+                   levels; a level not listed never counts (a level added later fails closed)
+      when         the guard fails when every listed comparison is in one of its listed levels
+    When a guard fails, the decision is at most `cap`, whatever the rules and weights said.
+    `crosswise`: the guard also holds if it holds with the query's given and family names
+    exchanged (entered in each other's fields, one of them perhaps mistyped as well).
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,62}$")
+    description: str = ""
+    cap: Literal["review", "no_match"] = "review"
+    crosswise: bool = False
+    require_any: dict[str, tuple[str, ...]] | None = None
+    when: dict[str, tuple[str, ...]] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> GuardSpec:
+        if (self.require_any is None) == (self.when is None):
+            raise ValueError("a guard says either `require_any` or `when`, not both or neither")
+        empty = [name for name, levels in self.conditions.items() if not levels]
+        if not self.conditions or empty:
+            raise ValueError(f"a guard needs at least one level per comparison; empty: {empty}")
+        return self
+
+    @property
+    def conditions(self) -> dict[str, tuple[str, ...]]:
+        return self.require_any if self.require_any is not None else (self.when or {})
+
+
 class LevelSpec(_Frozen):
     kind: str
     threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
@@ -205,16 +239,48 @@ class PolicyDocument(_Frozen):
     blocking: BlockingSpec
     rules: RulesSpec
     decision: DecisionSpec
+    guards: tuple[GuardSpec, ...] = ()
     comparisons: tuple[ComparisonSpec, ...] = ()
     model: ModelSpec | None = None
 
     @model_validator(mode="after")
-    def _model_fits_comparisons(self) -> PolicyDocument:
+    def _parts_fit_together(self) -> PolicyDocument:
+        """The model and the guards must name the comparisons and levels the policy declares;
+        every problem of both is reported at once."""
+        problems = self._model_problems() + self._guard_problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _guard_problems(self) -> list[str]:
+        problems: list[str] = []
+        names = [g.name for g in self.guards]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            problems.append(f"guard names must be unique; repeated: {repeated}")
+        if self.guards and self.model is None:
+            problems.append("guards read comparison levels: declare comparisons and a model")
+            return problems
+        declared = {c.name: {lv.label for lv in c.levels} | {"null"} for c in self.comparisons}
+        for guard in self.guards:
+            for comparison, levels in guard.conditions.items():
+                where = f"guards.{guard.name}.{comparison}"
+                if comparison not in declared:
+                    problems.append(f"{where}: no such comparison in this policy")
+                    continue
+                unknown = sorted(set(levels) - declared[comparison])
+                if unknown:
+                    problems.append(
+                        f"{where}: unknown levels {unknown}; known: {sorted(declared[comparison])}"
+                    )
+        return problems
+
+    def _model_problems(self) -> list[str]:
         """Parameters must name exactly the comparisons and levels the policy declares."""
         if not self.comparisons and self.model is None:
-            return self
+            return []
         if not self.comparisons or self.model is None:
-            raise ValueError("comparisons and model go together: declare both or neither")
+            return ["comparisons and model go together: declare both or neither"]
         problems: list[str] = []
         names = [c.name for c in self.comparisons]
         if len(set(names)) != len(names):
@@ -235,9 +301,7 @@ class PolicyDocument(_Frozen):
             comp_spec = next((c for c in self.comparisons if c.name == name), None)
             if comp_spec is None or not comp_spec.term_frequency:
                 problems.append(f"model.term_frequencies.{name}: comparison has no term_frequency")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+        return problems
 
 
 class Policy(BaseModel):

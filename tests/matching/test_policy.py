@@ -21,7 +21,7 @@ def test_every_policy_file_in_matching_rules_is_valid() -> None:
 
 def test_version_is_label_plus_content_hash() -> None:
     policy = parse_policy(DEFAULT)
-    assert policy.version.startswith("1.2.0+")
+    assert policy.version.startswith("1.3.0+")
     assert len(policy.version.split("+")[1]) == 12
     # Comments and layout are not content.
     assert parse_policy("# a comment\n" + DEFAULT).version == policy.version
@@ -58,3 +58,49 @@ def test_unusable_documents_are_refused(text: str) -> None:
 def test_unknown_policy_name(tmp_path: Path) -> None:
     with pytest.raises(PolicyError):
         find_policy(tmp_path, "nope")
+
+
+def test_guards_are_checked_against_the_comparisons_with_every_problem_at_once() -> None:
+    broken = (
+        DEFAULT.replace("given_name: [exact, swapped, nickname,", "given_name: [exact, fuzzy,")
+        .replace("when: {given_name: [initial], sex: [else]}", "when: {shoe_size: [else]}")
+        .replace("- name: initial-of-the-other-sex", "- name: names-support-the-match")
+    )
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(broken, source="broken.yaml")
+    text = " | ".join(caught.value.problems)
+    assert "guards.names-support-the-match.given_name: unknown levels ['fuzzy']" in text
+    assert "guards.names-support-the-match.shoe_size: no such comparison" in text
+    assert "guard names must be unique" in text
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ("    when: {given_name: [initial], sex: [else]}\n", "", "either `require_any` or `when`"),
+        (
+            "    crosswise: true\n    require_any:",
+            "    crosswise: true\n    when: {sex: [else]}\n    require_any:",
+            "either `require_any` or `when`",
+        ),
+        ("sex: [else]}", "sex: []}", "at least one level"),
+        ("cap: review", "cap: match", "'review' or 'no_match'"),
+    ],
+    ids=["neither form", "both forms", "an empty level list", "a cap that is no cap"],
+)
+def test_malformed_guards_are_refused(old: str, new: str, problem: str) -> None:
+    assert old in DEFAULT
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(DEFAULT.replace(old, new, 1))
+    [found] = caught.value.problems
+    assert found.startswith("guards.")
+    assert problem in found
+
+
+def test_guards_need_the_comparison_levels_they_read() -> None:
+    without_model = DEFAULT.split("\n# The probabilistic (Fellegi-Sunter) stage.")[0]
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(without_model)
+    assert caught.value.problems == [
+        "(document): Value error, guards read comparison levels: declare comparisons and a model"
+    ]
