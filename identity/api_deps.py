@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import orjson
 from anyio import CancelScope
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
+from identity.auth.dependencies import authenticate
 from identity.db import bind_tenant, finish
-from identity.errors import FieldError, InvalidInput, PayloadTooLarge
+from identity.errors import FieldError, InvalidInput, Unauthorized
+from identity.http_body import PARSED, WITHHELD
 from identity.idempotency.service import IdempotentRequest, fingerprint, parse_key
 
 
@@ -37,21 +38,16 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
 
 
 async def json_body(request: Request) -> Any:
-    """The body as JSON, bounded in size; malformed JSON is a 422 that quotes nothing."""
-    limit = request.app.state.settings.max_body_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-    body = await request.body()
-    if len(body) > limit:
-        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(
-            "the body is not valid JSON",
-            errors=[FieldError("", f"malformed JSON at byte {exc.pos}")],
-        ) from exc
+    """The body as JSON, already bounded and checked by the body guard (identity/http_body.py)
+    before any route ran. A body withheld from an unauthenticated caller is never read: whatever
+    the order of a route's dependencies, the answer is the authentication's 401."""
+    state = request.state
+    if hasattr(state, PARSED):
+        return getattr(state, PARSED)
+    if getattr(state, WITHHELD, False):
+        await run_in_threadpool(authenticate, request)  # raises the 401 with its reason
+        raise Unauthorized("a bearer access token is required")
+    raise InvalidInput("a JSON body is required", errors=[FieldError("", "missing")])
 
 
 async def idempotent_request(request: Request) -> IdempotentRequest | None:

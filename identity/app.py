@@ -7,7 +7,6 @@ app at any database. The app refuses to start on a schema it does not know.
 from __future__ import annotations
 
 import gc
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,8 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -37,12 +35,12 @@ from identity.errors import (
     IdentityError,
     InvalidInput,
     ServiceUnavailable,
-    operation_outcome,
-    problem_details,
+    error_response,
 )
 from identity.exchange.endpoints import router as exchange_router
 from identity.gate.endpoints import router as gate_router
 from identity.health.endpoints import router as health_router
+from identity.http_body import BodyGuard
 from identity.idempotency.sealing import load_or_create_sealer
 from identity.logging_setup import configure_logging, get_logger
 from identity.observability.endpoints import router as metrics_router
@@ -58,29 +56,9 @@ from identity.tokens.endpoints import router as tokens_router
 log = get_logger("identity.http")
 
 
-def _instance(request: Request) -> str | None:
-    """This occurrence, named by its request id: never the path, which can carry an identifier
-    the caller put there (a member id in /v1/matches/{id}, say)."""
+def _render(request: Request, err: IdentityError) -> Response:
     request_id = str(getattr(request.state, "request_id", ""))
-    try:
-        return uuid.UUID(request_id).urn
-    except ValueError:
-        return None
-
-
-def _render(request: Request, err: IdentityError) -> JSONResponse:
-    headers = dict(err.headers)
-    if request.url.path.startswith("/fhir"):
-        return JSONResponse(
-            operation_outcome(err),
-            status_code=err.status,
-            media_type="application/fhir+json",
-            headers=headers,
-        )
-    body = problem_details(err, instance=_instance(request))
-    return JSONResponse(
-        body, status_code=err.status, media_type="application/problem+json", headers=headers
-    )
+    return error_response(err, path=request.url.path, request_id=request_id)
 
 
 class _HttpError(IdentityError):
@@ -120,6 +98,12 @@ def _install_error_handlers(app: FastAPI) -> None:
             request, ServiceUnavailable("the database is unavailable", retry_after_s=retry)
         )
 
+    async def unstorable(request: Request, exc: Exception) -> Response:
+        # A value the database refuses (one that got past the checks at the boundary): the
+        # caller's input, not an outage; neither the value nor the driver's message is logged.
+        log.warning("value_refused_by_database", error=type(exc).__name__)
+        return _render(request, InvalidInput("a value in the request cannot be stored"))
+
     async def unexpected(request: Request, exc: Exception) -> Response:
         # Only the type: an exception's text can carry submitted values.
         log.error("unhandled_error", error=type(exc).__name__)
@@ -140,6 +124,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, database_down)
     app.add_exception_handler(PoolTimeout, database_down)
     app.add_exception_handler(DBAPIError, database_down)
+    app.add_exception_handler(DataError, unstorable)
     app.add_exception_handler(Exception, unexpected)
 
 
@@ -184,6 +169,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     _install_error_handlers(app)
+    # Inside RequestContext: the guard's refusals get a request id and an access-log line.
+    app.add_middleware(BodyGuard)
     app.add_middleware(RequestContext)
     app.include_router(health_router)
     app.include_router(auth_router)

@@ -46,6 +46,18 @@ class Settings(BaseSettings):
     db_pool_size: int = 16
     db_connect_timeout_s: float = 3.0
     max_body_bytes: int = 256 * 1024
+    max_json_depth: int = Field(
+        default=32,
+        ge=8,
+        le=512,
+        description="Deepest nesting of objects and arrays a JSON body may have (a FHIR request "
+        "needs about 12); checked before any model sees the body",
+    )
+    max_json_elements: int = Field(
+        default=20_000,
+        ge=100,
+        description="Most values (objects, arrays, strings, numbers…) one JSON body may hold",
+    )
     retry_after_s: int = 5
 
     # --- authentication (tokens, the token endpoint) ---
@@ -130,6 +142,11 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest $bulk-member-match body (its own limit: max_body_bytes is for single "
         "requests); about 5 kB per member, so 10,000 members fit",
+    )
+    bulk_match_max_json_elements: int = Field(
+        default=4_000_000,
+        ge=100,
+        description="Most JSON values one $bulk-member-match body may hold (about 400 a member)",
     )
     bulk_match_worker: bool = Field(
         default=True,

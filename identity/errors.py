@@ -6,9 +6,12 @@ a submitted value: errors name the field (a JSON pointer) and what is wrong with
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from starlette.responses import JSONResponse
 
 PROBLEM_BASE = "https://identity.example/problems/"
 
@@ -181,3 +184,27 @@ def operation_outcome(err: IdentityError) -> dict[str, Any]:
             issue["expression"] = [path]
         issues.append(issue)
     return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def error_response(err: IdentityError, *, path: str, request_id: str | None) -> JSONResponse:
+    """The error in its route's shape: OperationOutcome under /fhir, problem details elsewhere.
+
+    Shared by the exception handlers and the request-body guard (which answers before routing).
+    `instance` is the request id, never the path: a path can carry an identifier."""
+    if path.startswith("/fhir"):
+        return JSONResponse(
+            operation_outcome(err),
+            status_code=err.status,
+            media_type="application/fhir+json",
+            headers=dict(err.headers),
+        )
+    try:
+        instance: str | None = uuid.UUID(request_id or "").urn
+    except ValueError:
+        instance = None
+    return JSONResponse(
+        problem_details(err, instance=instance),
+        status_code=err.status,
+        media_type="application/problem+json",
+        headers=dict(err.headers),
+    )

@@ -18,7 +18,34 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+class ExceptionTypeOnly(logging.Filter):
+    """Keeps a record's message and its exception's type, drops the traceback: an exception's
+    text and its frames can carry what a caller submitted (`int('³')` quotes its argument)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is not None:
+            record.msg = f"{str(record.msg).strip()} ({record.exc_info[0].__name__})"
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        return True
+
+
+# The loggers that print tracebacks of their own: uvicorn's error logger ("Exception in ASGI
+# application", invalid requests), and asyncio's for a task that failed unobserved.
+TRACEBACK_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi", "asyncio")
+
+
+def hide_tracebacks() -> None:
+    """Install ExceptionTypeOnly on the loggers that log tracebacks (idempotent)."""
+    for name in TRACEBACK_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, ExceptionTypeOnly) for f in logger.filters):
+            logger.addFilter(ExceptionTypeOnly())
+
+
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
+    hide_tracebacks()
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     )

@@ -88,6 +88,25 @@ async def oauth_form(request: Request) -> dict[str, str]:
 @router.post(
     "/oauth/token",
     summary="Issue an access token (client_credentials with a private_key_jwt assertion)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["grant_type", "client_assertion_type", "client_assertion"],
+                        "properties": {
+                            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                            "scope": {"type": "string"},
+                            "client_assertion_type": {"type": "string", "enum": [ASSERTION_TYPE]},
+                            "client_assertion": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        }
+    },
 )
 def token(
     request: Request,

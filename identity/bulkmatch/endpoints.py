@@ -9,35 +9,28 @@
 - `DELETE …/{id}`: cancels or deletes the job (202).
 
 The kick-off body has its own size limit, `bulk_match_max_body_bytes` (64 MiB by default, about
-5 kB per member), far above the 256 kB every other route accepts: it is read here, a chunk at a
-time, and refused with 413 as soon as it passes the limit, and only after the caller has been
-authenticated.
+5 kB per member), far above the 256 kB every other route accepts, and its own bound on the number
+of JSON values; the body guard (identity/http_body.py) reads it a chunk at a time, only after the
+caller has been authenticated, and refuses it with 413 as soon as it passes the limit.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-import orjson
-from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 
-from identity.api_deps import DbSession
+from identity.api_deps import DbSession, JsonBody
 from identity.audit import service as audit
 from identity.audit.http import request_actor
 from identity.auth.dependencies import Matcher
 from identity.bulkmatch import runner, service
-from identity.errors import (
-    FieldError,
-    IdentityError,
-    InvalidInput,
-    PayloadTooLarge,
-    operation_outcome,
-)
+from identity.errors import IdentityError, InvalidInput, operation_outcome
 from identity.fhir.bulk_member_match import manifest, parse_envelope, result_parameters
+from identity.fhir.request_schemas import FHIR_PARAMETERS_BODY
 
 router = APIRouter(prefix="/fhir", tags=["payer-to-payer"])
 
@@ -45,31 +38,6 @@ FHIR_JSON = "application/fhir+json"
 OUTCOME: dict[str, Any] = {"content": {FHIR_JSON: {}}}
 KICK_OFF = "/fhir/Group/$bulk-member-match"
 RETRY_AFTER_S = "2"
-
-
-async def bulk_body(request: Request, caller: Matcher) -> Any:
-    """The kick-off body as JSON, read under this route's own limit. Depends on the caller so
-    that nobody unauthenticated can make the service read 64 MiB."""
-    limit: int = request.app.state.settings.bulk_match_max_body_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-    try:
-        # Off the event loop: tens of megabytes take a noticeable while to parse.
-        return await run_in_threadpool(orjson.loads, bytes(body))
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(
-            "the body is not valid JSON",
-            errors=[FieldError("", f"malformed JSON at byte {exc.pos}")],
-        ) from exc
-
-
-BulkBody = Annotated[Any, Depends(bulk_body)]
 
 
 def _public(request: Request, path: str) -> str:
@@ -87,11 +55,12 @@ def _information(text: str) -> dict[str, Any]:
 @router.post(
     "/Group/$bulk-member-match",
     status_code=202,
-    responses={202: OUTCOME, 413: OUTCOME, 422: OUTCOME},
+    responses={202: OUTCOME, 413: OUTCOME, 415: OUTCOME, 422: OUTCOME},
+    openapi_extra=FHIR_PARAMETERS_BODY,
     summary="PDex $bulk-member-match: many members at once, answered asynchronously",
 )
 def bulk_member_match(
-    request: Request, caller: Matcher, body: BulkBody, session: DbSession
+    request: Request, caller: Matcher, body: JsonBody, session: DbSession
 ) -> JSONResponse:
     actor = request_actor(request, caller)
     settings = request.app.state.settings
@@ -167,7 +136,7 @@ def bulk_member_match_output(
         session,
         actor,
         job_id,
-        int(page) if page.isdigit() and len(page) <= 9 else 0,
+        int(page) if page.isascii() and page.isdigit() and len(page) <= 9 else 0,
         page_size=settings.bulk_match_output_page,
         now=datetime.now(UTC),
         sealer=request.app.state.sealer,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from identity.api_deps import PROBLEM, DbSession, Idempotency, JsonBody
 from identity.audit.http import request_actor
 from identity.auth.dependencies import DecisionReader, Matcher
+from identity.fhir.request_schemas import MATCH_REQUEST_BODY
 from identity.idempotency.http import json_response
 from identity.resolution import service
 from identity.resolution.schemas import MatchResponse, StoredMatchResponse, match_response
@@ -19,14 +20,15 @@ router = APIRouter(prefix="/v1", tags=["matching"])
 @router.post(
     "/match",
     response_model=MatchResponse,
-    responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+    responses={401: PROBLEM, 403: PROBLEM, 413: PROBLEM, 415: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+    openapi_extra=MATCH_REQUEST_BODY,
     summary="Resolve a person (FHIR Patient, optional Coverage) against the member master",
 )
 def post_match(
     request: Request,
+    caller: Matcher,
     body: JsonBody,
     session: DbSession,
-    caller: Matcher,
     idempotency: Idempotency,
 ) -> Response:
     def decide() -> MatchResponse:

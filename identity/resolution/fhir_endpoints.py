@@ -8,23 +8,22 @@ identity/fhir/patient_match.py. Errors under /fhir render as OperationOutcome (i
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import RootModel
 
 from identity.api_deps import DbSession, Idempotency, JsonBody
 from identity.audit.http import request_actor
 from identity.auth.dependencies import MemberSearcher
-from identity.errors import FieldError, UnsupportedMediaType
 from identity.fhir.patient_match import match_bundle, parse_patient_match
+from identity.fhir.request_schemas import FHIR_PARAMETERS_BODY
 from identity.idempotency.http import json_response
 from identity.resolution import service
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
 FHIR_JSON = "application/fhir+json"
-ACCEPTED_TYPES = frozenset({FHIR_JSON, "application/json"})
 OUTCOME: dict[str, Any] = {"content": {FHIR_JSON: {}}}
 
 
@@ -32,26 +31,24 @@ class FhirResource(RootModel[dict[str, Any]]):
     """A FHIR resource rendered as is (json_response stores and replays a model's JSON)."""
 
 
-def fhir_json_content(request: Request) -> None:
-    """The body must be FHIR JSON (`application/fhir+json`, or `application/json`)."""
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type not in ACCEPTED_TYPES:
-        raise UnsupportedMediaType(
-            "the body must be application/fhir+json or application/json",
-            errors=[FieldError("/headers/Content-Type", "not a FHIR JSON media type")],
-        )
-
-
 @router.post(
     "/Patient/$match",
     response_class=Response,
-    responses={200: OUTCOME, 401: OUTCOME, 403: OUTCOME, 415: OUTCOME, 422: OUTCOME, 503: OUTCOME},
+    responses={
+        200: OUTCOME,
+        401: OUTCOME,
+        403: OUTCOME,
+        413: OUTCOME,
+        415: OUTCOME,
+        422: OUTCOME,
+        503: OUTCOME,
+    },
+    openapi_extra=FHIR_PARAMETERS_BODY,
     summary="FHIR R4 Patient $match: a searchset Bundle of graded candidates (Parameters in)",
 )
 def patient_match(
     request: Request,
     caller: MemberSearcher,
-    _content: Annotated[None, Depends(fhir_json_content)],
     session: DbSession,
     body: JsonBody,
     idempotency: Idempotency,
