@@ -24,6 +24,7 @@ from identity.audit.http import DENIAL_OUTCOMES, audit_denial
 from identity.auth.endpoints import OAuthError
 from identity.auth.endpoints import router as auth_router
 from identity.auth.keys import load_or_create_signing_key
+from identity.auth.source_limit import SourceLimit
 from identity.auth.trust import build_validator
 from identity.bulkmatch.endpoints import router as bulk_match_router
 from identity.bulkmatch.worker import BulkMatchWorker
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     # Inside RequestContext: the guard's refusals get a request id and an access-log line.
     app.add_middleware(BodyGuard)
+    app.add_middleware(SourceLimit, settings=settings)  # before authentication, inside the log
     app.add_middleware(RequestContext)
     app.include_router(health_router)
     app.include_router(auth_router)

@@ -114,6 +114,35 @@ class Settings(BaseSettings):
         default=400, ge=1, description="Requests a tenant's clients may make at once, together"
     )
 
+    # --- Limits per source address, before authentication (identity/auth/source_limit.py) ---
+    # The source is the connection's peer (behind a proxy: see uvicorn's FORWARDED_ALLOW_IPS).
+    source_rate_per_s: float = Field(
+        default=500.0,
+        ge=0,
+        description="Sustained requests per second from one source address, authenticated or "
+        "not (0: no limit); generous, it only stops floods",
+    )
+    source_burst: int = Field(
+        default=1000, ge=1, description="Requests one source may make at once"
+    )
+    source_failures_per_s: float = Field(
+        default=0.5,
+        ge=0,
+        description="Failed authentications (401) per second a source may sustain; once its "
+        "allowance is spent, every request of that source is refused (429) until it refills "
+        "(0: no limit)",
+    )
+    source_failure_burst: int = Field(
+        default=100, ge=1, description="Failed authentications a source may have at once"
+    )
+    denial_audit_window_s: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="Refusals of unauthenticated requests are audited as one event per source "
+        "and status per window of this many seconds, with a count",
+    )
+
     # --- payer-to-payer exchange ($member-match) ---
     require_consent: bool = Field(
         default=True,

@@ -1,7 +1,9 @@
-"""Token-bucket rate limits per client and per tenant, and the RateLimit header fields.
+"""Token-bucket rate limits per client and per tenant (and, before authentication, per source
+address: identity/auth/source_limit.py), and the RateLimit header fields.
 
 Pure: no FastAPI, no I/O. The auth dependency calls `acquire(client_id, tenant)` once per
-authenticated request and raises `RateLimited` when the decision refuses it.
+authenticated request and raises `RateLimited` when the decision refuses it; other limits name
+their own policies (`RateLimiter.of`) and take with `take`.
 
 Each request must take one token from its client's bucket and one from its tenant's bucket, both or
 neither: a refused request consumes nothing, so a client hammering past its own quota drains its
@@ -20,7 +22,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -107,6 +109,14 @@ class _Limit:
             bucket.updated = now
         return bucket
 
+    def peek(self, key: str, now: float) -> _Bucket:
+        """The key's bucket as it would be at `now`, without keeping one for a new key (a check
+        that takes nothing must not grow the table)."""
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            return _Bucket(float(self.burst), now)
+        return _Bucket(min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate), now)
+
     def drop_full(self, now: float) -> None:
         """Forget buckets that have refilled: a full bucket and no bucket behave the same."""
         full = [
@@ -119,7 +129,10 @@ class _Limit:
 
 
 class RateLimiter:
-    """Thread-safe (sync endpoints run in a thread pool): one lock around O(1) work per request."""
+    """Thread-safe (sync endpoints run in a thread pool): one lock around O(1) work per request.
+
+    Holds one or more named limits; a request takes one token from each limit's bucket for its
+    key, from all of them or from none."""
 
     def __init__(
         self,
@@ -129,11 +142,23 @@ class RateLimiter:
         tenant_burst: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if client_rate < 0 or tenant_rate < 0:
+        self._setup(
+            ((CLIENT, client_rate, client_burst), (TENANT, tenant_rate, tenant_burst)), clock
+        )
+
+    @classmethod
+    def of(
+        cls, limits: Sequence[tuple[str, float, int]], clock: Callable[[], float] = time.monotonic
+    ) -> RateLimiter:
+        """A limiter of named limits (name, rate per second, burst); a rate of 0 disables one."""
+        limiter = cls.__new__(cls)
+        limiter._setup(limits, clock)
+        return limiter
+
+    def _setup(self, limits: Sequence[tuple[str, float, int]], clock: Callable[[], float]) -> None:
+        if any(rate < 0 for _, rate, _ in limits):
             raise ValueError("rates must be >= 0 (0 disables a limit)")
-        self._client = _Limit(CLIENT, client_rate, client_burst) if client_rate > 0 else None
-        self._tenant = _Limit(TENANT, tenant_rate, tenant_burst) if tenant_rate > 0 else None
-        self._limits = tuple(x for x in (self._client, self._tenant) if x is not None)
+        self._limits = tuple(_Limit(name, rate, burst) for name, rate, burst in limits if rate > 0)
         self._clock = clock
         self._lock = threading.Lock()
         # Sweeping idle buckets at most once per longest refill time keeps it amortised O(1).
@@ -151,6 +176,11 @@ class RateLimiter:
 
     def acquire(self, client_id: str, tenant: str) -> LimitDecision:
         """Take one token from the client's and the tenant's buckets, or from neither."""
+        return self.take({CLIENT: client_id, TENANT: tenant})
+
+    def take(self, keys: Mapping[str, str], *, consume: bool = True) -> LimitDecision:
+        """One token from each limit's bucket for `keys[limit name]`, or from none. With
+        `consume=False` only the decision: whether a token is there (nothing is taken)."""
         if not self._limits:
             return LimitDecision(allowed=True, retry_after_s=0)
         with self._lock:
@@ -160,14 +190,15 @@ class RateLimiter:
                     limit.drop_full(now)
                 self._last_sweep = now
             taken = [
-                (limit, limit.bucket(client_id if limit is self._client else tenant, now))
+                (limit, (limit.bucket if consume else limit.peek)(keys[limit.name], now))
                 for limit in self._limits
             ]
             short = [(limit, b) for limit, b in taken if b.tokens < 1 - _EPS]
             if short:
                 return self._refusal(taken, short)
-            for _, bucket in taken:
-                bucket.tokens -= 1
+            if consume:
+                for _, bucket in taken:
+                    bucket.tokens -= 1
             states = tuple(
                 PolicyState(
                     limit.name,
@@ -178,7 +209,7 @@ class RateLimiter:
                 )
                 for limit, b in taken
             )
-        nearest = min(states, key=lambda s: s.remaining)  # ties: the client's, listed first
+        nearest = min(states, key=lambda s: s.remaining)  # ties: the first listed
         return LimitDecision(True, 0, states, nearest.name)
 
     @staticmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from identity.audit.actor import UNAUTHENTICATED_TENANT, Actor
+from identity.audit.denials import DENIAL_OUTCOMES, DenialAudit
 from identity.audit.service import record_denial
 from identity.auth.principal import Principal
 from identity.logging_setup import get_logger
@@ -18,14 +19,20 @@ def request_actor(request: Request, principal: Principal) -> Actor:
     return Actor(tenant=principal.tenant, client_id=principal.client_id, request_id=request_id)
 
 
-# A refused request is audited by status: who was refused, at which route, and why.
-DENIAL_OUTCOMES = {401: "denied", 403: "forbidden", 404: "not-found", 429: "rate-limited"}
+__all__ = ["DENIAL_OUTCOMES", "audit_denial", "request_actor"]
 
 
 def audit_denial(request: Request, status: int) -> None:
-    """Record a refusal in a transaction of its own (the request's own rolled back). Runs in a
-    worker thread. Failing to audit must not turn a 401 into a 500: it is logged instead."""
+    """Record a refusal. An authenticated caller's is one event, in a transaction of its own
+    (the request's own rolled back); a caller that never authenticated is only counted, per
+    source, and audited as an aggregate (identity/audit/denials.py): no database work per
+    refusal. Runs in a worker thread. Failing to audit must not turn a 401 into a 500: it is
+    logged instead."""
     principal = getattr(request.state, "principal", None)
+    denials: DenialAudit | None = getattr(request.state, "denials", None)
+    if principal is None and denials is not None:
+        denials.add(str(getattr(request.state, "source", "unknown")), status)
+        return
     actor = Actor(
         tenant=principal.tenant if principal else UNAUTHENTICATED_TENANT,
         client_id=principal.client_id if principal else None,

@@ -65,22 +65,26 @@ def test_an_idempotent_replay_and_a_failed_request_write_no_event(
     assert [e.action for e in events(sessions)] == ["match.create"]
 
 
-def test_refusals_are_audited(
-    live_server: LiveServer, settings: Settings, sessions: sessionmaker[Session]
-) -> None:
+def test_refusals_are_audited(settings: Settings, sessions: sessionmaker[Session]) -> None:
+    """An authenticated caller's refusal is one event each; a caller that never authenticated is
+    counted, and its refusals written as one aggregate event per source (here at shutdown;
+    tests/audit/test_denial_aggregation.py has the rest)."""
     narrow = mint_dev_token(settings, tenant=TENANT, client_id="narrow", scopes={"match"})
-    with live_server.client() as anonymous, live_server.client(narrow) as limited:
-        assert anonymous.get("/v1/review-items").status_code == 401
-        assert limited.get("/v1/review-items").status_code == 403
-    with live_server.client(mint_dev_token(settings, tenant=TENANT, client_id="c")) as http:
-        assert http.get("/v1/matches/no-such-decision").status_code == 404
+    with LiveServer(settings) as server:
+        with server.client() as anonymous, server.client(narrow) as limited:
+            assert anonymous.get("/v1/review-items").status_code == 401
+            assert limited.get("/v1/review-items").status_code == 403
+        with server.client(mint_dev_token(settings, tenant=TENANT, client_id="c")) as http:
+            assert http.get("/v1/matches/no-such-decision").status_code == 404
     trail = events(sessions)
     assert [(e.tenant_id, e.client_id, e.outcome, e.http_status) for e in trail] == [
-        (UNAUTHENTICATED_TENANT, None, "denied", 401),
         (TENANT, "narrow", "forbidden", 403),
         (TENANT, "c", "not-found", 404),
+        (UNAUTHENTICATED_TENANT, None, "denied", 401),
     ]
-    assert trail[0].object_ids == ["GET /v1/review-items"]
+    assert trail[2].action == "auth.denied"
+    assert trail[2].object_ids[:2] == [trail[2].object_ids[0], "count:1"]
+    assert trail[2].object_ids[0].startswith("source:")
     with sessions() as session:
         assert verify(session).intact
 
