@@ -161,6 +161,12 @@ class Settings(BaseSettings):
         "demographics within the window before it is throttled",
     )
     member_match_window_s: int = Field(default=3600, ge=60)
+    member_match_max_people_per_card: int = Field(
+        default=3,
+        ge=1,
+        description="Distinct people (exact names and birth date) one client may try with the "
+        "same coverage ids within member_match_window_s; beyond it, new ones are refused (429)",
+    )
 
     # --- PDex $bulk-member-match (identity/bulkmatch/) ---
     bulk_match_max_members: int = Field(

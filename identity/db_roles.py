@@ -21,6 +21,7 @@ APP_PRIVILEGES: dict[str, str] = {
     "match_token": "SELECT, INSERT, UPDATE",  # revoked, never deleted
     "member_match_attempt": "SELECT, INSERT, DELETE",
     "member_match_request": "SELECT, INSERT",
+    "consent_withdrawal": "SELECT, INSERT",  # a withdrawal is a record, never changed
     "bulk_match_job": "SELECT, INSERT, UPDATE, DELETE",
     "bulk_match_member": "SELECT, INSERT, UPDATE, DELETE",
     "idempotency_record": "SELECT, INSERT, UPDATE, DELETE",

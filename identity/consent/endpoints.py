@@ -1,27 +1,46 @@
-"""HTTP for consent withdrawal: the payer's consent system tells us a member withdrew consent, and
-every match token issued for that member stops working at once."""
+"""HTTP for consent withdrawal: the payer's consent system tells us a member withdrew consent; the
+withdrawal is recorded (later $member-match requests for the member honour it) and every match
+token issued for that member stops working at once."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from identity.api_deps import PROBLEM, DbSession, Idempotency
 from identity.audit.http import request_actor
 from identity.auth.dependencies import ConsentManager
+from identity.clients.organization import MAX_SYSTEM, MAX_VALUE, OrgIdentifier
+from identity.consent import service
 from identity.idempotency.http import json_response
-from identity.tokens import service as tokens
 
 router = APIRouter(prefix="/v1", tags=["consent"])
 
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
+
+class Recipient(BaseModel):
+    """An organisation identifier, as a consent's recipient (IRCP) names it (e.g. an NPI)."""
+
+    model_config = ConfigDict(extra="forbid")
+    system: str = Field(min_length=1, max_length=MAX_SYSTEM, pattern=_PRINTABLE)
+    value: str = Field(min_length=1, max_length=MAX_VALUE, pattern=_PRINTABLE)
+
 
 class Withdrawal(BaseModel):
-    member_id: str = Field(min_length=1, max_length=64)
+    model_config = ConfigDict(extra="forbid")
+    member_id: str = Field(min_length=1, max_length=64, pattern=_PRINTABLE)
+    # The organisation the member withdrew consent from; absent: every recipient.
+    recipient: Recipient | None = None
 
 
 class WithdrawalResult(BaseModel):
+    withdrawal_id: str
+    member_id: str
+    recipient: Recipient | None
+    withdrawn_at: datetime
     revoked_tokens: int
 
 
@@ -29,7 +48,7 @@ class WithdrawalResult(BaseModel):
     "/consent-withdrawals",
     response_model=WithdrawalResult,
     responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM},
-    summary="A member withdrew consent: revoke every match token issued for them",
+    summary="A member withdrew consent: record it and revoke every match token issued for them",
 )
 def withdraw_consent(
     body: Withdrawal,
@@ -38,14 +57,25 @@ def withdraw_consent(
     caller: ConsentManager,
     idempotency: Idempotency,
 ) -> Response:
-    def revoke() -> WithdrawalResult:
-        revoked = tokens.revoke_for_member(
+    def withdraw() -> WithdrawalResult:
+        recipient = body.recipient
+        done = service.withdraw(
             session,
             request_actor(request, caller),
             body.member_id,
-            "consent-withdrawn",
+            OrgIdentifier(recipient.system, recipient.value) if recipient else None,
             now=datetime.now(UTC),
         )
-        return WithdrawalResult(revoked_tokens=len(revoked))
+        return WithdrawalResult(
+            withdrawal_id=done.withdrawal_id,
+            member_id=done.member_id,
+            recipient=(
+                Recipient(system=done.recipient.system, value=done.recipient.value)
+                if done.recipient
+                else None
+            ),
+            withdrawn_at=done.withdrawn_at,
+            revoked_tokens=done.revoked_tokens,
+        )
 
-    return json_response(session, caller, idempotency, revoke)
+    return json_response(session, caller, idempotency, withdraw)

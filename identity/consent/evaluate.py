@@ -49,6 +49,7 @@ class ConsentReason(StrEnum):
     WRONG_RECIPIENT = "wrong-recipient"  # the consent names another recipient
     NOT_YET_VALID = "not-yet-valid"  # its period starts after today
     EXPIRED = "expired"  # its period ended before today
+    WITHDRAWN = "withdrawn"  # the member withdrew consent after this one was given
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,9 @@ class ConsentDecision:
     period_start: date | None  # None: open at that end
     period_end: date | None
     detail: str | None = None  # one sentence, safe to return; never a value from the consent
+    # When the consent was given: its `dateTime`, else the start of its period (midnight UTC).
+    # A withdrawal recorded later overrides it (identity.consent.withdrawal).
+    given_at: datetime | None = None
 
 
 def evaluate_consent(
@@ -96,7 +100,9 @@ def evaluate_consent(
         return _refuse(ConsentReason.NOT_YET_VALID, "the consent's period has not begun", terms)
     if terms.end is not None and today > terms.end:
         return _refuse(ConsentReason.EXPIRED, "the consent's period has ended", terms)
-    return ConsentDecision(True, None, terms.category, terms.start, terms.end)
+    return ConsentDecision(
+        True, None, terms.category, terms.start, terms.end, given_at=terms.given_at
+    )
 
 
 # --- reading the resource ----------------------------------------------------------------------
@@ -112,6 +118,7 @@ class _Terms:
     start: date | None
     end: date | None
     recipient: OrgIdentifier
+    given_at: datetime | None
 
 
 def _refuse(reason: ConsentReason, detail: str, terms: _Terms | None = None) -> ConsentDecision:
@@ -122,6 +129,7 @@ def _refuse(reason: ConsentReason, detail: str, terms: _Terms | None = None) -> 
         terms.start if terms else None,
         terms.end if terms else None,
         detail,
+        terms.given_at if terms else None,
     )
 
 
@@ -145,7 +153,10 @@ def _terms(consent: Mapping[str, Any]) -> _Terms:
     start, end = _period(provision.get("period"))
     if not any(_has_coding(a, CONSENT_ACTION, "disclose") for a in _list(provision.get("action"))):
         raise _Malformed("the consent's provision does not permit the action disclose")
-    return _Terms(category, start, end, _recipient(provision))
+    given_at = _moment(consent.get("dateTime"))
+    if given_at is None and start is not None:
+        given_at = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    return _Terms(category, start, end, _recipient(provision), given_at)
 
 
 def _recipient(provision: Mapping[str, Any]) -> OrgIdentifier:
@@ -174,6 +185,25 @@ def _period(raw: Any) -> tuple[date | None, date | None]:
     if start is not None and end is not None and end < start:
         raise _Malformed("the consent's period ends before it starts")
     return start, end
+
+
+def _moment(raw: Any) -> datetime | None:
+    """Consent.dateTime as a UTC moment; a date alone (or a partial one) as its first midnight."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise _Malformed("the consent's dateTime is not a date and time")
+    try:
+        if "T" not in raw:
+            day = _fhir_date(raw, first=True)
+            assert day is not None
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except (ValueError, _Malformed) as exc:
+        raise _Malformed("the consent's dateTime is not a date and time") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")

@@ -3,8 +3,9 @@ each member's answer, decision, evidence, token and audit event exactly as `serv
 would give them, one request after another, in the batch's order.
 
 What makes it a batch is the I/O: every lookup a request makes (the cards tried with its
-demographics, an earlier review of the same request, its candidates, the matched member's Patient
-id) is one set-based read for the whole batch, and every write (decisions, review items, stored
+demographics and the people tried with its card, an earlier review of the same request, its
+candidates, a consent withdrawal for the matched member, the matched member's Patient id) is one
+set-based read for the whole batch, and every write (decisions, review items, stored
 requests, tokens, attempts) one executemany at the end. What a request would have read from an
 earlier request of the same batch (the guard's attempts, a review item it opened) is carried
 forward in memory, in order. The guard forgets old attempts once per batch.
@@ -29,8 +30,11 @@ from identity.audit import service as audit
 from identity.audit.actor import Actor
 from identity.auth.principal import Principal
 from identity.config import Settings
+from identity.consent import service as consent_service
 from identity.consent.evaluate import ConsentDecision, evaluate_consent
-from identity.exchange import repository
+from identity.consent.withdrawal import honour_withdrawal
+from identity.exchange import guard, repository
+from identity.exchange.guard import GuardKeys
 from identity.exchange.outcomes import (
     ConsentInvalid,
     InsufficientDemographics,
@@ -46,10 +50,10 @@ from identity.exchange.service import (
     answer_after_review,
     audit_answer,
     consent_json,
-    demographics_key,
     status_path,
 )
 from identity.fhir.member_match import MemberMatchRequest
+from identity.keyed_lock import lock_keys
 from identity.matching.decision import Outcome, Reason
 from identity.matching.record import StandardRecord
 from identity.matching.standardize import standardize
@@ -69,7 +73,7 @@ class _Member:
     query: StandardRecord
     standardize_s: float
     fingerprint: str
-    demographics_key: str
+    keys: GuardKeys
     consent: ConsentDecision | None = None
     throttled: bool = False
     prior: ReviewItem | None = None  # an earlier review of the same request
@@ -108,22 +112,25 @@ def member_match_batch(
                 query,
                 time.perf_counter() - started,
                 fingerprint(query),
-                demographics_key(query),
+                guard.guard_keys(query, request.card_key),
             )
         )
     live = [m for m in members if m is not None]
 
-    # The guard, in order: each request sees the cards tried before it, in this batch too.
+    # The guard, in order: each request sees what was tried before it, in this batch too. The
+    # batch's keys are locked before they are counted, as a single request locks its own.
     window = timedelta(seconds=settings.member_match_window_s)
-    tried = repository.cards_tried_many(
-        session, actor.tenant, client, {m.demographics_key for m in live}, now - window
+    lock_keys(session, [n for m in live for n in guard.lock_names(actor.tenant, client, m.keys)])
+    tried = repository.tried(
+        session,
+        actor.tenant,
+        client,
+        {m.keys.demographics for m in live},
+        {m.keys.card for m in live},
+        now - window,
     )
     for m in live:
-        cards = tried.setdefault(m.demographics_key, set())
-        if m.request.card_key not in cards and len(cards) >= settings.member_match_max_cards:
-            m.throttled = True
-        else:
-            cards.add(m.request.card_key)  # its attempt, remembered whatever the answer
+        m.throttled = not guard.admit(tried, m.keys, settings)
     admitted = [m for m in live if not m.throttled]
     for m in admitted:
         m.consent = evaluate_consent(
@@ -163,6 +170,13 @@ def member_match_batch(
         if m.decision.review_row is not None:
             priors[m.fingerprint] = ReviewItem(**m.decision.review_row)
 
+    recipient = caller.organization
+    matched = {
+        m.decision.member_id
+        for m in admitted
+        if m.decision is not None and m.decision.member_id and m.decision.outcome == Outcome.MATCH
+    }
+    withdrawals = consent_service.withdrawn_at(session, actor.tenant, matched, recipient)
     patients = repository.patient_ids(
         session,
         actor.tenant,
@@ -198,7 +212,7 @@ def member_match_batch(
         result: MemberMatchResult
         if member.prior is not None:
             result = answer_after_review(
-                session, actor, member.prior, member.consent, settings, now
+                session, actor, member.prior, member.consent, recipient, settings, now
             )
             policy_version = member.prior.policy_version
         else:
@@ -212,14 +226,19 @@ def member_match_batch(
                     "consent": consent_json(member.consent),
                 }
             )
-            result = _answer(actor, decision, member.consent, patients, token_rows, settings, now)
+            consent = member.consent
+            if decision.member_id:  # the single path's check, on the batch's one read
+                at = withdrawals.get(decision.member_id)
+                consent = honour_withdrawal(consent, at, now=now)
+            result = _answer(actor, decision, consent, patients, token_rows, settings, now)
             policy_version = decision.policy_version
         attempts.append(
             {
                 "tenant_id": actor.tenant,
                 "client_id": client,
-                "demographics_key": member.demographics_key,
-                "card_key": member.request.card_key,
+                "demographics_key": member.keys.demographics,
+                "card_key": member.keys.card,
+                "person_key": member.keys.person,
                 "attempted_at": now,
             }
         )

@@ -130,7 +130,13 @@ def member_match_status(
     actor = request_actor(request, caller)
     now = datetime.now(UTC)
     result = service.poll(
-        session, actor, match_id, settings=request.app.state.settings, today=now.date(), now=now
+        session,
+        actor,
+        match_id,
+        recipient=caller.organization,
+        settings=request.app.state.settings,
+        today=now.date(),
+        now=now,
     )
     if isinstance(result, StillPending):
         response = _accepted(request, match_id)

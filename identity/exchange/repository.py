@@ -10,6 +10,7 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from identity.db import in_chunks, insert_row
+from identity.exchange.guard import Tried
 from identity.models import (
     MatchDecision,
     Member,
@@ -18,19 +19,9 @@ from identity.models import (
     ReviewItem,
 )
 
-# The guard's read and purge run on every $member-match: prebuilt Core statements on the table
-# (an ORM DELETE also plans how to synchronise the session, which nothing here needs).
+# The guard's purge runs on every $member-match: a prebuilt Core statement on the table (an ORM
+# DELETE also plans how to synchronise the session, which nothing here needs).
 _ATTEMPTS = cast(Table, MemberMatchAttempt.__table__)
-_CARDS_TRIED = (
-    select(_ATTEMPTS.c.card_key)
-    .where(
-        _ATTEMPTS.c.tenant_id == bindparam("tenant"),
-        _ATTEMPTS.c.client_id == bindparam("client"),
-        _ATTEMPTS.c.demographics_key == bindparam("key"),
-        _ATTEMPTS.c.attempted_at >= bindparam("since"),
-    )
-    .distinct()
-)
 _FORGET_ATTEMPTS = delete(_ATTEMPTS).where(
     _ATTEMPTS.c.tenant_id == bindparam("tenant"),
     _ATTEMPTS.c.client_id == bindparam("client"),
@@ -38,11 +29,40 @@ _FORGET_ATTEMPTS = delete(_ATTEMPTS).where(
 )
 
 
-def cards_tried(
-    session: Session, tenant: str, client_id: str, demographics_key: str, since: datetime
-) -> set[str]:
-    params = {"tenant": tenant, "client": client_id, "key": demographics_key, "since": since}
-    return set(session.connection().execute(_CARDS_TRIED, params).scalars())
+def tried(
+    session: Session,
+    tenant: str,
+    client_id: str,
+    demographics_keys: Collection[str],
+    card_keys: Collection[str],
+    since: datetime,
+) -> Tried:
+    """What the client tried since `since`: the cards per demographics key and the people per
+    card key, for the keys given (one request's, or a batch's)."""
+    found = Tried()
+    recent = (
+        _ATTEMPTS.c.tenant_id == tenant,
+        _ATTEMPTS.c.client_id == client_id,
+        _ATTEMPTS.c.attempted_at >= since,
+    )
+    connection = session.connection()
+    for chunk in in_chunks(demographics_keys):
+        rows = connection.execute(
+            select(_ATTEMPTS.c.demographics_key, _ATTEMPTS.c.card_key)
+            .where(*recent, _ATTEMPTS.c.demographics_key.in_(chunk))
+            .distinct()
+        )
+        for key, card in rows:
+            found.cards.setdefault(key, set()).add(card)
+    for chunk in in_chunks(card_keys):
+        rows = connection.execute(
+            select(_ATTEMPTS.c.card_key, _ATTEMPTS.c.person_key)
+            .where(*recent, _ATTEMPTS.c.card_key.in_(chunk))
+            .distinct()
+        )
+        for card, person in rows:
+            found.people.setdefault(card, set()).add(person)
+    return found
 
 
 def add_attempt(session: Session, attempt: MemberMatchAttempt) -> None:
@@ -100,31 +120,6 @@ def count_attempts(session: Session, tenant: str) -> int:
 
 
 # --- The same lookups and writes for a batch of requests (a $bulk-member-match batch) ---
-
-
-def cards_tried_many(
-    session: Session,
-    tenant: str,
-    client_id: str,
-    demographics_keys: Collection[str],
-    since: datetime,
-) -> dict[str, set[str]]:
-    """`cards_tried` for many demographics keys at once: key -> the cards tried with it."""
-    tried: dict[str, set[str]] = {}
-    for chunk in in_chunks(demographics_keys):
-        rows = session.execute(
-            select(MemberMatchAttempt.demographics_key, MemberMatchAttempt.card_key)
-            .where(
-                MemberMatchAttempt.tenant_id == tenant,
-                MemberMatchAttempt.client_id == client_id,
-                MemberMatchAttempt.demographics_key.in_(chunk),
-                MemberMatchAttempt.attempted_at >= since,
-            )
-            .distinct()
-        )
-        for key, card in rows:
-            tried.setdefault(key, set()).add(card)
-    return tried
 
 
 def latest_reviews_for(

@@ -10,8 +10,7 @@ steward settles it, the same request again (or the status URL) gets the final an
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,10 +19,14 @@ from sqlalchemy.orm import Session
 from identity.audit import service as audit
 from identity.audit.actor import Actor
 from identity.auth.principal import Principal
+from identity.clients.organization import OrgIdentifier
 from identity.config import Settings
+from identity.consent import service as consent_service
 from identity.consent.evaluate import ConsentDecision, evaluate_consent
+from identity.consent.withdrawal import honour_withdrawal
 from identity.errors import NotFound
-from identity.exchange import repository
+from identity.exchange import guard, repository
+from identity.exchange.guard import GuardKeys
 from identity.exchange.outcomes import (
     ConsentInvalid,
     MemberMatchRefused,
@@ -33,8 +36,8 @@ from identity.exchange.outcomes import (
     TooManyAttempts,
 )
 from identity.fhir.member_match import MemberMatchRequest
+from identity.keyed_lock import lock_keys
 from identity.matching.decision import Outcome, Reason
-from identity.matching.record import StandardRecord
 from identity.matching.standardize import standardize
 from identity.models import MatchDecision, MemberMatchAttempt
 from identity.models import MemberMatchRequest as StoredRequest
@@ -71,51 +74,43 @@ def status_path(match_id: str) -> str:
     return f"/fhir/member-match-requests/{match_id}"
 
 
-def demographics_key(query: StandardRecord) -> str:
-    """Near-same demographics share this key: the family name's sound, the given initial and
-    the birth date. Trying them with one card after another is what the guard counts."""
-    parts = (query.family_phonetic or "", (query.given or "")[:1], str(query.birth_date or ""))
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()
-
-
 def _guard(
     session: Session,
     actor: Actor,
-    query: StandardRecord,
-    card_key: str,
+    keys: GuardKeys,
     settings: Settings,
     now: datetime,
 ) -> None:
-    """HRex: servers SHALL guard against the same demographics tried with varying card data.
-    Reads only: the attempt is written at the end (`_remember_attempt`), because on SQLite the
-    first write takes the database's one write lock until commit."""
-    window = timedelta(seconds=settings.member_match_window_s)
-    tried = repository.cards_tried(
-        session, actor.tenant, actor.client_id or "", demographics_key(query), now - window
-    )
-    if card_key not in tried and len(tried) >= settings.member_match_max_cards:
+    """HRex: servers SHALL guard against the same demographics tried with varying card data
+    (identity/exchange/guard.py). The keys are locked before they are counted, so concurrent
+    requests are counted one after another; the attempt is written at the end
+    (`_remember_attempt`), under the same lock."""
+    client = actor.client_id or ""
+    lock_keys(session, guard.lock_names(actor.tenant, client, keys))
+    since = now - timedelta(seconds=settings.member_match_window_s)
+    tried = repository.tried(session, actor.tenant, client, [keys.demographics], [keys.card], since)
+    if not guard.admit(tried, keys, settings):
         raise TooManyAttempts(settings.member_match_window_s)
 
 
 def _remember_attempt(
     session: Session,
     actor: Actor,
-    query: StandardRecord,
-    card_key: str,
+    keys: GuardKeys,
     settings: Settings,
     now: datetime,
 ) -> None:
     client = actor.client_id or ""
     window = timedelta(seconds=settings.member_match_window_s)
     repository.forget_attempts_before(session, actor.tenant, client, now - window)
-    key = demographics_key(query)
     repository.add_attempt(
         session,
         MemberMatchAttempt(
             tenant_id=actor.tenant,
             client_id=client,
-            demographics_key=key,
-            card_key=card_key,
+            demographics_key=keys.demographics,
+            card_key=keys.card,
+            person_key=keys.person,
             attempted_at=now,
         ),
     )
@@ -128,6 +123,7 @@ def consent_json(consent: ConsentDecision) -> dict[str, Any]:
 def _consent_from(stored: dict[str, Any], today: date) -> ConsentDecision:
     """The consent as evaluated when asked, re-checked against today's date."""
     start, end = stored.get("period_start"), stored.get("period_end")
+    given = stored.get("given_at")
     decision = ConsentDecision(
         ok=bool(stored.get("ok")),
         reason=stored.get("reason"),
@@ -135,15 +131,11 @@ def _consent_from(stored: dict[str, Any], today: date) -> ConsentDecision:
         period_start=date.fromisoformat(start) if start else None,
         period_end=date.fromisoformat(end) if end else None,
         detail=stored.get("detail"),
+        given_at=datetime.fromisoformat(given) if given else None,
     )
     if decision.ok and decision.period_end is not None and decision.period_end < today:
-        return ConsentDecision(
-            False,
-            "expired",
-            decision.category,
-            decision.period_start,
-            decision.period_end,
-            "the consent's period has ended",
+        return replace(
+            decision, ok=False, reason="expired", detail="the consent's period has ended"
         )
     return decision
 
@@ -156,10 +148,13 @@ def _answer_with_member(
     match_id: str,
     policy_version: str,
     consent: ConsentDecision,
+    recipient: OrgIdentifier | None,
     settings: Settings,
     now: datetime,
     replaces: bool = True,
 ) -> MemberMatchResult:
+    withdrawn = consent_service.withdrawn_at(session, actor.tenant, [member_id], recipient)
+    consent = honour_withdrawal(consent, withdrawn.get(member_id), now=now)
     if not consent.ok:
         return Refused(ConsentInvalid(consent.detail or "the consent cannot be honoured"), match_id)
     if replaces:  # one live token per decision: asking again replaces, never multiplies
@@ -185,6 +180,7 @@ def _answer_decision(
     actor: Actor,
     decision: MatchDecision,
     consent: ConsentDecision,
+    recipient: OrgIdentifier | None,
     settings: Settings,
     now: datetime,
     replaces: bool = True,
@@ -198,6 +194,7 @@ def _answer_decision(
             match_id=decision.id,
             policy_version=decision.policy_version,
             consent=consent,
+            recipient=recipient,
             settings=settings,
             now=now,
             replaces=replaces,
@@ -239,7 +236,8 @@ def member_match(
 ) -> MemberMatchResult:
     now = now or datetime.now(UTC)
     query = standardize(request.raw, today=today)
-    _guard(session, actor, query, request.card_key, settings, now)
+    keys = guard.guard_keys(query, request.card_key)
+    _guard(session, actor, keys, settings, now)
     consent = evaluate_consent(
         request.consent,
         recipient=caller.organization,
@@ -248,8 +246,10 @@ def member_match(
     )
     prior = repository.latest_review_for(session, actor.tenant, resolution.fingerprint(query))
     if prior is not None:
-        settled = answer_after_review(session, actor, prior, consent, settings, now)
-        _remember_attempt(session, actor, query, request.card_key, settings, now)
+        settled = answer_after_review(
+            session, actor, prior, consent, caller.organization, settings, now
+        )
+        _remember_attempt(session, actor, keys, settings, now)
         audit_answer(session, actor, settled, prior.policy_version)
         return settled
     found = resolution.match(session, actor.tenant, matchers, request.raw, today=today)
@@ -269,8 +269,10 @@ def member_match(
     elif decision.outcome == Outcome.REVIEW and found.review_item_id:
         result = Refused(PendingReview(found.review_item_id, status_path(decision.id)), decision.id)
     else:
-        result = _answer_decision(session, actor, decision, consent, settings, now, replaces=False)
-    _remember_attempt(session, actor, query, request.card_key, settings, now)
+        result = _answer_decision(
+            session, actor, decision, consent, caller.organization, settings, now, replaces=False
+        )
+    _remember_attempt(session, actor, keys, settings, now)
     audit_answer(session, actor, result, decision.policy_version)
     return result
 
@@ -280,10 +282,12 @@ def answer_after_review(
     actor: Actor,
     item: Any,
     consent: ConsentDecision,
+    recipient: OrgIdentifier | None,
     settings: Settings,
     now: datetime,
 ) -> MemberMatchResult:
-    """The same request again, after a steward's review (or while it is still open)."""
+    """The same request again, after a steward's review (or while it is still open). A consent
+    withdrawn since is honoured here too (`_answer_with_member`)."""
     if item.status != "resolved" and item.reason == Reason.MULTIPLE_CERTAIN:
         # The same answer as the first time, until a steward settles the duplicate enrolment.
         return Refused(MultipleMatches("more than one member is certain"), item.match_id)
@@ -297,6 +301,7 @@ def answer_after_review(
             match_id=item.match_id,
             policy_version=item.policy_version,
             consent=consent,
+            recipient=recipient,
             settings=settings,
             now=now,
         )
@@ -308,12 +313,14 @@ def poll(
     actor: Actor,
     match_id: str,
     *,
+    recipient: OrgIdentifier | None,
     settings: Settings,
     today: date,
     now: datetime | None = None,
 ) -> MemberMatchResult | StillPending:
     """The status of an asynchronous $member-match: pending while a steward reviews it, then the
-    final answer (a token reissued on each completed poll, earlier ones revoked)."""
+    final answer (a token reissued on each completed poll, earlier ones revoked). `recipient`:
+    the caller's organisation, whose consent withdrawals the answer honours."""
     now = now or datetime.now(UTC)
     stored = repository.get_request(session, actor.tenant, match_id)
     decision = decisions.get_decision(session, actor.tenant, match_id)
@@ -325,8 +332,8 @@ def poll(
     if item is not None and item.status != "resolved":
         return StillPending(item.id)
     if item is not None:
-        result = answer_after_review(session, actor, item, consent, settings, now)
+        result = answer_after_review(session, actor, item, consent, recipient, settings, now)
     else:
-        result = _answer_decision(session, actor, decision, consent, settings, now)
+        result = _answer_decision(session, actor, decision, consent, recipient, settings, now)
     audit_answer(session, actor, result, decision.policy_version)
     return result

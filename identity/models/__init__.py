@@ -7,6 +7,7 @@ from identity.models.base import Base
 from identity.models.blocking_key import BlockingKey
 from identity.models.bulk_match import BulkMatchJob, BulkMatchMember
 from identity.models.client_assertion import ClientAssertion
+from identity.models.consent_withdrawal import ConsentWithdrawal
 from identity.models.coverage import Coverage
 from identity.models.decision import MatchDecision
 from identity.models.idempotency_record import IdempotencyRecord
@@ -26,6 +27,7 @@ __all__ = [
     "BulkMatchJob",
     "BulkMatchMember",
     "ClientAssertion",
+    "ConsentWithdrawal",
     "Coverage",
     "IdempotencyRecord",
     "MatchDecision",

@@ -18,14 +18,18 @@ class MemberMatchAttempt(Base):
         Index(None, "tenant_id", "client_id", "demographics_key", "attempted_at"),
         # The guard forgets a client's attempts older than its window: a range, not a scan.
         Index(None, "tenant_id", "client_id", "attempted_at"),
+        # The second count: the people (names, birth date) tried with one card.
+        Index(None, "tenant_id", "client_id", "card_key", "attempted_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(String(64))
     client_id: Mapped[str] = mapped_column(String(64))
-    # Hashes, not values: near-same demographics share a key; the card key names the ids tried.
+    # Hashes, not values: near-same demographics (family name's sound, birth date) share a key;
+    # the card key names the ids tried; the person key the exact names and birth date.
     demographics_key: Mapped[str] = mapped_column(String(64))
     card_key: Mapped[str] = mapped_column(String(64))
+    person_key: Mapped[str] = mapped_column(String(64))
     attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

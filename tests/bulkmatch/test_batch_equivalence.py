@@ -80,11 +80,12 @@ def _mixed() -> tuple[list[dict[str, Any]], list[str]]:
         # Repeats: answered from the review items the two before opened.
         (member_bundle(trish, fhir_coverage("UNKNOWN-CARD")), "pending-review"),
         (member_bundle(chen, fhir_coverage("S200")), "multiple-matches"),
-        # Patricia's demographics with one card after another: the third new card is refused,
-        # and her own card is still welcome.
+        # Patricia's demographics with one card after another. Trish Pearson, born the same day,
+        # is near-same (the family name's sound and the birth date; not the given name): with
+        # her card and Patricia's own, A1 is the third card and A2 is refused. Her own card is
+        # still welcome.
         (member_bundle(patricia, fhir_coverage("A1")), "matched"),
-        (member_bundle(patricia, fhir_coverage("A2")), "matched"),
-        (member_bundle(patricia, fhir_coverage("A3")), "too-many-attempts"),
+        (member_bundle(patricia, fhir_coverage("A2")), "too-many-attempts"),
         (example_bundle(), "matched"),
     ]
     cases += [
@@ -260,7 +261,9 @@ def _written(settings: Settings) -> dict[str, Any]:
                 for t in tokens.values()
             ]
         ),
-        "attempts": sorted((a.client_id, a.demographics_key, a.card_key) for a in attempts),
+        "attempts": sorted(
+            (a.client_id, a.demographics_key, a.card_key, a.person_key) for a in attempts
+        ),
         "events": member_events,
     }
 

@@ -1,0 +1,99 @@
+"""Consent withdrawals: recorded, audited, and read by $member-match (single and bulk) so that a
+withdrawn consent stays withdrawn. A withdrawal also revokes the member's outstanding tokens."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from identity.audit import service as audit
+from identity.audit.actor import Actor
+from identity.clients.organization import OrgIdentifier
+from identity.consent import repository
+from identity.consent.withdrawal import aware
+from identity.keyed_lock import lock_keys
+from identity.models import ConsentWithdrawal
+from identity.tokens import service as tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    withdrawal_id: str
+    member_id: str
+    recipient: OrgIdentifier | None  # None: every recipient
+    withdrawn_at: datetime
+    revoked_tokens: int
+
+
+def withdraw(
+    session: Session,
+    actor: Actor,
+    member_id: str,
+    recipient: OrgIdentifier | None,
+    *,
+    now: datetime,
+) -> Withdrawal:
+    """Record that the member withdrew consent (from `recipient`, or from every recipient) and
+    revoke their outstanding match tokens. A repeat — the same member and recipient, with no
+    token issued for the member since the last withdrawal — records nothing and answers as the
+    first did. Tokens do not record the recipient's organisation, so every live token of the
+    member is revoked; a recipient the withdrawal does not name may ask again and is answered."""
+    lock_keys(session, [f"consent-withdrawal|{actor.tenant}|{member_id}"])
+    earlier = repository.latest_same(session, actor.tenant, member_id, recipient)
+    if earlier is not None and not tokens.issued_since(
+        session, actor.tenant, member_id, aware(earlier.withdrawn_at)
+    ):
+        _audit(session, actor, earlier.id, member_id)
+        return _answer(earlier)
+    revoked = tokens.revoke_for_member(session, actor, member_id, "consent-withdrawn", now=now)
+    row = ConsentWithdrawal(
+        id=str(uuid.uuid4()),
+        tenant_id=actor.tenant,
+        member_id=member_id,
+        recipient_system=recipient.system if recipient else None,
+        recipient_value=recipient.value if recipient else None,
+        withdrawn_at=now,
+        recorded_by=actor.client_id or "",
+        revoked_tokens=len(revoked),
+    )
+    repository.add(session, row)
+    _audit(session, actor, row.id, member_id)
+    return _answer(row)
+
+
+def withdrawn_at(
+    session: Session,
+    tenant: str,
+    member_ids: Collection[str],
+    recipient: OrgIdentifier | None,
+) -> dict[str, datetime]:
+    """Member id -> when consent was last withdrawn from `recipient` (or from every recipient),
+    for the members that have a withdrawal; a consent given before it cannot be honoured."""
+    if not member_ids:
+        return {}
+    found = repository.latest_applying(session, tenant, member_ids, recipient)
+    return {m: aware(at) for m, at in found.items()}
+
+
+def _audit(session: Session, actor: Actor, withdrawal_id: str, member_id: str) -> None:
+    audit.record(
+        session,
+        actor,
+        action="consent.withdraw",
+        outcome="success",
+        object_type="consent_withdrawal",
+        object_ids=[withdrawal_id, member_id],
+    )
+
+
+def _answer(row: ConsentWithdrawal) -> Withdrawal:
+    recipient = (
+        OrgIdentifier(row.recipient_system, row.recipient_value)
+        if row.recipient_system and row.recipient_value
+        else None
+    )
+    return Withdrawal(row.id, row.member_id, recipient, aware(row.withdrawn_at), row.revoked_tokens)
