@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
+from typing import Any
 
 import structlog
 
@@ -42,6 +44,18 @@ def hide_tracebacks() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, ExceptionTypeOnly) for f in logger.filters):
             logger.addFilter(ExceptionTypeOnly())
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's own logging configuration with ExceptionTypeOnly on its handlers, for `identity
+    serve`: in force from the first line uvicorn logs, before the app's lifespan has run."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"exception_type_only": {"()": ExceptionTypeOnly}}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["exception_type_only"]
+    return config
 
 
 def configure_logging(level: str = "INFO", json: bool = True) -> None:

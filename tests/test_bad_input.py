@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+import logging.config
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from identity.auth.dev import mint_dev_token
 from identity.config import Settings
 from identity.http_body import check_json
+from identity.logging_setup import ExceptionTypeOnly, configure_logging, uvicorn_log_config
 from tests.bulkmatch.conftest import bulk_request, member_bundle
 from tests.conftest import TENANT, LiveServer
 from tests.exchange.conftest import NEW_PAYER, member_match_body
@@ -379,3 +382,30 @@ def test_the_walk_names_the_position_never_the_value(
         assert errors[0].pointer == pointer
     assert word in errors[0].detail
     assert "x" not in errors[0].detail
+
+
+@pytest.mark.parametrize("where", ["logger", "handler"])
+def test_uvicorn_logs_an_exception_as_its_type_only(
+    where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """uvicorn logs 'Exception in ASGI application' with the traceback, whose text can quote a
+    submitted value: only the exception's type may remain, whether the filter sits on uvicorn's
+    logger (installed by the app's lifespan) or on its handlers (`identity serve`'s config)."""
+    logger = logging.getLogger("uvicorn.error")
+    if where == "logger":
+        configure_logging()
+        logger.addHandler(logging.StreamHandler())  # to the (captured) standard error
+    else:
+        logging.config.dictConfig(uvicorn_log_config())
+        for f in [f for f in logger.filters if isinstance(f, ExceptionTypeOnly)]:
+            logger.removeFilter(f)  # the handler's filter alone
+    try:
+        int("³" + CANARY)
+    except ValueError:
+        logger.exception("Exception in ASGI application\n")
+    if where == "logger":
+        logger.removeHandler(logger.handlers[-1])
+    written = capsys.readouterr().err
+    assert "Exception in ASGI application (ValueError)" in written
+    assert "Traceback" not in written
+    assert CANARY not in written

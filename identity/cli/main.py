@@ -63,6 +63,8 @@ def serve(
     """Run the HTTP service (refuses to start on an unknown schema)."""
     import uvicorn
 
+    from identity.logging_setup import uvicorn_log_config
+
     settings = load_settings()
     _sessions(settings)  # fail fast, with the message, before uvicorn starts
     uvicorn.run(
@@ -73,6 +75,7 @@ def serve(
         workers=workers,
         access_log=False,  # our middleware logs requests as JSON, without query strings
         log_level=settings.log_level.lower(),
+        log_config=uvicorn_log_config(),  # tracebacks logged as their exception's type only
     )
 
 
