@@ -135,12 +135,19 @@ def test_v1_match_still_matches_real_name_variations(
     assert (body["outcome"], body["member_id"]) == ("match", who["card"])
 
 
+def card_coverage(card: str) -> dict[str, Any]:
+    """A Coverage carrying the card's member id (MB)."""
+    coverage = fhir_coverage("S-UNRELATED")
+    del coverage["subscriberId"]
+    coverage["identifier"] = [{"type": MB, "system": "urn:test:member-id", "value": card}]
+    return coverage
+
+
 def _member_match(patient: dict[str, Any], card: str) -> dict[str, Any]:
     """An HRex 1.1.0 request with a valid consent: these demographics, that card's member id."""
     body = hrex_11()
     param(body, "MemberPatient")["resource"] = patient
-    coverage = param(body, "CoverageToMatch")["resource"]
-    coverage["identifier"] = [{"type": MB, "system": "urn:test:member-id", "value": card}]
+    param(body, "CoverageToMatch")["resource"] = card_coverage(card)
     return body
 
 
