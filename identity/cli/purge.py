@@ -37,18 +37,20 @@ def purge(
     settings = load_settings()
     report = service.purge(
         open_sessions(settings),
+        settings,
         tenant=tenant,
-        older_than_days=older_than or settings.retention_days,
-        batch_size=settings.retention_batch_size,
+        older_than_days=older_than,
         dry_run=dry_run,
     )
     verb = "due" if dry_run else "purged"
-    typer.echo(f"cutoff {report.cutoff.isoformat(timespec='seconds')}" + (" (dry run)" * dry_run))
+    suffix = " (dry run: nothing changed)" if dry_run else ""
+    typer.echo(f"cutoff {report.cutoff.isoformat(timespec='seconds')}{suffix}")
     for t in report.tenants:
         typer.echo(
             f"tenant {t.tenant}: {t.decisions} decision(s) {verb}, {t.review_notes} review "
-            f"note(s), {t.idempotency_records} expired idempotency record(s); "
-            f"{t.kept_for_review} kept while their review is open"
+            f"note(s), {t.idempotency_records} expired idempotency record(s), "
+            f"{t.guard_attempts} stale guard attempt(s); "
+            f"{t.kept_for_review} decision(s) kept while their review is open"
         )
     if not report.tenants:
         typer.echo("nothing is due")

@@ -1,5 +1,5 @@
 """All SQL of the retention purge: find what is due, redact decisions, clear notes, forget
-expired idempotency records. Every statement is bounded by a batch size."""
+expired idempotency records and stale guard attempts. Every statement is bounded by a batch size."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from identity.models import IdempotencyRecord, MatchDecision, ReviewItem
+from identity.models import IdempotencyRecord, MatchDecision, MemberMatchAttempt, ReviewItem
 
 # A fingerprint is derived from demographics; a purged decision's is this (never a sha256).
 PURGED_FINGERPRINT = ""
@@ -60,14 +60,19 @@ def _held_before(tenant: str, cutoff: datetime) -> ColumnElement[bool]:
     )
 
 
-def tenants_due(session: Session, cutoff: datetime, now: datetime) -> list[str]:
-    """Tenants with decisions older than the cutoff still holding demographics, or with
-    idempotency records past their expiry (as the tables' owner: every tenant is seen)."""
+def tenants_due(
+    session: Session, cutoff: datetime, now: datetime, attempts_before: datetime
+) -> list[str]:
+    """Tenants with decisions older than the cutoff still holding demographics, idempotency
+    records past their expiry or stale guard attempts (as the tables' owner: every tenant)."""
     decisions = select(MatchDecision.tenant_id).where(
         MatchDecision.purged_at.is_(None), MatchDecision.created_at < cutoff
     )
     records = select(IdempotencyRecord.tenant_id).where(IdempotencyRecord.expires_at < now)
-    rows = session.execute(union(decisions, records)).scalars()
+    attempts = select(MemberMatchAttempt.tenant_id).where(
+        MemberMatchAttempt.attempted_at < attempts_before
+    )
+    rows = session.execute(union(decisions, records, attempts)).scalars()
     return sorted(str(t) for t in rows)
 
 
@@ -186,3 +191,30 @@ def delete_idempotency_records(
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def stale_attempt_ids(
+    session: Session, tenant: str, before: datetime, *, after: int, limit: int
+) -> list[int]:
+    """$member-match guard attempts older than the guard's window: hashes of names and birth
+    dates, which the guard no longer reads and forgets per client only when it calls again."""
+    stmt = (
+        select(MemberMatchAttempt.id)
+        .where(
+            MemberMatchAttempt.tenant_id == tenant,
+            MemberMatchAttempt.attempted_at < before,
+            MemberMatchAttempt.id > after,
+        )
+        .order_by(MemberMatchAttempt.id)
+        .limit(limit)
+    )
+    return [int(i) for i in session.scalars(stmt)]
+
+
+def delete_attempts(session: Session, tenant: str, ids: Sequence[int]) -> None:
+    if ids:
+        session.execute(
+            delete(MemberMatchAttempt)
+            .where(MemberMatchAttempt.tenant_id == tenant, MemberMatchAttempt.id.in_(list(ids)))
+            .execution_options(synchronize_session=False)
+        )

@@ -8,8 +8,9 @@ long; an interrupted run resumes where it stopped when run again):
   values (`redact.redact_evidence`), its fingerprint is emptied, `purged_at` is set;
 - the free-text note of its review item, if any;
 - the tenant's idempotency records past their 24-hour expiry (sealed answers: tokens and, from
-  before answers were cut to the minimum, demographics), which are otherwise forgotten only when
-  the same client calls again.
+  before answers were cut to the minimum, demographics) and `$member-match` guard attempts older
+  than the guard's window (hashes of names and birth dates), which are otherwise forgotten only
+  when the same client calls again.
 Ids, outcome, reason, policy version, probabilities, rule names and the audit trail stay. Each
 tenant that had anything purged gets one `retention.purge` audit event with the counts. A second
 run finds nothing due and writes nothing; a dry run only counts.
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from identity.audit import service as audit
 from identity.audit.actor import Actor
+from identity.config import Settings
 from identity.db import bind_tenant, transaction
 from identity.retention import repository
 from identity.retention.redact import redact_evidence
@@ -45,11 +47,12 @@ class TenantPurge:
     decisions: int  # purged (or, in a dry run, due)
     review_notes: int
     idempotency_records: int
+    guard_attempts: int
     kept_for_review: int  # past the cutoff, kept while their review is open
 
     @property
     def changed(self) -> int:
-        return self.decisions + self.review_notes + self.idempotency_records
+        return self.decisions + self.review_notes + self.idempotency_records + self.guard_attempts
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,40 +93,49 @@ def purge_batch(
     return Batch(len(due), notes, repository.Position(last.created_at, last.id))
 
 
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """One purge run's parameters, shared by every tenant it visits."""
+
+    cutoff: datetime
+    attempts_before: datetime
+    batch_size: int
+    dry_run: bool
+    now: datetime
+    run_id: str  # ties the run's audit events together across tenants
+
+
 def purge(
     sessions: sessionmaker[Session],
+    settings: Settings,
     *,
-    tenant: str | None,
-    older_than_days: int,
-    batch_size: int,
+    tenant: str | None = None,
+    older_than_days: int | None = None,
     dry_run: bool = False,
     now: datetime | None = None,
 ) -> PurgeReport:
-    """Purge every tenant due (or `tenant` alone); each batch is its own transaction."""
+    """Purge every tenant due (or `tenant` alone) of what is older than `older_than_days`
+    (default: `IDENTITY_RETENTION_DAYS`); each batch is its own transaction."""
     now = now or datetime.now(UTC)
-    cutoff = cutoff_for(now, older_than_days)
+    run = _Run(
+        cutoff=cutoff_for(now, older_than_days or settings.retention_days),
+        attempts_before=now - timedelta(seconds=settings.member_match_window_s),
+        batch_size=settings.retention_batch_size,
+        dry_run=dry_run,
+        now=now,
+        run_id=str(uuid.uuid4()),
+    )
     if tenant is None:
         with transaction(sessions) as session:
-            tenants = repository.tenants_due(session, cutoff, now)
+            tenants = repository.tenants_due(session, run.cutoff, now, run.attempts_before)
     else:
         tenants = [tenant]
-    run_id = str(uuid.uuid4())  # ties the run's events together across tenants
-    results = tuple(
-        _purge_tenant(sessions, name, cutoff, batch_size, dry_run, now, run_id) for name in tenants
-    )
-    return PurgeReport(cutoff, dry_run, results)
+    return PurgeReport(run.cutoff, dry_run, tuple(_purge_tenant(sessions, t, run) for t in tenants))
 
 
-def _purge_tenant(
-    sessions: sessionmaker[Session],
-    tenant: str,
-    cutoff: datetime,
-    batch_size: int,
-    dry_run: bool,
-    now: datetime,
-    run_id: str,
-) -> TenantPurge:
-    decisions = notes = records = 0
+def _purge_tenant(sessions: sessionmaker[Session], tenant: str, run: _Run) -> TenantPurge:
+    cutoff, batch_size, dry_run, now = run.cutoff, run.batch_size, run.dry_run, run.now
+    decisions = notes = records = attempts = 0
     with _unit(sessions, tenant) as session:
         kept = repository.count_kept_for_review(session, tenant, cutoff)
     outcome = "error"
@@ -145,13 +157,14 @@ def _purge_tenant(
                 break
             position = batch.last
         records = _forget_idempotency_records(sessions, tenant, batch_size, dry_run, now)
+        attempts = _forget_attempts(sessions, tenant, run)
         outcome = "success"
     finally:
         # What was committed is recorded even when a later batch failed.
-        result = TenantPurge(tenant, decisions, notes, records, kept)
+        result = TenantPurge(tenant, decisions, notes, records, attempts, kept)
         if not dry_run and result.changed:
             with _unit(sessions, tenant) as session:
-                _audit(session, result, cutoff, outcome, run_id)
+                _audit(session, result, cutoff, outcome, run.run_id)
     return result
 
 
@@ -173,6 +186,20 @@ def _forget_idempotency_records(
         after = keys[-1]
 
 
+def _forget_attempts(sessions: sessionmaker[Session], tenant: str, run: _Run) -> int:
+    forgotten, after = 0, 0
+    while True:
+        with _unit(sessions, tenant) as session:
+            ids = repository.stale_attempt_ids(
+                session, tenant, run.attempts_before, after=after, limit=run.batch_size
+            )
+            if not run.dry_run:
+                repository.delete_attempts(session, tenant, ids)
+        if not ids:
+            return forgotten
+        forgotten, after = forgotten + len(ids), ids[-1]
+
+
 def _audit(
     session: Session, result: TenantPurge, cutoff: datetime, outcome: str, run_id: str
 ) -> None:
@@ -188,6 +215,7 @@ def _audit(
             f"decisions:{result.decisions}",
             f"review-notes:{result.review_notes}",
             f"idempotency-records:{result.idempotency_records}",
+            f"guard-attempts:{result.guard_attempts}",
             f"kept-for-review:{result.kept_for_review}",
         ],
     )

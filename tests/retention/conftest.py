@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from identity.audit.actor import Actor
 from identity.db import transaction
-from identity.models import IdempotencyRecord, MatchDecision, ReviewItem
+from identity.models import IdempotencyRecord, MatchDecision, MemberMatchAttempt, ReviewItem
 from identity.policy.cache import MatcherCache
 from identity.resolution import service
 from tests.conftest import TENANT
@@ -93,6 +93,18 @@ def decisions(sessions: sessionmaker[Session], household: None, active_policy: s
                     body=b"sealed",
                     created_at=expires - timedelta(hours=24),
                     expires_at=expires,
+                )
+            )
+        # The guard's window is an hour (IDENTITY_MEMBER_MATCH_WINDOW_S): one attempt past it.
+        for at in (NOW - timedelta(hours=2), NOW - timedelta(minutes=5)):
+            session.add(
+                MemberMatchAttempt(
+                    tenant_id=TENANT,
+                    client_id="test-client",
+                    demographics_key="d" * 64,
+                    card_key="c" * 64,
+                    person_key="p" * 64,
+                    attempted_at=at,
                 )
             )
     return made

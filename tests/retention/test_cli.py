@@ -43,9 +43,9 @@ def test_purge_dry_run_then_purge_then_replay(
 ) -> None:
     dry = _identity(settings, "purge", "--tenant", TENANT, "--older-than", "365", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "(dry run)" in dry.stdout
+    assert "(dry run: nothing changed)" in dry.stdout
     assert f"tenant {TENANT}: 2 decision(s) due, 1 review note(s)" in dry.stdout
-    assert "1 kept while their review is open" in dry.stdout
+    assert "1 stale guard attempt(s); 1 decision(s) kept while their review is open" in dry.stdout
     assert _purged(sessions) == set()
 
     # The period comes from IDENTITY_RETENTION_DAYS when --older-than is not given.

@@ -14,10 +14,17 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.audit import service as audit
+from identity.config import Settings
 from identity.db import transaction
 from identity.errors import Conflict
 from identity.matching.policy import find_policy
-from identity.models import AuditEvent, IdempotencyRecord, MatchDecision, ReviewItem
+from identity.models import (
+    AuditEvent,
+    IdempotencyRecord,
+    MatchDecision,
+    MemberMatchAttempt,
+    ReviewItem,
+)
 from identity.policy import service as policy_service
 from identity.policy.cache import MatcherCache
 from identity.resolution import service
@@ -46,11 +53,13 @@ def _snapshot(sessions: sessionmaker[Session]) -> dict[str, Any]:
         ).all()
         notes = session.execute(select(ReviewItem.match_id, ReviewItem.note)).all()
         keys = session.scalars(select(IdempotencyRecord.key)).all()
+        attempts = session.scalars(select(MemberMatchAttempt.attempted_at)).all()
         events = session.scalars(select(AuditEvent.id)).all()
     return {
         "decisions": {r[0]: (r[1], r[2], r[3]) for r in rows},
         "notes": {m: n for m, n in notes},
         "idempotency": sorted(keys),
+        "attempts": len(attempts),
         "events": len(events),
     }
 
@@ -78,29 +87,33 @@ def _retention_events(sessions: sessionmaker[Session]) -> list[AuditEvent]:
 
 
 def test_purge_removes_old_demographics_and_keeps_the_decision(
-    sessions: sessionmaker[Session], decisions: Decisions
+    sessions: sessionmaker[Session], settings: Settings, decisions: Decisions
 ) -> None:
+    # Batches of one: the walk goes past the open review and through every due decision.
+    one_by_one = settings.model_copy(update={"retention_batch_size": 1})
     before = _snapshot(sessions)
     old = _decision(sessions, decisions.old_match)
     assert _found(old.evidence, DEMOGRAPHICS)  # the values are there to be purged
 
     # A dry run counts and changes nothing, not even the audit trail.
-    dry = purge(sessions, tenant=TENANT, older_than_days=365, batch_size=1, dry_run=True)
+    dry = purge(sessions, one_by_one, tenant=TENANT, older_than_days=365, dry_run=True)
     [counted] = dry.tenants
     assert (counted.decisions, counted.review_notes, counted.idempotency_records) == (2, 1, 1)
+    assert counted.guard_attempts == 1
     assert counted.kept_for_review == 1
     assert _snapshot(sessions) == before
 
-    # Batches of one: the walk goes past the open review and through every due decision.
-    report = purge(sessions, tenant=TENANT, older_than_days=365, batch_size=1)
+    report = purge(sessions, one_by_one, tenant=TENANT, older_than_days=365)
     [done] = report.tenants
     assert (done.decisions, done.review_notes, done.idempotency_records) == (2, 1, 1)
+    assert done.guard_attempts == 1
     assert done.kept_for_review == 1
 
     after = _snapshot(sessions)
     for kept in (decisions.recent_match, decisions.old_open_review):
         assert after["decisions"][kept] == before["decisions"][kept]
     assert after["idempotency"] == ["live"]
+    assert after["attempts"] == 1
     assert after["notes"][decisions.old_settled_review] is None
 
     for purged_id in (decisions.old_match, decisions.old_settled_review):
@@ -140,17 +153,20 @@ def test_purge_removes_old_demographics_and_keeps_the_decision(
     assert event.tenant_id == TENANT
     assert "decisions:2" in event.object_ids
     assert "idempotency-records:1" in event.object_ids
+    assert "guard-attempts:1" in event.object_ids
     assert _found(event.object_ids, DEMOGRAPHICS) == []
     with sessions() as session:
         assert audit.verify(session).intact
 
     # A second run finds nothing due and writes nothing.
-    again = purge(sessions, tenant=TENANT, older_than_days=365, batch_size=1)
+    again = purge(sessions, one_by_one, tenant=TENANT, older_than_days=365)
     assert [t.changed for t in again.tenants] == [0]
     assert _snapshot(sessions) == after
 
 
-def test_one_tenant_or_every_tenant(sessions: sessionmaker[Session], decisions: Decisions) -> None:
+def test_one_tenant_or_every_tenant(
+    sessions: sessionmaker[Session], settings: Settings, decisions: Decisions
+) -> None:
     other = "other-payer"
     with transaction(sessions) as session:
         policy_service.activate(session, other, find_policy(RULES_DIR, "default"))
@@ -163,11 +179,11 @@ def test_one_tenant_or_every_tenant(sessions: sessionmaker[Session], decisions: 
             update(MatchDecision).where(MatchDecision.id == theirs).values(created_at=OLD)
         )
 
-    mine = purge(sessions, tenant=TENANT, older_than_days=365, batch_size=500)
+    mine = purge(sessions, settings, tenant=TENANT)
     assert [(t.tenant, t.decisions) for t in mine.tenants] == [(TENANT, 2)]
     assert _decision(sessions, theirs).purged_at is None
 
-    every = purge(sessions, tenant=None, older_than_days=365, batch_size=500)
+    every = purge(sessions, settings)
     # Ours still holds the open review's decision (kept), theirs is purged now.
     assert [(t.tenant, t.decisions, t.kept_for_review) for t in every.tenants] == [
         (other, 1, 0),
@@ -178,9 +194,9 @@ def test_one_tenant_or_every_tenant(sessions: sessionmaker[Session], decisions: 
 
 
 def test_a_purged_decision_cannot_be_replayed(
-    sessions: sessionmaker[Session], decisions: Decisions, active_policy: str
+    sessions: sessionmaker[Session], settings: Settings, decisions: Decisions, active_policy: str
 ) -> None:
-    purge(sessions, tenant=TENANT, older_than_days=365, batch_size=500)
+    purge(sessions, settings, tenant=TENANT)
     with transaction(sessions) as session:
         with pytest.raises(Conflict, match="purged"):
             replay(session, TENANT, decisions.old_match, active_policy)
