@@ -156,7 +156,7 @@ def _purge_tenant(sessions: sessionmaker[Session], tenant: str, run: _Run) -> Te
             if batch.last is None:
                 break
             position = batch.last
-        records = _forget_idempotency_records(sessions, tenant, batch_size, dry_run, now)
+        records = _forget_idempotency_records(sessions, tenant, run)
         attempts = _forget_attempts(sessions, tenant, run)
         outcome = "success"
     finally:
@@ -168,18 +168,16 @@ def _purge_tenant(sessions: sessionmaker[Session], tenant: str, run: _Run) -> Te
     return result
 
 
-def _forget_idempotency_records(
-    sessions: sessionmaker[Session], tenant: str, batch_size: int, dry_run: bool, now: datetime
-) -> int:
+def _forget_idempotency_records(sessions: sessionmaker[Session], tenant: str, run: _Run) -> int:
     forgotten = 0
     after: tuple[str, str] | None = None
     while True:
         with _unit(sessions, tenant) as session:
             keys = repository.expired_idempotency_keys(
-                session, tenant, now, after=after, limit=batch_size
+                session, tenant, run.now, after=after, limit=run.batch_size
             )
-            if keys and not dry_run:
-                repository.delete_idempotency_records(session, tenant, now, keys)
+            if not run.dry_run:
+                repository.delete_idempotency_records(session, tenant, run.now, keys)
         if not keys:
             return forgotten
         forgotten += len(keys)
