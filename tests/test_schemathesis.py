@@ -21,7 +21,7 @@ from identity.config import Settings
 from tests.conftest import TENANT, LiveServer
 from tests.exchange.conftest import NEW_PAYER
 
-EXAMPLES = 15  # per operation and mode: about 40 s a database on two cores
+EXAMPLES = 20  # per operation and mode: about 40 s a database on two cores
 # Operations that answer on their own schedule and add nothing a fuzzer can reach: the metrics
 # exposition (a scrape), and Swagger's pages.
 SKIPPED = {"/metrics", "/docs", "/docs/oauth2-redirect"}

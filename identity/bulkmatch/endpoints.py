@@ -30,7 +30,7 @@ from identity.auth.dependencies import Matcher
 from identity.bulkmatch import runner, service
 from identity.errors import IdentityError, InvalidInput, operation_outcome
 from identity.fhir.bulk_member_match import manifest, parse_envelope, result_parameters
-from identity.fhir.request_schemas import FHIR_PARAMETERS_BODY
+from identity.fhir.request_schemas import BULK_MEMBER_MATCH_BODY
 
 router = APIRouter(prefix="/fhir", tags=["payer-to-payer"])
 
@@ -56,7 +56,7 @@ def _information(text: str) -> dict[str, Any]:
     "/Group/$bulk-member-match",
     status_code=202,
     responses={202: OUTCOME, 413: OUTCOME, 415: OUTCOME, 422: OUTCOME},
-    openapi_extra=FHIR_PARAMETERS_BODY,
+    openapi_extra=BULK_MEMBER_MATCH_BODY,
     summary="PDex $bulk-member-match: many members at once, answered asynchronously",
 )
 def bulk_member_match(

@@ -24,7 +24,7 @@ from identity.fhir.member_match import (
     member_match_parameters,
     parse_member_match,
 )
-from identity.fhir.request_schemas import FHIR_PARAMETERS_BODY
+from identity.fhir.request_schemas import MEMBER_MATCH_BODY
 from identity.idempotency.http import remembered
 
 router = APIRouter(prefix="/fhir", tags=["payer-to-payer"])
@@ -57,7 +57,7 @@ def _render(request: Request, result: MemberMatchResult) -> JSONResponse:
 @router.post(
     "/Patient/$member-match",
     responses={200: OUTCOME, 202: OUTCOME, 413: OUTCOME, 415: OUTCOME, 422: OUTCOME, 429: OUTCOME},
-    openapi_extra=FHIR_PARAMETERS_BODY,
+    openapi_extra=MEMBER_MATCH_BODY,
     summary="HRex $member-match: a single confident, consented match yields a match token",
 )
 def member_match(

@@ -35,23 +35,25 @@ _IDENTIFIER: dict[str, Any] = {
 }
 PATIENT: dict[str, Any] = {
     "type": "object",
-    "required": ["resourceType"],
+    "required": ["resourceType", "name", "birthDate"],
     "properties": {
         "resourceType": {"type": "string", "enum": ["Patient"]},
         "identifier": {"type": "array", "items": _IDENTIFIER},
         "name": {
             "type": "array",
+            "minItems": 1,
             "items": {
                 "type": "object",
+                "required": ["family", "given"],
                 "properties": {
                     "use": _STRING,
                     "family": _STRING,
-                    "given": {"type": "array", "items": _STRING},
+                    "given": {"type": "array", "minItems": 1, "items": _STRING},
                 },
             },
         },
         "gender": {"type": "string", "enum": ["male", "female", "other", "unknown"]},
-        "birthDate": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+        "birthDate": {"type": "string", "format": "date"},
         "telecom": {
             "type": "array",
             "items": {"type": "object", "properties": {"system": _STRING, "value": _STRING}},
@@ -114,16 +116,111 @@ MATCH_REQUEST: dict[str, Any] = {
 }
 
 
-def request_body(schema: dict[str, Any], *, fhir: bool) -> dict[str, Any]:
-    """`openapi_extra` for a route reading a raw JSON body: its schema under each accepted type."""
+def request_body(
+    schema: dict[str, Any], *, fhir: bool, example: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`openapi_extra` for a route reading a raw JSON body: its schema (and a synthetic example,
+    which a fuzzer sends first) under each accepted media type."""
     types = [FHIR_JSON, "application/json"] if fhir else ["application/json"]
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {media_type: {"schema": schema} for media_type in types},
+    media: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return {"requestBody": {"required": True, "content": dict.fromkeys(types, media)}}
+
+
+# Synthetic examples (the README's showcase member, the HRex example's shape).
+_EXAMPLE_PATIENT: dict[str, Any] = {
+    "resourceType": "Patient",
+    "name": [{"family": "Garcia Lopez", "given": ["Maria"]}],
+    "gender": "female",
+    "birthDate": "1984-03-12",
+}
+_MB = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MB"}]}
+_EXAMPLE_COVERAGE: dict[str, Any] = {
+    "resourceType": "Coverage",
+    "status": "active",
+    "subscriberId": "S9000000001",
+    "identifier": [{"type": _MB, "system": "http://example.org/old-payer", "value": "M900000001"}],
+    "beneficiary": {"reference": "Patient/1"},
+    "payor": [{"display": "Old Health Plan"}],
+}
+_EXAMPLE_CONSENT: dict[str, Any] = {
+    "resourceType": "Consent",
+    "status": "active",
+    "scope": {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                "code": "patient-privacy",
+            }
+        ]
+    },
+    "category": [
+        {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IDSCL"}
+            ]
         }
-    }
+    ],
+    "patient": {"reference": "Patient/1"},
+    "performer": [{"reference": "Patient/1"}],
+    "policy": [
+        {"uri": "http://hl7.org/fhir/us/davinci-hrex/StructureDefinition-hrex-consent.html#regular"}
+    ],
+    "provision": {
+        "type": "permit",
+        "period": {"start": "2026-01-01", "end": "2027-12-31"},
+        "actor": [
+            {
+                "role": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                            "code": "performer",
+                        }
+                    ]
+                },
+                "reference": {
+                    "identifier": {
+                        "system": "http://hl7.org/fhir/sid/us-npi",
+                        "value": "0123456789",
+                    }
+                },
+            }
+        ],
+    },
+}
+_MEMBER_PARTS: list[dict[str, Any]] = [
+    {"name": "MemberPatient", "resource": _EXAMPLE_PATIENT},
+    {"name": "CoverageToMatch", "resource": _EXAMPLE_COVERAGE},
+    {"name": "CoverageToLink", "resource": _EXAMPLE_COVERAGE},
+    {"name": "Consent", "resource": _EXAMPLE_CONSENT},
+]
 
-
-FHIR_PARAMETERS_BODY = request_body(PARAMETERS, fhir=True)
-MATCH_REQUEST_BODY = request_body(MATCH_REQUEST, fhir=False)
+MATCH_REQUEST_BODY = request_body(
+    MATCH_REQUEST,
+    fhir=False,
+    example={"patient": _EXAMPLE_PATIENT, "coverage": _EXAMPLE_COVERAGE},
+)
+PATIENT_MATCH_BODY = request_body(
+    PARAMETERS,
+    fhir=True,
+    example={
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "resource", "resource": _EXAMPLE_PATIENT},
+            {"name": "count", "valueInteger": 5},
+        ],
+    },
+)
+MEMBER_MATCH_BODY = request_body(
+    PARAMETERS, fhir=True, example={"resourceType": "Parameters", "parameter": _MEMBER_PARTS}
+)
+BULK_MEMBER_MATCH_BODY = request_body(
+    PARAMETERS,
+    fhir=True,
+    example={
+        "resourceType": "Parameters",
+        "parameter": [{"name": "MemberBundle", "part": _MEMBER_PARTS}],
+    },
+)

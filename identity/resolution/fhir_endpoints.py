@@ -17,7 +17,7 @@ from identity.api_deps import DbSession, Idempotency, JsonBody
 from identity.audit.http import request_actor
 from identity.auth.dependencies import MemberSearcher
 from identity.fhir.patient_match import match_bundle, parse_patient_match
-from identity.fhir.request_schemas import FHIR_PARAMETERS_BODY
+from identity.fhir.request_schemas import PATIENT_MATCH_BODY
 from identity.idempotency.http import json_response
 from identity.resolution import service
 
@@ -43,7 +43,7 @@ class FhirResource(RootModel[dict[str, Any]]):
         422: OUTCOME,
         503: OUTCOME,
     },
-    openapi_extra=FHIR_PARAMETERS_BODY,
+    openapi_extra=PATIENT_MATCH_BODY,
     summary="FHIR R4 Patient $match: a searchset Bundle of graded candidates (Parameters in)",
 )
 def patient_match(
