@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.orm import Session
 
 from identity.models import MatchDecision, Member
@@ -58,19 +58,25 @@ def iter_member_rows(session: Session, tenant: str) -> Iterator[Row[Any]]:
     yield from session.connection().execute(stmt)
 
 
+def _unpurged(tenant: str) -> ColumnElement[bool]:
+    """The tenant's decisions whose query is still stored (retention redacts older ones)."""
+    return (MatchDecision.tenant_id == tenant) & MatchDecision.purged_at.is_(None)
+
+
 def count_requests(session: Session, tenant: str) -> int:
-    return int(session.scalar(select(func.count()).where(MatchDecision.tenant_id == tenant)) or 0)
+    return int(session.scalar(select(func.count()).where(_unpurged(tenant))) or 0)
 
 
 def iter_request_queries(session: Session, tenant: str) -> Iterator[tuple[str, str, Any]]:
-    """(decision id, input fingerprint, standardised query) of each stored match request.
+    """(decision id, input fingerprint, standardised query) of each stored match request whose
+    demographics retention has not yet purged.
 
     Only `evidence["query"]` is read (a JSON path on both databases), not the whole evidence with
     its candidates, which is many times larger.
     """
     stmt = (
         select(MatchDecision.id, MatchDecision.input_fingerprint, MatchDecision.evidence["query"])
-        .where(MatchDecision.tenant_id == tenant)
+        .where(_unpurged(tenant))
         .order_by(MatchDecision.created_at, MatchDecision.id)
         .execution_options(yield_per=BATCH)
     )

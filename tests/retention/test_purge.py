@@ -31,6 +31,7 @@ from identity.resolution import service
 from identity.resolution.replay import replay
 from identity.resolution.schemas import StoredMatchResponse
 from identity.retention.service import purge
+from identity.training import repository as training_data
 from tests.conftest import RULES_DIR, TENANT
 from tests.factories import fhir_patient
 from tests.retention.conftest import OLD, Decisions
@@ -202,3 +203,17 @@ def test_a_purged_decision_cannot_be_replayed(
             replay(session, TENANT, decisions.old_match, active_policy)
         kept = replay(session, TENANT, decisions.recent_match, active_policy)
     assert kept.replayed.decision.outcome.value == "match"
+
+
+def test_training_reads_only_the_queries_still_stored(
+    sessions: sessionmaker[Session], settings: Settings, decisions: Decisions
+) -> None:
+    with sessions() as session:
+        before = training_data.count_requests(session, TENANT)
+    purge(sessions, settings, tenant=TENANT)
+    with sessions() as session:
+        after = training_data.count_requests(session, TENANT)
+        read = [match_id for match_id, _, _ in training_data.iter_request_queries(session, TENANT)]
+    assert (before, after) == (4, 2)  # the old match and the settled review were purged
+    assert decisions.old_match not in read
+    assert set(read) == {decisions.recent_match, decisions.old_open_review}
