@@ -263,3 +263,26 @@ def test_rate_limited_error_carries_the_headers() -> None:
     assert problem_details(err)["status"] == 429
     assert operation_outcome(err)["issue"][0]["code"] == "throttled"
     assert RateLimited(0).headers == {"Retry-After": "1"}
+
+
+def test_named_limits_and_a_check_that_takes_nothing() -> None:
+    """`RateLimiter.of` (the per-source limits): a check with consume=False neither takes a token
+    nor keeps a bucket for a key it has not seen."""
+    clock = Clock()
+    rl = RateLimiter.of([("source-failures", 1.0, 2)], clock=clock)
+    key = {"source-failures": "203.0.113.7"}
+    assert all(rl.take(key, consume=False).allowed for _ in range(5))
+    assert rl.tracked() == 0
+    assert [rl.take(key).allowed for _ in range(3)] == [True, True, False]
+    refused = rl.take(key, consume=False)
+    assert (refused.allowed, refused.retry_after_s, refused.limiting) == (
+        False,
+        1,
+        "source-failures",
+    )
+    assert refused.headers()["RateLimit-Policy"] == '"source-failures";q=2;w=2'
+    clock.advance(1)
+    assert rl.take(key, consume=False).allowed
+    assert rl.take(key).allowed
+    assert not rl.take(key).allowed
+    assert RateLimiter.of([("off", 0.0, 1)]).enabled is False
