@@ -12,8 +12,8 @@ authenticated, whose counter this middleware hands down on `request.state`.
 The source is the peer address of the connection as the server reports it. Behind a reverse
 proxy every request comes from the proxy, so all callers would share one budget: uvicorn replaces
 the peer with the X-Forwarded-For address only when the peer is one of its FORWARDED_ALLOW_IPS
-(default 127.0.0.1; `uvicorn --forwarded-allow-ips`), and this module never reads the header
-itself, so a caller cannot choose its own source. An IPv6 source is its /64 network: one host
+(default 127.0.0.1 and ::1; `uvicorn --forwarded-allow-ips`), and this module never reads the
+header itself, so a caller cannot choose its own source. An IPv6 source is its /64 network: one host
 usually holds a whole /64 and would otherwise have 2^64 fresh budgets.
 """
 
