@@ -46,6 +46,10 @@ from identity.errors import (
 # C0 controls but tab, line feed and carriage return (FHIR strings allow those), DEL and the C1
 # controls. NUL is the one PostgreSQL refuses; the others have no place in a name or an id.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# What a control character can look like in raw JSON (overmatching only costs the exact walk).
+CONTROL_IN_RAW = re.compile(
+    rb"\\u00(?:0[0-8bcefBCEF]|1[0-9a-fA-F]|7[fF]|[89][0-9a-fA-F])|\\[bf]|\x7f|\xc2[\x80-\x9f]"
+)
 # A path is printable ASCII: our routes and every id we issue are.
 _PATH_OK = re.compile(r"[\x21-\x7e]*")
 # Keys shown in a pointer as they are; any other key is masked (a key is submitted text too).
@@ -124,8 +128,35 @@ def check_json(value: Any, *, max_depth: int, max_elements: int) -> list[FieldEr
     return []
 
 
+def _within_bounds(value: Any, *, max_depth: int, max_elements: int) -> bool:
+    """check_json's depth and count, without its pointers or strings: level by level, containers
+    only, each counting its children at once (on a 10,000-member bulk body, a third of the time
+    orjson takes to parse it)."""
+    level = [value] if type(value) is dict or type(value) is list else []
+    depth, seen = 1, 1
+    while level:
+        if depth > max_depth:
+            return False
+        below: list[Any] = []
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            seen += len(children)
+            if seen > max_elements:
+                return False
+            for child in children:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    below.append(child)
+        level, depth = below, depth + 1
+    return True
+
+
 def parse_json(raw: bytes, *, max_depth: int, max_elements: int) -> Any:
-    """The body as a checked JSON value; InvalidInput naming the position otherwise."""
+    """The body as a checked JSON value; InvalidInput naming the position otherwise.
+
+    The exact walk (check_json, with pointers) runs only when the quick one finds the body out of
+    bounds or the raw text may hold a control character: JSON can carry one only as an escape
+    (`\\u0000`, `\\b`, `\\f`) or as DEL or a C1 character written out, all visible in the bytes."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -135,6 +166,10 @@ def parse_json(raw: bytes, *, max_depth: int, max_elements: int) -> Any:
             else f"malformed JSON at byte {exc.pos}"
         )
         raise InvalidInput("the body is not valid JSON", errors=[FieldError("", detail)]) from exc
+    if _within_bounds(value, max_depth=max_depth, max_elements=max_elements) and not (
+        CONTROL_IN_RAW.search(raw)
+    ):
+        return value
     errors = check_json(value, max_depth=max_depth, max_elements=max_elements)
     if errors:
         raise InvalidInput("the body is not acceptable", errors=errors)

@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from identity.auth.dev import mint_dev_token
 from identity.config import Settings
-from identity.http_body import check_json
+from identity.errors import InvalidInput
+from identity.http_body import CONTROL, check_json, parse_json
 from identity.logging_setup import ExceptionTypeOnly, configure_logging, uvicorn_log_config
 from tests.bulkmatch.conftest import bulk_request, member_bundle
 from tests.conftest import TENANT, LiveServer
@@ -366,16 +367,23 @@ def test_unauthenticated_bodies_are_401s_before_anything_else(live_server: LiveS
         ({"a": {"b\u0000": 1}}, ("/a", "control")),
         ({"Name With Space": ["x\u0001"]}, ("/*/0", "control")),
         (copy.deepcopy(_deep(40)), ("", "deeper")),
+        (copy.deepcopy(_deep(15)), None),  # 31 levels: a dict and a list each
         ({"a": list(range(200))}, ("", "more than")),
+        ({"a": list(range(140))}, None),
     ],
 )
 def test_the_walk_names_the_position_never_the_value(
     value: Any, problem: tuple[str, str] | None
 ) -> None:
     errors = check_json(value, max_depth=32, max_elements=150)
+    raw = json.dumps(value).encode()
     if problem is None:
         assert errors == []
+        assert parse_json(raw, max_depth=32, max_elements=150) == value
         return
+    with pytest.raises(InvalidInput) as refused:  # the quick path agrees with the exact walk
+        parse_json(raw, max_depth=32, max_elements=150)
+    assert refused.value.errors == errors
     assert len(errors) == 1
     pointer, word = problem
     if pointer:
@@ -409,3 +417,29 @@ def test_uvicorn_logs_an_exception_as_its_type_only(
     assert "Exception in ASGI application (ValueError)" in written
     assert "Traceback" not in written
     assert CANARY not in written
+
+
+def test_every_control_character_is_refused_however_it_is_written() -> None:
+    """The quick path skips the exact walk when the raw bytes show no control character: every
+    one must show, escaped (json.dumps), written out (orjson) or in either case of hex."""
+    refused = [c for c in range(0x100) if CONTROL.fullmatch(chr(c))]
+    assert len(refused) == 29 + 1 + 32  # C0 but tab, LF, CR; DEL; C1
+    for code in refused:
+        for raw in (
+            json.dumps({"k": f"a{chr(code)}b"}).encode(),
+            json.dumps({"k": f"a{chr(code)}b"}).upper().replace("\\U", "\\u").encode(),
+            json.dumps({"k": f"a{chr(code)}b"}, ensure_ascii=False).encode(),
+            json.dumps({f"k{chr(code)}": 1}).encode(),
+        ):
+            with pytest.raises(InvalidInput):
+                parse_json(raw, max_depth=8, max_elements=100)
+    for allowed in ("\t", "\n", "\r", "\\u0000 as text", "é", "\u00a0"):
+        raw = json.dumps({"k": allowed}).encode()
+        assert parse_json(raw, max_depth=8, max_elements=100) == {"k": allowed}
+
+
+def test_deeper_than_the_parser_goes_is_still_a_422() -> None:
+    """orjson stops at depth 1024 by itself; that too is our 422, not a 500."""
+    with pytest.raises(InvalidInput) as refused:
+        parse_json(b"[" * 5000 + b"]" * 5000, max_depth=32, max_elements=100_000)
+    assert "deeper than 32" in refused.value.errors[0].detail
