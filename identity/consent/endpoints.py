@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from identity.api_deps import PROBLEM, DbSession, Idempotency
 from identity.audit.http import request_actor
@@ -34,6 +34,9 @@ class Withdrawal(BaseModel):
     member_id: str = Field(min_length=1, max_length=64, pattern=_PRINTABLE)
     # The organisation the member withdrew consent from; absent: every recipient.
     recipient: Recipient | None = None
+    # When the member withdrew, as the consent system recorded it (with its zone); absent: now.
+    # The same withdrawal sent again with the same time records nothing.
+    withdrawn_at: AwareDatetime | None = None
 
 
 class WithdrawalResult(BaseModel):
@@ -47,7 +50,7 @@ class WithdrawalResult(BaseModel):
 @router.post(
     "/consent-withdrawals",
     response_model=WithdrawalResult,
-    responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM},
+    responses={401: PROBLEM, 403: PROBLEM, 415: PROBLEM, 422: PROBLEM},
     summary="A member withdrew consent: record it and revoke every match token issued for them",
 )
 def withdraw_consent(
@@ -64,6 +67,7 @@ def withdraw_consent(
             request_actor(request, caller),
             body.member_id,
             OrgIdentifier(recipient.system, recipient.value) if recipient else None,
+            withdrawn_at=body.withdrawn_at,
             now=datetime.now(UTC),
         )
         return WithdrawalResult(

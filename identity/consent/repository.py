@@ -22,15 +22,21 @@ def _scope(recipient: OrgIdentifier | None) -> ColumnElement[bool]:
     return and_(_W.recipient_system == recipient.system, _W.recipient_value == recipient.value)
 
 
-def latest_same(
-    session: Session, tenant: str, member_id: str, recipient: OrgIdentifier | None
+def same(
+    session: Session,
+    tenant: str,
+    member_id: str,
+    recipient: OrgIdentifier | None,
+    withdrawn_at: datetime,
 ) -> ConsentWithdrawal | None:
-    """The newest withdrawal for this member with exactly this recipient scope."""
+    """The withdrawal already recorded for this member, recipient scope and time, if any."""
     return session.scalars(
-        select(_W)
-        .where(_W.tenant_id == tenant, _W.member_id == member_id, _scope(recipient))
-        .order_by(_W.withdrawn_at.desc())
-        .limit(1)
+        select(_W).where(
+            _W.tenant_id == tenant,
+            _W.member_id == member_id,
+            _scope(recipient),
+            _W.withdrawn_at == withdrawn_at,
+        )
     ).first()
 
 

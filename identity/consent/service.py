@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
@@ -14,7 +14,8 @@ from identity.audit import service as audit
 from identity.audit.actor import Actor
 from identity.clients.organization import OrgIdentifier
 from identity.consent import repository
-from identity.consent.withdrawal import aware
+from identity.consent.withdrawal import CLOCK_LEEWAY, aware
+from identity.errors import FieldError, InvalidInput
 from identity.keyed_lock import lock_keys
 from identity.models import ConsentWithdrawal
 from identity.tokens import service as tokens
@@ -35,20 +36,26 @@ def withdraw(
     member_id: str,
     recipient: OrgIdentifier | None,
     *,
+    withdrawn_at: datetime | None = None,
     now: datetime,
 ) -> Withdrawal:
-    """Record that the member withdrew consent (from `recipient`, or from every recipient) and
-    revoke their outstanding match tokens. A repeat — the same member and recipient, with no
-    token issued for the member since the last withdrawal — records nothing and answers as the
-    first did. Tokens do not record the recipient's organisation, so every live token of the
-    member is revoked; a recipient the withdrawal does not name may ask again and is answered."""
-    lock_keys(session, [f"consent-withdrawal|{actor.tenant}|{member_id}"])
-    earlier = repository.latest_same(session, actor.tenant, member_id, recipient)
-    if earlier is not None and not tokens.issued_since(
-        session, actor.tenant, member_id, aware(earlier.withdrawn_at)
-    ):
-        _audit(session, actor, earlier.id, member_id)
-        return _answer(earlier)
+    """Record that the member withdrew consent (from `recipient`, or from every recipient) at
+    `withdrawn_at` (as the consent system recorded it; default: now) and revoke their live match
+    tokens. A withdrawal is its member, recipient and time: the same one again (a redelivery)
+    records nothing and answers as the first time. Tokens do not record the recipient's
+    organisation, so every live token of the member is revoked; a recipient the withdrawal does
+    not name may ask again and is answered."""
+    at = aware(withdrawn_at or now).astimezone(UTC)
+    if at > aware(now) + CLOCK_LEEWAY:
+        raise InvalidInput(
+            "a withdrawal cannot be in the future",
+            errors=[FieldError("/withdrawn_at", "is later than now")],
+        )
+    lock_keys(session, [_member_lock(actor.tenant, member_id)])
+    same = repository.same(session, actor.tenant, member_id, recipient, at)
+    if same is not None:
+        _audit(session, actor, same.id, member_id)
+        return _answer(same)
     revoked = tokens.revoke_for_member(session, actor, member_id, "consent-withdrawn", now=now)
     row = ConsentWithdrawal(
         id=str(uuid.uuid4()),
@@ -56,7 +63,7 @@ def withdraw(
         member_id=member_id,
         recipient_system=recipient.system if recipient else None,
         recipient_value=recipient.value if recipient else None,
-        withdrawn_at=now,
+        withdrawn_at=at,
         recorded_by=actor.client_id or "",
         revoked_tokens=len(revoked),
     )
@@ -72,11 +79,21 @@ def withdrawn_at(
     recipient: OrgIdentifier | None,
 ) -> dict[str, datetime]:
     """Member id -> when consent was last withdrawn from `recipient` (or from every recipient),
-    for the members that have a withdrawal; a consent given before it cannot be honoured."""
+    for the members that have a withdrawal; a consent given before it cannot be honoured.
+
+    The members stay locked until the transaction ends, as `withdraw` locks its member: a
+    withdrawal being recorded meanwhile is either seen here, or waits and then revokes the token
+    this transaction issues. Call it once per transaction with every member it may answer for
+    (the locks are taken in order, so two transactions never wait for each other in a circle)."""
     if not member_ids:
         return {}
+    lock_keys(session, [_member_lock(tenant, m) for m in member_ids])
     found = repository.latest_applying(session, tenant, member_ids, recipient)
     return {m: aware(at) for m, at in found.items()}
+
+
+def _member_lock(tenant: str, member_id: str) -> str:
+    return f"consent-withdrawal|{tenant}|{member_id}"
 
 
 def _audit(session: Session, actor: Actor, withdrawal_id: str, member_id: str) -> None:

@@ -171,12 +171,18 @@ def member_match_batch(
             priors[m.fingerprint] = ReviewItem(**m.decision.review_row)
 
     recipient = caller.organization
-    matched = {
+    # Every member the batch may answer for, a settled review's too (read again, from the same
+    # locked set, when `answer_after_review` answers it).
+    answerable = {
         m.decision.member_id
         for m in admitted
         if m.decision is not None and m.decision.member_id and m.decision.outcome == Outcome.MATCH
+    } | {
+        m.prior.resolved_member_id
+        for m in admitted
+        if m.prior is not None and m.prior.resolved_member_id
     }
-    withdrawals = consent_service.withdrawn_at(session, actor.tenant, matched, recipient)
+    withdrawals = consent_service.withdrawn_at(session, actor.tenant, answerable, recipient)
     patients = repository.patient_ids(
         session,
         actor.tenant,

@@ -84,20 +84,6 @@ def revoke_where(
     return sorted(session.scalars(stmt))
 
 
-def issued_since(session: Session, tenant: str, member_id: str, since: datetime) -> bool:
-    """Whether any token was issued for the member after `since`."""
-    stmt = (
-        select(MatchToken.id)
-        .where(
-            MatchToken.tenant_id == tenant,
-            MatchToken.member_id == member_id,
-            MatchToken.issued_at > since,
-        )
-        .limit(1)
-    )
-    return session.execute(stmt).scalar_one_or_none() is not None
-
-
 def remember_introspection(
     session: Session, tenant: str, token_id: str, client_id: str, *, now: datetime
 ) -> None:

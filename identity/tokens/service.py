@@ -317,9 +317,3 @@ def _is_active(session: Session, row: MatchToken, now: datetime) -> bool:
 def _aware(moment: datetime) -> datetime:
     """UTC-aware: SQLite hands stored times back without their zone (they were stored in UTC)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def issued_since(session: Session, tenant: str, member_id: str, since: datetime) -> bool:
-    """Whether a token was issued for the member after `since` (a consent was honoured since):
-    what tells a repeated consent withdrawal from a new one."""
-    return repository.issued_since(session, tenant, member_id, since)

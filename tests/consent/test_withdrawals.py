@@ -5,8 +5,10 @@ was given after the withdrawal."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -47,10 +49,14 @@ def consent_system(live_server: LiveServer, settings: Settings) -> Iterator[http
         yield http
 
 
-def withdraw(http: httpx.Client, recipient: dict[str, str] | None = None) -> dict[str, Any]:
+def withdraw(
+    http: httpx.Client, recipient: dict[str, str] | None = None, withdrawn_at: str | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"member_id": MEMBER}
     if recipient is not None:
         body["recipient"] = recipient
+    if withdrawn_at is not None:
+        body["withdrawn_at"] = withdrawn_at
     r = http.post("/v1/consent-withdrawals", json=body)
     assert r.status_code == 200, r.text
     answer: dict[str, Any] = r.json()
@@ -116,18 +122,29 @@ def test_a_second_identical_withdrawal_is_idempotent(
     consent_system: httpx.Client,
     sessions: sessionmaker[Session],
 ) -> None:
+    """A withdrawal is its member, recipient and time: the consent system delivering it twice
+    gets one record and one answer, even after the member consented again; a later withdrawal
+    (here one without a time: now) is a new one and wins over the newer consent."""
     token_of(new_payer.post(URL, json=hrex_11()))
-    first = withdraw(consent_system, TO_NEW_PAYER)
-    assert withdraw(consent_system, TO_NEW_PAYER) == first  # same answer
+    when = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    first = withdraw(consent_system, TO_NEW_PAYER, withdrawn_at=when)
+    assert first["revoked_tokens"] == 1
+    assert withdraw(consent_system, TO_NEW_PAYER, withdrawn_at=when) == first
+    # The same moment written in another zone is the same withdrawal.
+    eastern = datetime.fromisoformat(when).astimezone(timezone(timedelta(hours=-5)))
+    assert withdraw(consent_system, TO_NEW_PAYER, withdrawn_at=eastern.isoformat()) == first
+    renewed = token_of(new_payer.post(URL, json=given_now(hrex_11())))
+    assert withdraw(consent_system, TO_NEW_PAYER, withdrawn_at=when) == first  # a redelivery
+    assert active(fhir_server, renewed)
     with sessions() as session:
         assert len(session.scalars(select(ConsentWithdrawal)).all()) == 1
 
-    # After a newer consent was honoured, withdrawing again is a new withdrawal.
-    renewed = token_of(new_payer.post(URL, json=given_now(hrex_11())))
+    unused = given_now(hrex_11())  # the member consents again, then withdraws again
     second = withdraw(consent_system, TO_NEW_PAYER)
     assert second["withdrawal_id"] != first["withdrawal_id"]
     assert second["revoked_tokens"] == 1
     assert not active(fhir_server, renewed)
+    assert outcome_code(new_payer.post(URL, json=unused)) == "consent-invalid"
     with sessions() as session:
         assert len(session.scalars(select(ConsentWithdrawal)).all()) == 2
 
@@ -150,6 +167,8 @@ def test_a_withdrawal_names_its_recipient_or_every_one(
         ({"member_id": "M\u0000"}, "/member_id"),
         ({"member_id": MEMBER, "recipient": {"system": "x"}}, "/recipient/value"),
         ({"member_id": MEMBER, "recipient": "x|y"}, "/recipient"),
+        ({"member_id": MEMBER, "withdrawn_at": "2026-01-01T00:00:00"}, "/withdrawn_at"),  # no zone
+        ({"member_id": MEMBER, "withdrawn_at": "2999-01-01T00:00:00Z"}, "/withdrawn_at"),
     ],
 )
 def test_a_bad_withdrawal_is_a_422_that_records_nothing(
@@ -188,3 +207,36 @@ def test_a_request_finished_after_review_honours_a_withdrawal(
     assert outcome_code(new_payer.post(URL, json=_doubtful())) == "consent-invalid"
     # With a consent given since, the same request is answered.
     token_of(new_payer.post(URL, json=given_now(_doubtful())))
+
+
+def test_a_withdrawal_racing_a_match_never_leaves_a_live_token(
+    live_server: LiveServer,
+    settings: Settings,
+    new_payer: httpx.Client,
+    consent_system: httpx.Client,
+    fhir_server: httpx.Client,
+) -> None:
+    """Each round, a consent given just before and a withdrawal sent at the same moment as the
+    match: whichever commits first, the member ends with no live token (refused, or revoked)."""
+    outcomes = set()
+    for _ in range(16):
+        body = given_now(hrex_11())
+        start = threading.Barrier(2)
+
+        def match(body: dict[str, Any] = body, start: threading.Barrier = start) -> httpx.Response:
+            start.wait()
+            return new_payer.post(URL, json=body)
+
+        def withdrawal(start: threading.Barrier = start) -> dict[str, Any]:
+            start.wait()
+            return withdraw(consent_system, TO_NEW_PAYER)
+
+        with ThreadPoolExecutor(2) as pool:
+            asked, _ = pool.submit(match), pool.submit(withdrawal)
+            r = asked.result()
+        outcomes.add(r.status_code)
+        if r.status_code == 200:
+            assert not active(fhir_server, token_of(r))
+        else:
+            assert outcome_code(r) == "consent-invalid"
+    assert outcomes <= {200, 422}
