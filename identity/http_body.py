@@ -268,6 +268,12 @@ async def _never() -> Message:
     raise AssertionError("unreachable")
 
 
+def _has_body(scope: Scope) -> bool:
+    return _header(scope, b"content-length") not in ("", "0") or bool(
+        _header(scope, b"transfer-encoding")
+    )
+
+
 def _close_after(send: Send) -> Send:
     """The answer closes the connection: the unread rest of the body is not worth reading."""
 
@@ -306,7 +312,9 @@ class BodyGuard:
         state = scope.setdefault("state", {})
         if not rule.public and not await _authenticated(scope):
             state[WITHHELD] = True
-            await self.app(scope, _withheld(), _close_after(send))
+            # The connection closes after the 401 unless there was no body to leave unread.
+            unread = _has_body(scope)
+            await self.app(scope, _withheld(), _close_after(send) if unread else send)
             return
         await self._guarded(scope, receive, send, rule, settings)
 
@@ -314,11 +322,9 @@ class BodyGuard:
         self, scope: Scope, receive: Receive, send: Send, rule: BodyRule, settings: Settings
     ) -> None:
         content_type = _header(scope, b"content-type").split(";", 1)[0].strip().lower()
-        has_body = _header(scope, b"content-length") not in ("", "0") or bool(
-            _header(scope, b"transfer-encoding")
-        )
-        if rule.media_types is not None and has_body and content_type not in rule.media_types:
-            accepted = " or ".join(sorted(rule.media_types))
+        accepted_types = rule.media_types
+        if accepted_types is not None and content_type not in accepted_types and _has_body(scope):
+            accepted = " or ".join(sorted(accepted_types))
             err: IdentityError = UnsupportedMediaType(
                 f"the body must be {accepted}",
                 errors=[FieldError("/headers/Content-Type", "not an accepted media type")],
