@@ -54,6 +54,7 @@ def gate(
     import uvicorn
 
     from identity.gate.proxy import GateConfig, create_gate
+    from identity.logging_setup import uvicorn_log_config
 
     try:
         load_gate_key(key_file, key_id)  # a bad key fails here, with its message
@@ -69,7 +70,14 @@ def gate(
         public_url=public_url,
     )
     # Our own JSON line per decision replaces the access log, which would record paths (ids).
-    uvicorn.run(create_gate(config), host=host, port=port, access_log=False)
+    # uvicorn's tracebacks as their exception's type only: a path or an upstream body can be PHI.
+    uvicorn.run(
+        create_gate(config),
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=uvicorn_log_config(),
+    )
 
 
 def gate_jwks(key_file: KeyFile, key_id: KeyId = None) -> None:
