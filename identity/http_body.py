@@ -13,9 +13,10 @@ it:
 - it is counted while it streams and refused with a 413 as soon as it passes its route's limit
   (a declared Content-Length over the limit is refused unread);
 - JSON is parsed once (orjson, which stops at depth 1024 on its own), then walked iteratively for
-  depth, number of values and control characters (422), so no recursive model validation ever
-  sees a hostile shape. Routes read the parsed value through `identity.api_deps.JsonBody`; the
-  raw bytes are replayed to the app for routes whose body FastAPI validates itself.
+  depth and number of values, and its raw bytes scanned for control characters (422), so no
+  recursive model validation ever sees a hostile shape. Routes read the parsed value through
+  `identity.api_deps.JsonBody`; the raw bytes are replayed to the app for routes whose body
+  FastAPI validates itself.
 
 Errors name the position (a JSON pointer whose unusual keys are masked), never a value.
 """
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio
 import orjson
 from fastapi.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -262,8 +264,6 @@ def _withheld() -> Receive:
 
 
 async def _never() -> Message:
-    import anyio
-
     await anyio.sleep_forever()
     raise AssertionError("unreachable")
 
