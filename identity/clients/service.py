@@ -3,7 +3,6 @@ set (its private keys never reach us) and the most scopes it may ever be granted
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -11,13 +10,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from identity.auth.keys import UnusableKey, public_keys
+from identity.auth.principal import is_tenant_id
 from identity.auth.scopes import ALL_SCOPES, parse_scopes
 from identity.clients import repository
 from identity.clients.organization import OrgIdentifier
 from identity.errors import FieldError, InvalidInput, NotFound
 from identity.models import ApiClient
-
-_TENANT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
 def register(
@@ -30,7 +28,7 @@ def register(
     organization: OrgIdentifier | None = None,
 ) -> ApiClient:
     problems: list[FieldError] = []
-    if not _TENANT.match(tenant):
+    if not is_tenant_id(tenant):
         problems.append(FieldError("/tenant", "lower-case letters, digits, '.', '_' or '-'"))
     if not name.strip() or len(name) > 200:
         problems.append(FieldError("/name", "a name of 1 to 200 characters"))
