@@ -350,7 +350,8 @@ def main(argv: list[str] | None = None) -> None:
     tally = synthetic(args.members, args.queries, args.seed, data_dir, trained=args.trained)
     print(report(f"synthetic {args.members} members" + suffix, tally))
     policy = find_policy(REPO / "matching_rules", "default")
-    print(f"\nhand-set policy {policy.version}; {time.perf_counter() - started:.0f} s\n")
+    how = "trained on each data set from" if args.trained else "hand-set:"
+    print(f"\npolicy {how} {policy.version}; {time.perf_counter() - started:.0f} s\n")
     print(machine_block())
 
 

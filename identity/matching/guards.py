@@ -50,22 +50,33 @@ class GuardCheck:
 class Guard:
     name: str
     cap: Outcome
-    require_any: bool  # True: holds if any condition does; False (`when`): fails if all do
-    conditions: tuple[tuple[str, frozenset[str]], ...]
+    require_any: bool  # True: holds if any condition does; False (`when`): fails if it holds
+    conditions: tuple[tuple[tuple[str, frozenset[str]], ...], ...]
     crosswise: bool = False
 
     @classmethod
     def of(cls, spec: GuardSpec) -> Guard:
-        conditions = tuple((c, frozenset(levels)) for c, levels in spec.conditions.items())
+        conditions = tuple(
+            tuple((c, frozenset(levels)) for c, levels in condition.items())
+            for condition in spec.conditions
+        )
         return cls(
             spec.name, Outcome(spec.cap), spec.require_any is not None, conditions, spec.crosswise
         )
 
+    @property
+    def comparisons(self) -> tuple[str, ...]:
+        """Every comparison the guard reads, in the order it names them."""
+        return tuple(dict.fromkeys(c for condition in self.conditions for c, _ in condition))
+
     def check(self, levels: dict[str, str]) -> GuardCheck:
         """A comparison the score does not have (no model) reads as `null`: no evidence."""
-        seen = tuple((c, levels.get(c, NULL_LABEL)) for c, _ in self.conditions)
-        hits = [levels.get(c, NULL_LABEL) in allowed for c, allowed in self.conditions]
-        held = any(hits) if self.require_any else not all(hits)
+        seen = tuple((c, levels.get(c, NULL_LABEL)) for c in self.comparisons)
+        hits = [
+            all(levels.get(c, NULL_LABEL) in allowed for c, allowed in condition)
+            for condition in self.conditions
+        ]
+        held = any(hits) if self.require_any else not hits[0]
         return GuardCheck(self.name, held, self.cap, seen)
 
 

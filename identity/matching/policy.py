@@ -123,14 +123,18 @@ LEVEL_KINDS: dict[str, frozenset[str]] = {
 THRESHOLD_KINDS = frozenset({"jaro_winkler"})
 
 
+Conjunction = dict[str, tuple[str, ...]]  # comparison -> level labels: every one must hold
+
+
 class GuardSpec(_Frozen):
     """A guard: what must hold of the candidate the stages chose before it is a match.
 
-    Conditions name comparison levels by label (`jaro_winkler_0.92`; `null` when a value is
-    missing on either side). Exactly one form:
-      require_any  the guard holds when at least one listed comparison is in one of its listed
-                   levels; a level not listed never counts (a level added later fails closed)
-      when         the guard fails when every listed comparison is in one of its listed levels
+    A condition maps comparisons to level labels (`jaro_winkler_0.92`; `null` when a value is
+    missing on either side) and holds when every comparison it names is in one of its levels.
+    Exactly one form:
+      require_any  a list of conditions: the guard holds when at least one does; a level not
+                   listed never counts (a level added to the policy later fails closed)
+      when         one condition: the guard fails when it holds
     When a guard fails, the decision is at most `cap`, whatever the rules and weights said.
     `crosswise`: the guard also holds if it holds with the query's given and family names
     exchanged (entered in each other's fields, one of them perhaps mistyped as well).
@@ -140,21 +144,25 @@ class GuardSpec(_Frozen):
     description: str = ""
     cap: Literal["review", "no_match"] = "review"
     crosswise: bool = False
-    require_any: dict[str, tuple[str, ...]] | None = None
-    when: dict[str, tuple[str, ...]] | None = None
+    require_any: tuple[Conjunction, ...] | None = None
+    when: Conjunction | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> GuardSpec:
         if (self.require_any is None) == (self.when is None):
             raise ValueError("a guard says either `require_any` or `when`, not both or neither")
-        empty = [name for name, levels in self.conditions.items() if not levels]
-        if not self.conditions or empty:
-            raise ValueError(f"a guard needs at least one level per comparison; empty: {empty}")
+        conditions = self.conditions
+        if not conditions or any(
+            not c or any(not levels for levels in c.values()) for c in conditions
+        ):
+            raise ValueError("a guard needs a condition, and at least one level per comparison")
         return self
 
     @property
-    def conditions(self) -> dict[str, tuple[str, ...]]:
-        return self.require_any if self.require_any is not None else (self.when or {})
+    def conditions(self) -> tuple[Conjunction, ...]:
+        if self.require_any is not None:
+            return self.require_any
+        return (self.when,) if self.when is not None else ()
 
 
 class LevelSpec(_Frozen):
@@ -263,7 +271,8 @@ class PolicyDocument(_Frozen):
             return problems
         declared = {c.name: {lv.label for lv in c.levels} | {"null"} for c in self.comparisons}
         for guard in self.guards:
-            for comparison, levels in guard.conditions.items():
+            named = [(c, levels) for cond in guard.conditions for c, levels in cond.items()]
+            for comparison, levels in named:
                 where = f"guards.{guard.name}.{comparison}"
                 if comparison not in declared:
                     problems.append(f"{where}: no such comparison in this policy")

@@ -12,15 +12,19 @@ FLOOR = Guard(
     Outcome.REVIEW,
     require_any=True,
     conditions=(
-        ("given_name", frozenset({"exact", "nickname", "jaro_winkler_0.92"})),
-        ("family_name", frozenset({"exact", "earlier_family", "jaro_winkler_0.8"})),
+        (("given_name", frozenset({"exact", "nickname", "jaro_winkler_0.92"})),),
+        (("family_name", frozenset({"exact", "earlier_family", "jaro_winkler_0.92"})),),
+        (
+            ("given_name", frozenset({"jaro_winkler_0.8"})),
+            ("family_name", frozenset({"jaro_winkler_0.8"})),
+        ),
     ),
 )
 INITIAL_OTHER_SEX = Guard(
     "initial-of-the-other-sex",
     Outcome.REVIEW,
     require_any=False,
-    conditions=(("given_name", frozenset({"initial"})), ("sex", frozenset({"else"}))),
+    conditions=((("given_name", frozenset({"initial"})), ("sex", frozenset({"else"}))),),
 )
 
 CHECKS = [
@@ -29,7 +33,24 @@ CHECKS = [
     ("married: given only", FLOOR, {"given_name": "exact", "family_name": "else"}, True),
     ("nickname only", FLOOR, {"given_name": "nickname", "family_name": "else"}, True),
     ("family only", FLOOR, {"given_name": "else", "family_name": "exact"}, True),
-    ("family typo only", FLOOR, {"given_name": "initial", "family_name": "jaro_winkler_0.8"}, True),
+    (
+        "family near spelling only",
+        FLOOR,
+        {"given_name": "initial", "family_name": "jaro_winkler_0.92"},
+        True,
+    ),
+    (
+        "a typo in each name",
+        FLOOR,
+        {"given_name": "jaro_winkler_0.8", "family_name": "jaro_winkler_0.8"},
+        True,
+    ),
+    (
+        "a loose family spelling alone",
+        FLOOR,
+        {"given_name": "else", "family_name": "jaro_winkler_0.8"},
+        False,
+    ),
     ("both differ", FLOOR, {"given_name": "else", "family_name": "else"}, False),
     (
         "an unlisted level fails closed",
@@ -69,7 +90,7 @@ def test_guard_check(guard: Guard, levels: dict[str, str], held: bool) -> None:
     check = guard.check(levels)
     assert check.held is held
     # The evidence shows the levels it read, `null` for a comparison the score lacks.
-    assert [c for c, _ in check.levels] == [c for c, _ in guard.conditions]
+    assert [c for c, _ in check.levels] == list(guard.comparisons)
     assert all(label == levels.get(c, "null") for c, label in check.levels)
 
 
