@@ -199,11 +199,11 @@ def _moment(raw: Any) -> datetime | None:
             assert day is not None
             return datetime(day.year, day.month, day.day, tzinfo=UTC)
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except (ValueError, _Malformed) as exc:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # _Malformed is a ValueError
         raise _Malformed("the consent's dateTime is not a date and time") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
@@ -234,7 +234,7 @@ def _fhir_date(raw: Any, *, first: bool) -> date | None:
             last = calendar.monthrange(int(year), m)[1]
             return date(int(year), m, 1 if first else last)
         return date(int(year), 1, 1) if first else date(int(year), 12, 31)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # a time zone can push year 1 or 9999 out of range
         raise _Malformed("the consent's period holds a value that is not a date") from exc
 
 

@@ -45,7 +45,13 @@ def withdraw(
     records nothing and answers as the first time. Tokens do not record the recipient's
     organisation, so every live token of the member is revoked; a recipient the withdrawal does
     not name may ask again and is answered."""
-    at = aware(withdrawn_at or now).astimezone(UTC)
+    try:
+        at = aware(withdrawn_at or now).astimezone(UTC)
+    except OverflowError:  # e.g. the first day of year 1 in a zone east of UTC
+        raise InvalidInput(
+            "the withdrawal's time is out of range",
+            errors=[FieldError("/withdrawn_at", "is not a representable UTC time")],
+        ) from None
     if at > aware(now) + CLOCK_LEEWAY:
         raise InvalidInput(
             "a withdrawal cannot be in the future",

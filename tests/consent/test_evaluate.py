@@ -127,6 +127,18 @@ REFUSED: list[tuple[str, dict[str, Any] | None, Any, str]] = [
     ("no provision", hrex_consent(provision=None), NEW_PLAN, "malformed"),
     ("a dateTime that is not one", hrex_consent(dateTime="yesterday"), NEW_PLAN, "malformed"),
     ("a dateTime that is a number", hrex_consent(dateTime=20260101), NEW_PLAN, "malformed"),
+    (
+        "a dateTime past the last representable UTC moment",
+        hrex_consent(dateTime="9999-12-31T23:00:00-05:00"),
+        NEW_PLAN,
+        "malformed",
+    ),
+    (
+        "a period start before the first representable UTC moment",
+        hrex_consent(provision__period={"start": "0001-01-01T00:00:00+05:00"}),
+        NEW_PLAN,
+        "malformed",
+    ),
     ("provision deny", hrex_consent(provision__type="deny"), NEW_PLAN, "malformed"),
     ("provision without a period", hrex_consent(provision__period=None), NEW_PLAN, "malformed"),
     ("an empty period", hrex_consent(provision__period={}), NEW_PLAN, "malformed"),

@@ -169,6 +169,7 @@ def test_a_withdrawal_names_its_recipient_or_every_one(
         ({"member_id": MEMBER, "recipient": "x|y"}, "/recipient"),
         ({"member_id": MEMBER, "withdrawn_at": "2026-01-01T00:00:00"}, "/withdrawn_at"),  # no zone
         ({"member_id": MEMBER, "withdrawn_at": "2999-01-01T00:00:00Z"}, "/withdrawn_at"),
+        ({"member_id": MEMBER, "withdrawn_at": "0001-01-01T00:00:00+05:00"}, "/withdrawn_at"),
     ],
 )
 def test_a_bad_withdrawal_is_a_422_that_records_nothing(
