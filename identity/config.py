@@ -157,8 +157,9 @@ class Settings(BaseSettings):
     member_match_max_cards: int = Field(
         default=3,
         ge=1,
-        description="Distinct coverage ids one client may try with near-same "
-        "demographics within the window before it is throttled",
+        description="Distinct coverage ids one client may try with near-same demographics (the "
+        "family name's sound and the birth date) within the window; beyond it, new ones are "
+        "refused (429)",
     )
     member_match_window_s: int = Field(default=3600, ge=60)
     member_match_max_people_per_card: int = Field(
