@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import hypothesis
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase
 from schemathesis.generation.modes import GenerationMode
@@ -21,7 +20,7 @@ from identity.config import Settings
 from tests.conftest import TENANT, LiveServer
 from tests.exchange.conftest import NEW_PAYER
 
-EXAMPLES = 20  # per operation and mode: about 40 s a database on two cores
+EXAMPLES = 25  # per operation and mode: 20-40 s a database on two cores
 # Operations that answer on their own schedule and add nothing a fuzzer can reach: the metrics
 # exposition (a scrape), and Swagger's pages.
 SKIPPED = {"/metrics", "/docs", "/docs/oauth2-redirect"}
@@ -89,6 +88,3 @@ def test_every_post_route_publishes_its_request_body(live_server: LiveServer) ->
         )
     ]
     assert missing == []
-
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
