@@ -130,7 +130,7 @@ def member_match_batch(
         now - window,
     )
     for m in live:
-        m.throttled = not guard.admit(tried, m.keys, settings)
+        m.throttled = not guard.admit(tried, m.keys, settings, now)
     admitted = [m for m in live if not m.throttled]
     for m in admitted:
         m.consent = evaluate_consent(

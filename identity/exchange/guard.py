@@ -18,7 +18,9 @@ the batch both count through `admit`; the caller reads what was tried under a lo
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from identity.config import Settings
 from identity.matching.record import StandardRecord
@@ -59,21 +61,44 @@ def lock_names(tenant: str, client_id: str, keys: GuardKeys) -> tuple[str, str]:
 
 @dataclass(slots=True)
 class Tried:
-    """What one client tried within the window: cards per demographics key, people per card."""
+    """What one client tried within the window: the cards per demographics key and the people
+    per card, each with the time it was last tried (UTC)."""
 
-    cards: dict[str, set[str]] = field(default_factory=dict)
-    people: dict[str, set[str]] = field(default_factory=dict)
+    cards: dict[str, dict[str, datetime]] = field(default_factory=dict)
+    people: dict[str, dict[str, datetime]] = field(default_factory=dict)
 
 
-def admit(tried: Tried, keys: GuardKeys, settings: Settings) -> bool:
+def admit(tried: Tried, keys: GuardKeys, settings: Settings, now: datetime) -> bool:
     """Whether this attempt may go on; an admitted one joins `tried`, so a later request (of the
     same batch) sees it."""
-    cards = tried.cards.setdefault(keys.demographics, set())
-    people = tried.people.setdefault(keys.card, set())
-    if keys.card not in cards and len(cards) >= settings.member_match_max_cards:
+    if _blocking(tried, keys, settings):
         return False
-    if keys.person not in people and len(people) >= settings.member_match_max_people_per_card:
-        return False
-    cards.add(keys.card)
-    people.add(keys.person)
+    tried.cards.setdefault(keys.demographics, {})[keys.card] = now
+    tried.people.setdefault(keys.card, {})[keys.person] = now
     return True
+
+
+def retry_after_s(tried: Tried, keys: GuardKeys, settings: Settings, now: datetime) -> int:
+    """For a refused attempt: seconds until the counters that refused it have room again (the
+    oldest entries leave the window; refused attempts are never counted, so it does not move)."""
+    window = timedelta(seconds=settings.member_match_window_s)
+    wait = 1
+    for seen, limit in _blocking(tried, keys, settings):
+        oldest_first = sorted(seen.values())
+        frees_at = oldest_first[len(seen) - limit] + window  # the one whose expiry makes room
+        wait = max(wait, math.ceil((frees_at - now).total_seconds()))
+    return min(wait, settings.member_match_window_s)
+
+
+def _blocking(
+    tried: Tried, keys: GuardKeys, settings: Settings
+) -> list[tuple[dict[str, datetime], int]]:
+    """The full counters this attempt would add to: (what they hold, their limit)."""
+    full = []
+    cards = tried.cards.get(keys.demographics, {})
+    if keys.card not in cards and len(cards) >= settings.member_match_max_cards:
+        full.append((cards, settings.member_match_max_cards))
+    people = tried.people.get(keys.card, {})
+    if keys.person not in people and len(people) >= settings.member_match_max_people_per_card:
+        full.append((people, settings.member_match_max_people_per_card))
+    return full

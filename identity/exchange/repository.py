@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select
@@ -45,24 +45,33 @@ def tried(
         _ATTEMPTS.c.client_id == client_id,
         _ATTEMPTS.c.attempted_at >= since,
     )
+    last_tried = func.max(_ATTEMPTS.c.attempted_at)
     connection = session.connection()
     for chunk in in_chunks(demographics_keys):
         rows = connection.execute(
-            select(_ATTEMPTS.c.demographics_key, _ATTEMPTS.c.card_key)
+            select(_ATTEMPTS.c.demographics_key, _ATTEMPTS.c.card_key, last_tried)
             .where(*recent, _ATTEMPTS.c.demographics_key.in_(chunk))
-            .distinct()
+            .group_by(_ATTEMPTS.c.demographics_key, _ATTEMPTS.c.card_key)
         )
-        for key, card in rows:
-            found.cards.setdefault(key, set()).add(card)
+        for key, card, last in rows:
+            found.cards.setdefault(key, {})[card] = _utc(last)
     for chunk in in_chunks(card_keys):
         rows = connection.execute(
-            select(_ATTEMPTS.c.card_key, _ATTEMPTS.c.person_key)
+            select(_ATTEMPTS.c.card_key, _ATTEMPTS.c.person_key, last_tried)
             .where(*recent, _ATTEMPTS.c.card_key.in_(chunk))
-            .distinct()
+            .group_by(_ATTEMPTS.c.card_key, _ATTEMPTS.c.person_key)
         )
-        for card, person in rows:
-            found.people.setdefault(card, set()).add(person)
+        for card, person, last in rows:
+            found.people.setdefault(card, {})[person] = _utc(last)
     return found
+
+
+def _utc(moment: Any) -> datetime:
+    """A stored time, UTC-aware (SQLite gives it back naive; func.max may give it as text)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    assert isinstance(moment, datetime)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def add_attempt(session: Session, attempt: MemberMatchAttempt) -> None:

@@ -89,8 +89,8 @@ def _guard(
     lock_keys(session, guard.lock_names(actor.tenant, client, keys))
     since = now - timedelta(seconds=settings.member_match_window_s)
     tried = repository.tried(session, actor.tenant, client, [keys.demographics], [keys.card], since)
-    if not guard.admit(tried, keys, settings):
-        raise TooManyAttempts(settings.member_match_window_s)
+    if not guard.admit(tried, keys, settings, now):
+        raise TooManyAttempts(guard.retry_after_s(tried, keys, settings, now))
 
 
 def _remember_attempt(

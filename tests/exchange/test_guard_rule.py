@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from identity.config import Settings
-from identity.exchange.guard import GuardKeys, Tried, admit, guard_keys
+from identity.exchange.guard import GuardKeys, Tried, admit, guard_keys, retry_after_s
 from identity.matching.record import StandardRecord
 
-SETTINGS = Settings(member_match_max_cards=3, member_match_max_people_per_card=3)
+SETTINGS = Settings(
+    member_match_max_cards=3, member_match_max_people_per_card=3, member_match_window_s=3600
+)
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
 
 def keys(card: str, person: str = "p", demographics: str = "d") -> GuardKeys:
@@ -48,7 +51,30 @@ CASES: list[tuple[str, list[GuardKeys], list[bool]]] = [
 @pytest.mark.parametrize(("case", "attempts", "admitted"), CASES, ids=[c[0] for c in CASES])
 def test_admit(case: str, attempts: list[GuardKeys], admitted: list[int]) -> None:
     tried = Tried()
-    assert [admit(tried, k, SETTINGS) for k in attempts] == [bool(a) for a in admitted], case
+    assert [admit(tried, k, SETTINGS, NOW) for k in attempts] == [bool(a) for a in admitted], case
+
+
+def test_retry_after_is_when_the_oldest_counted_card_leaves_the_window() -> None:
+    tried = Tried()
+    for minutes_ago, card in ((50, "a"), (20, "b"), (5, "c")):
+        assert admit(tried, keys(card), SETTINGS, NOW - timedelta(minutes=minutes_ago))
+    assert not admit(tried, keys("d"), SETTINGS, NOW)
+    assert retry_after_s(tried, keys("d"), SETTINGS, NOW) == 10 * 60  # "a" expires in 10 min
+    # Trying "a" again keeps it counted: the lockout ends when "b" expires.
+    assert admit(tried, keys("a"), SETTINGS, NOW)
+    assert retry_after_s(tried, keys("d"), SETTINGS, NOW) == 40 * 60
+
+
+def test_retry_after_waits_for_both_counters_when_both_are_full() -> None:
+    tried = Tried()
+    for n, minutes_ago in enumerate((55, 50, 45)):  # three cards for these demographics
+        assert admit(tried, keys(f"c{n}"), SETTINGS, NOW - timedelta(minutes=minutes_ago))
+    for n, minutes_ago in enumerate((30, 25, 20)):  # three people with card "z" (others' keys)
+        when = NOW - timedelta(minutes=minutes_ago)
+        assert admit(tried, keys("z", f"p{n}", demographics=f"d{n}"), SETTINGS, when)
+    refused = keys("z", "p-new")
+    assert not admit(tried, refused, SETTINGS, NOW)
+    assert retry_after_s(tried, refused, SETTINGS, NOW) == 30 * 60
 
 
 def _query(given: str, family: str, born: date) -> StandardRecord:
