@@ -1,0 +1,1 @@
+"""Per-client webhooks: a caller learns when a review of its request settles."""
