@@ -1,0 +1,171 @@
+"""What a lead sees of the review work: the queue's age against the SLA target, what each steward
+settled over the last week, how often a link was later undone, and the oldest open items.
+
+Read-only counts over `review_item` (its status and resolution are the item's current state), in
+a few aggregate queries that the (tenant, status, created_at) index answers: the lead page stays
+cheap however long the queue. Ids and user names only, no demographics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session
+
+from identity.models import ReviewItem
+
+# The age buckets of the queue, youngest first (the same labels as the queue page's filter).
+AGE_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
+    ("<1d", timedelta(days=1)),
+    ("1-3d", timedelta(days=3)),
+    ("3-7d", timedelta(days=7)),
+    (">7d", None),
+)
+OPEN_STATUSES = ("open", "claimed")
+DEFAULT_SLA_HOURS = 24.0
+WINDOW = timedelta(days=7)
+OLDEST_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class OldItem:
+    item_id: str
+    match_id: str
+    created_at: datetime
+    age_s: float
+    reason: str
+    claimed_by: str | None
+
+
+@dataclass(frozen=True)
+class StewardCount:
+    steward: str
+    kind: str
+    count: int
+
+
+@dataclass(frozen=True)
+class LeadSummary:
+    open_total: int
+    counts_by_age: dict[str, int]  # bucket label -> open items, every bucket present
+    overdue: int  # open items older than the SLA target
+    sla_hours: float
+    oldest_age_s: float | None
+    resolutions: list[StewardCount]  # settled in the window, by steward and kind
+    links: int  # links made in the window
+    links_undone: int  # of those, later changed to something else
+    overturn_rate: float | None  # links_undone / links; None without links
+    oldest: list[OldItem]
+    since: datetime
+
+
+def lead_summary(
+    session: Session, tenant: str, *, now: datetime, sla_hours: float = DEFAULT_SLA_HOURS
+) -> LeadSummary:
+    """The lead page's numbers for one tenant at `now`."""
+    counts = _counts_by_age(session, tenant, now)
+    overdue = _count_older(session, tenant, now - timedelta(hours=sla_hours))
+    oldest = _oldest(session, tenant, now)
+    since = now - WINDOW
+    resolutions = _resolutions(session, tenant, since)
+    links, undone = _links_undone(session, tenant, since)
+    return LeadSummary(
+        open_total=sum(counts.values()),
+        counts_by_age=counts,
+        overdue=overdue,
+        sla_hours=sla_hours,
+        oldest_age_s=oldest[0].age_s if oldest else None,
+        resolutions=resolutions,
+        links=links,
+        links_undone=undone,
+        overturn_rate=undone / links if links else None,
+        oldest=oldest,
+        since=since,
+    )
+
+
+def age_bucket_bounds(now: datetime) -> list[tuple[str, datetime | None, datetime | None]]:
+    """(label, created after, created at or before) per bucket; None is unbounded."""
+    bounds: list[tuple[str, datetime | None, datetime | None]] = []
+    newer: datetime | None = None
+    for label, age in AGE_BUCKETS:
+        older = now - age if age is not None else None
+        bounds.append((label, older, newer))
+        newer = older
+    return bounds
+
+
+def _open(tenant: str) -> list[object]:
+    return [ReviewItem.tenant_id == tenant, ReviewItem.status.in_(OPEN_STATUSES)]
+
+
+def _counts_by_age(session: Session, tenant: str, now: datetime) -> dict[str, int]:
+    whens = [
+        (ReviewItem.created_at > after, label)
+        for label, after, _ in age_bucket_bounds(now)
+        if after is not None
+    ]
+    bucket = case(*whens, else_=AGE_BUCKETS[-1][0])
+    rows = session.execute(
+        select(bucket, func.count()).where(*_open(tenant)).group_by(bucket)  # type: ignore[arg-type]
+    )
+    counts = {label: 0 for label, _ in AGE_BUCKETS}
+    for label, count in rows:
+        counts[str(label)] = int(count)
+    return counts
+
+
+def _count_older(session: Session, tenant: str, before: datetime) -> int:
+    query = select(func.count()).where(*_open(tenant), ReviewItem.created_at < before)  # type: ignore[arg-type]
+    return int(session.scalar(query) or 0)
+
+
+def _oldest(session: Session, tenant: str, now: datetime) -> list[OldItem]:
+    rows = session.scalars(
+        select(ReviewItem)
+        .where(*_open(tenant))  # type: ignore[arg-type]
+        .order_by(ReviewItem.created_at, ReviewItem.id)
+        .limit(OLDEST_SHOWN)
+    )
+    return [
+        OldItem(
+            item_id=i.id,
+            match_id=i.match_id,
+            created_at=i.created_at,
+            age_s=max(0.0, (now - _aware(i.created_at, now)).total_seconds()),
+            reason=i.reason,
+            claimed_by=i.claimed_by,
+        )
+        for i in rows
+    ]
+
+
+def _resolutions(session: Session, tenant: str, since: datetime) -> list[StewardCount]:
+    """Items settled in the window by whoever settled them last, per kind."""
+    rows = session.execute(
+        select(ReviewItem.resolved_by, ReviewItem.resolution, func.count())
+        .where(
+            ReviewItem.tenant_id == tenant,
+            ReviewItem.status == "resolved",
+            ReviewItem.resolved_at >= since,
+        )
+        .group_by(ReviewItem.resolved_by, ReviewItem.resolution)
+        .order_by(ReviewItem.resolved_by, ReviewItem.resolution)
+    )
+    return [StewardCount(steward=by or "-", kind=kind or "-", count=int(n)) for by, kind, n in rows]
+
+
+def _links_undone(session: Session, tenant: str, since: datetime) -> tuple[int, int]:
+    """Links in the window, and how many of them stand undone today. Without a history of
+    resolutions only the current state is known: an item linked and later changed no longer
+    shows its link, so this counts nothing undone until the versioned history is read."""
+    linked = and_(ReviewItem.tenant_id == tenant, ReviewItem.resolved_at >= since)
+    count = session.scalar(select(func.count()).where(linked, ReviewItem.resolution == "link"))
+    return int(count or 0), 0
+
+
+def _aware(value: datetime, now: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored as UTC)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=now.tzinfo)
