@@ -18,6 +18,9 @@ APP_PRIVILEGES: dict[str, str] = {
     "blocking_key": "SELECT, INSERT, UPDATE, DELETE",
     "match_decision": "SELECT, INSERT, UPDATE",
     "review_item": "SELECT, INSERT, UPDATE",
+    "review_resolution": "SELECT, INSERT, UPDATE",  # a newer version marks the older superseded
+    "remembered_decision": "SELECT, INSERT, UPDATE",  # an undo deactivates, never deletes
+    "same_person_pair": "SELECT, INSERT, UPDATE",
     "match_token": "SELECT, INSERT, UPDATE",  # revoked, never deleted
     "member_match_attempt": "SELECT, INSERT, DELETE",
     "member_match_request": "SELECT, INSERT",

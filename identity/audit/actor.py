@@ -1,4 +1,5 @@
-"""Who an audit event is about: the calling client, its tenant and the request it made."""
+"""Who an audit event is about: the calling client (or the signed-in person), its tenant and the
+request it made."""
 
 from __future__ import annotations
 
@@ -13,3 +14,5 @@ class Actor:
     tenant: str
     client_id: str | None
     request_id: str | None
+    # A signed-in person's user name (a steward at the workbench); None for an OAuth client.
+    person: str | None = None

@@ -33,6 +33,7 @@ class EventFields:
     object_type: str | None
     object_ids: tuple[str, ...]
     policy_version: str | None
+    person: str | None = None  # hashed only when set: chains written before it still verify
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ def fields_of(row: Any) -> EventFields:
         object_type=row.object_type,
         object_ids=tuple(str(i) for i in row.object_ids),
         policy_version=row.policy_version,
+        person=getattr(row, "person", None),
     )
 
 
@@ -98,6 +100,8 @@ def canonical(prev_hash: str, fields: EventFields) -> bytes:
         "object_ids": list(fields.object_ids),
         "policy_version": fields.policy_version,
     }
+    if fields.person is not None:  # absent from events without a person, as before it existed
+        document["person"] = fields.person
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 

@@ -27,6 +27,7 @@ _EVENT_COLUMNS = (
     AuditEvent.object_type,
     AuditEvent.object_ids,
     AuditEvent.policy_version,
+    AuditEvent.person,
     AuditEvent.prev_hash,
     AuditEvent.hash,
 )

@@ -82,6 +82,7 @@ def record(
         object_type=object_type,
         object_ids=tuple(object_ids),
         policy_version=policy_version,
+        person=actor.person,
     )
     pending = session.info.get(_DEFERRED)
     if pending is not None:
@@ -108,6 +109,7 @@ def _chained(event: AuditEvent, fields: EventFields, prev_seq: int, prev_hash: s
     event.object_type = fields.object_type
     event.object_ids = list(fields.object_ids)
     event.policy_version = fields.policy_version
+    event.person = fields.person
     event.prev_hash = prev_hash
     event.hash = event_hash(prev_hash, fields)
     return event

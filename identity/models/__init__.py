@@ -15,7 +15,10 @@ from identity.models.match_token import MatchToken
 from identity.models.member import Member
 from identity.models.member_match import MemberMatchAttempt, MemberMatchRequest
 from identity.models.policy import PolicyActivation, PolicyVersion
+from identity.models.remembered_decision import RememberedDecision
 from identity.models.review_item import ReviewItem
+from identity.models.review_resolution import ReviewResolution
+from identity.models.same_person_pair import SamePersonPair
 from identity.models.token_introspection import TokenIntrospection
 
 __all__ = [
@@ -37,6 +40,9 @@ __all__ = [
     "MemberMatchRequest",
     "PolicyActivation",
     "PolicyVersion",
+    "RememberedDecision",
     "ReviewItem",
+    "ReviewResolution",
+    "SamePersonPair",
     "TokenIntrospection",
 ]

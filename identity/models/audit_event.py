@@ -27,6 +27,8 @@ class AuditEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column()
     request_id: Mapped[str | None] = mapped_column(String(64))
     client_id: Mapped[str | None] = mapped_column(String(64))
+    # The signed-in person (a steward's user name), when a person acted; hashed only when set.
+    person: Mapped[str | None] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(48))  # match.create, review.read, auth.denied…
     outcome: Mapped[str] = mapped_column(String(16))  # success, denied, forbidden, not-found…
     http_status: Mapped[int | None] = mapped_column()

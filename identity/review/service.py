@@ -187,3 +187,46 @@ def resolve(
         policy_version=item.policy_version,
     )
     return item
+
+
+# The steward workflow, re-exported: callers (the JSON API, the pages) import this module only.
+from identity.review.claims import assign, claim, claim_next, release  # noqa: E402
+from identity.review.decisions import (  # noqa: E402
+    ResolutionView,
+    StewardDecision,
+    decide,
+    history,
+)
+from identity.review.detail import ItemDetail, item_detail  # noqa: E402
+from identity.review.memory import RememberedView, remembered, undo_remembered  # noqa: E402
+from identity.review.queue import (  # noqa: E402
+    AGE_BUCKETS,
+    QueueFilters,
+    QueuePage,
+    QueueRow,
+    queue,
+)
+from identity.review.roles import Role, RoleForbidden  # noqa: E402
+
+__all__ = [
+    "AGE_BUCKETS",
+    "ItemDetail",
+    "QueueFilters",
+    "QueuePage",
+    "QueueRow",
+    "RememberedView",
+    "ResolutionView",
+    "Role",
+    "RoleForbidden",
+    "StewardDecision",
+    "assign",
+    "claim",
+    "claim_next",
+    "decide",
+    "history",
+    "item_detail",
+    "queue",
+    "release",
+    "remembered",
+    "undo_remembered",
+]
