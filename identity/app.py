@@ -53,6 +53,7 @@ from identity.resolution.endpoints import router as resolution_router
 from identity.resolution.fhir_endpoints import router as fhir_match_router
 from identity.review.endpoints import router as review_router
 from identity.tokens.endpoints import router as tokens_router
+from identity.webhooks.worker import start_webhook_worker
 
 log = get_logger("identity.http")
 
@@ -151,11 +152,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             worker = BulkMatchWorker(app.state.session_factory, app.state.matchers, settings)
             worker.start()
             app.state.bulk_worker = worker
+        app.state.webhook_worker = start_webhook_worker(app.state, settings)
         log.info("started", version=__version__, database=engine.dialect.name)
         yield
         if app.state.bulk_worker is not None:
             # Its batch in hand is committed and its job handed back before the engine goes.
             await run_in_threadpool(app.state.bulk_worker.stop)
+        if app.state.webhook_worker is not None:
+            await run_in_threadpool(app.state.webhook_worker.stop)
         engine.dispose()
 
     app = FastAPI(

@@ -248,5 +248,31 @@ class Settings(BaseSettings):
     )
 
 
+    # --- review outcomes to callers: webhooks (identity/webhooks/) ---
+    webhook_worker: bool = Field(
+        default=True,
+        description="Run the webhook delivery worker in this process (off: deliveries wait in "
+        "the outbox for a process that runs it)",
+    )
+    webhook_poll_s: float = Field(
+        default=2.0, gt=0, le=60, description="How often the webhook worker looks for due deliveries"
+    )
+    webhook_timeout_s: float = Field(
+        default=5.0, gt=0, le=30, description="One delivery attempt's bound (connect and answer)"
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=30, description="Attempts before a delivery is marked failed"
+    )
+    webhook_backoff_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="The first retry's wait; each later one doubles it (with jitter)",
+    )
+    webhook_backoff_max_s: float = Field(
+        default=3600.0, gt=0, le=86400, description="The longest wait between two attempts"
+    )
+
+
 def load_settings() -> Settings:
     return Settings()

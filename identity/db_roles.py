@@ -35,9 +35,16 @@ APP_PRIVILEGES: dict[str, str] = {
     "policy_version": "SELECT",
     "policy_activation": "SELECT",
     "token_introspection": "SELECT, INSERT",  # who introspected a token: written once, kept
+    "client_webhook": "SELECT",  # registered by the owner's CLI
+    "webhook_delivery": "SELECT, INSERT, UPDATE",  # the outbox: sent or failed, kept
     "alembic_version": "SELECT",
 }
-APP_FUNCTIONS = ("identity_review_queue_depth()", "identity_bulk_match_due(timestamptz)")
+APP_FUNCTIONS = (
+    "identity_review_queue_depth()",
+    "identity_bulk_match_due(timestamptz)",
+    "identity_webhook_due(timestamptz)",
+    "identity_review_open_age(timestamptz)",
+)
 
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

@@ -101,7 +101,7 @@ def test_queue_depth_is_read_at_scrape_time_with_zeros_filled_in() -> None:
     found = samples(metrics)
     depth = "identity_review_queue_depth"
     assert value(found, depth, tenant="payer-a", status="open") == 3
-    assert value(found, depth, tenant="payer-a", status="claimed") == 0
+    assert value(found, depth, tenant="payer-a", status="escalated") == 0
     assert value(found, depth, tenant="payer-a", status="resolved") == 0
     rows[:] = [("payer-a", "open", 1), ("payer-b", "claimed", 2)]
     found = samples(metrics)

@@ -252,7 +252,9 @@ def member_match(
         _remember_attempt(session, actor, keys, settings, now)
         audit_answer(session, actor, settled, prior.policy_version)
         return settled
-    found = resolution.match(session, actor.tenant, matchers, request.raw, today=today)
+    found = resolution.match(
+        session, actor.tenant, matchers, request.raw, today=today, requester=actor.client_id
+    )
     decision = found.decision
     repository.add_request(
         session,

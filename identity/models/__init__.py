@@ -20,6 +20,7 @@ from identity.models.review_item import ReviewItem
 from identity.models.review_resolution import ReviewResolution
 from identity.models.same_person_pair import SamePersonPair
 from identity.models.token_introspection import TokenIntrospection
+from identity.models.webhook import ClientWebhook, WebhookDelivery
 
 __all__ = [
     "ApiClient",
@@ -30,6 +31,7 @@ __all__ = [
     "BulkMatchJob",
     "BulkMatchMember",
     "ClientAssertion",
+    "ClientWebhook",
     "ConsentWithdrawal",
     "Coverage",
     "IdempotencyRecord",
@@ -45,4 +47,5 @@ __all__ = [
     "ReviewResolution",
     "SamePersonPair",
     "TokenIntrospection",
+    "WebhookDelivery",
 ]

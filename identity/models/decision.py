@@ -50,3 +50,6 @@ class MatchDecision(Base):
     timings_ms: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
     # When the retention purge removed the demographics; null while they are held.
     purged_at: Mapped[datetime | None] = mapped_column()
+    # The client that asked (null for bulk jobs and decisions older than 0016): it may read the
+    # decision's outcome back and hears of its review's settlement through its webhook.
+    client_id: Mapped[str | None] = mapped_column(String(64))

@@ -149,9 +149,12 @@ def match(
     *,
     today: date,
     actor: Actor | None = None,
+    requester: str | None = None,
 ) -> MatchResult:
     """Resolve one person against the tenant's members and store the decision with its evidence
-    (and, for a request, its audit event: the last write, so the chain lock is held briefly)."""
+    (and, for a request, its audit event: the last write, so the chain lock is held briefly).
+    The decision remembers the client that asked (`requester`, else the actor's): it may read
+    the outcome back and hears of its review's settlement."""
     started = time.perf_counter()
     matcher = matchers.for_tenant(session, tenant)
     policy = matcher.policy
@@ -177,6 +180,7 @@ def match(
         "decide": round((decided - retrieved) * 1000, 3),
     }
     decision = MatchDecision(**decision_fields(tenant, query, resolution, policy.version, timings))
+    decision.client_id = requester or (actor.client_id if actor is not None else None)
     repository.add_decision(session, decision)
     item = (
         review_service.open_item(session, decision) if decision.outcome == Outcome.REVIEW else None
@@ -229,7 +233,14 @@ def patient_match(
 ) -> PatientMatch:
     """FHIR `Patient/$match`: the same stored decision as `match`, its candidates graded under
     the decision's own policy, and the returned members' records read, the read audited."""
-    result = match(session, actor.tenant, matchers, request.demographics, today=today)
+    result = match(
+        session,
+        actor.tenant,
+        matchers,
+        request.demographics,
+        today=today,
+        requester=actor.client_id,
+    )
     decision = result.decision
     spec = matchers.for_version(session, decision.policy_version).policy.document.decision
     selection = select_entries(

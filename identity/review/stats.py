@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select, text
 from sqlalchemy.orm import Session
 
 from identity.models import ReviewItem
@@ -23,7 +23,8 @@ AGE_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
     ("3-7d", timedelta(days=7)),
     (">7d", None),
 )
-OPEN_STATUSES = ("open", "claimed")
+# Unsettled: open, or escalated to a lead (a claim is a lease, not a status).
+SETTLED = "resolved"
 DEFAULT_SLA_HOURS = 24.0
 WINDOW = timedelta(days=7)
 OLDEST_SHOWN = 10
@@ -97,20 +98,62 @@ def age_bucket_bounds(now: datetime) -> list[tuple[str, datetime | None, datetim
     return bounds
 
 
-def _open(tenant: str) -> list[object]:
-    return [ReviewItem.tenant_id == tenant, ReviewItem.status.in_(OPEN_STATUSES)]
+def _open(tenant: str) -> list[ColumnElement[bool]]:
+    return [ReviewItem.tenant_id == tenant, ReviewItem.status != SETTLED]
 
 
-def _counts_by_age(session: Session, tenant: str, now: datetime) -> dict[str, int]:
+def _bucket(now: datetime) -> ColumnElement[str]:
     whens = [
         (ReviewItem.created_at > after, label)
         for label, after, _ in age_bucket_bounds(now)
         if after is not None
     ]
-    bucket = case(*whens, else_=AGE_BUCKETS[-1][0])
-    rows = session.execute(
-        select(bucket, func.count()).where(*_open(tenant)).group_by(bucket)  # type: ignore[arg-type]
-    )
+    return case(*whens, else_=AGE_BUCKETS[-1][0])
+
+
+@dataclass(frozen=True)
+class OpenAge:
+    """One tenant's unsettled items by age bucket, and its oldest one's age (for the metrics)."""
+
+    tenant: str
+    counts: dict[str, int]
+    oldest_age_s: float
+
+
+def open_age_by_tenant(session: Session, *, now: datetime) -> list[OpenAge]:
+    """Every tenant's unsettled queue by age. On PostgreSQL through a SECURITY DEFINER function
+    (row-level security shows the application role one tenant at a time); counts only."""
+    if session.get_bind().dialect.name == "postgresql":
+        rows = list(
+            session.execute(text("SELECT * FROM identity_review_open_age(:at)"), {"at": now})
+        )
+    else:
+        bucket = _bucket(now)
+        rows = list(
+            session.execute(
+                select(ReviewItem.tenant_id, bucket, func.count(), func.min(ReviewItem.created_at))
+                .where(ReviewItem.status != SETTLED)
+                .group_by(ReviewItem.tenant_id, bucket)
+            )
+        )
+    found: dict[str, OpenAge] = {}
+    for tenant, label, count, oldest in rows:
+        age = max(0.0, (now - _aware(_as_datetime(oldest), now)).total_seconds())
+        prior = found.get(tenant)
+        counts = dict(prior.counts) if prior else {}
+        counts[str(label)] = int(count)
+        found[tenant] = OpenAge(tenant, counts, max(age, prior.oldest_age_s if prior else 0.0))
+    return [found[t] for t in sorted(found)]
+
+
+def _as_datetime(value: object) -> datetime:
+    """SQLite's min() over a datetime column answers its text."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def _counts_by_age(session: Session, tenant: str, now: datetime) -> dict[str, int]:
+    bucket = _bucket(now)
+    rows = session.execute(select(bucket, func.count()).where(*_open(tenant)).group_by(bucket))
     counts = {label: 0 for label, _ in AGE_BUCKETS}
     for label, count in rows:
         counts[str(label)] = int(count)
@@ -118,14 +161,14 @@ def _counts_by_age(session: Session, tenant: str, now: datetime) -> dict[str, in
 
 
 def _count_older(session: Session, tenant: str, before: datetime) -> int:
-    query = select(func.count()).where(*_open(tenant), ReviewItem.created_at < before)  # type: ignore[arg-type]
+    query = select(func.count()).where(*_open(tenant), ReviewItem.created_at < before)
     return int(session.scalar(query) or 0)
 
 
 def _oldest(session: Session, tenant: str, now: datetime) -> list[OldItem]:
     rows = session.scalars(
         select(ReviewItem)
-        .where(*_open(tenant))  # type: ignore[arg-type]
+        .where(*_open(tenant))
         .order_by(ReviewItem.created_at, ReviewItem.id)
         .limit(OLDEST_SHOWN)
     )
