@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -52,6 +53,9 @@ from identity.request_context import RequestContext
 from identity.resolution.endpoints import router as resolution_router
 from identity.resolution.fhir_endpoints import router as fhir_match_router
 from identity.review.endpoints import router as review_router
+from identity.review_ui.headers import ReviewHeaders
+from identity.review_ui.pages import HERE as REVIEW_UI_DIR
+from identity.review_ui.pages import router as review_ui_router
 from identity.tokens.endpoints import router as tokens_router
 from identity.webhooks.worker import start_webhook_worker
 
@@ -178,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyGuard)
     app.add_middleware(SourceLimit, settings=settings)  # before authentication, inside the log
     app.add_middleware(RequestContext)
+    app.add_middleware(ReviewHeaders)  # no-store, CSP and friends on every /review response
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(resolution_router)
@@ -190,6 +195,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(tokens_router)
     app.include_router(gate_router)
+    app.include_router(review_ui_router)
+    static = StaticFiles(directory=REVIEW_UI_DIR / "static")
+    app.mount("/review/static", static, name="review-static")
     return app
 
 

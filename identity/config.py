@@ -247,6 +247,40 @@ class Settings(BaseSettings):
         "the one write lock) only briefly",
     )
 
+    # --- the stewards' workbench (/review, identity/review_ui/) ---
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="The payer's OpenID Connect provider that stewards sign in with (its "
+        "/.well-known/openid-configuration is read); unset: no OIDC sign-in",
+    )
+    oidc_client_id: str | None = Field(default=None, description="This service's client id there")
+    oidc_client_secret: str | None = Field(
+        default=None, description="Its secret, for a confidential client (PKCE is always used)"
+    )
+    oidc_role_claim: str = Field(
+        default="roles",
+        description="The ID token claim holding the person's roles: steward, lead or auditor "
+        "(a list or one string; no known role: refused)",
+    )
+    oidc_tenant_claim: str | None = Field(
+        default=None, description="The ID token claim naming the person's tenant"
+    )
+    oidc_tenant: str | None = Field(
+        default=None, description="The tenant of everyone who signs in (instead of a claim)"
+    )
+    review_idle_timeout_s: int = Field(
+        default=900,
+        ge=60,
+        le=3600,
+        description="A workbench session ends after this long without a request (HIPAA "
+        "automatic logoff)",
+    )
+    review_session_max_s: int = Field(
+        default=12 * 3600, ge=600, description="A session ends this long after sign-in anyway"
+    )
+    review_sign_in_link_s: int = Field(
+        default=300, ge=30, le=3600, description="How long a development sign-in link stays usable"
+    )
 
     # --- review outcomes to callers: webhooks (identity/webhooks/) ---
     webhook_worker: bool = Field(

@@ -35,6 +35,8 @@ APP_PRIVILEGES: dict[str, str] = {
     "policy_version": "SELECT",
     "policy_activation": "SELECT",
     "token_introspection": "SELECT, INSERT",  # who introspected a token: written once, kept
+    "steward_session": "SELECT, INSERT, UPDATE",  # ended, not deleted
+    "steward_sign_in_link": "SELECT, INSERT, UPDATE",
     "client_webhook": "SELECT",  # registered by the owner's CLI
     "webhook_delivery": "SELECT, INSERT, UPDATE",  # the outbox: sent or failed, kept
     "alembic_version": "SELECT",

@@ -59,6 +59,7 @@ _PLAIN_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 FHIR_TYPES = frozenset({"application/fhir+json", "application/json"})
 JSON_TYPES = frozenset({"application/json"})
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded"})
 FORM_BYTES = 16 * 1024  # the OAuth forms: a client assertion or a token, with a few fields
 PARSE_OFF_LOOP_BYTES = 1024 * 1024  # parse larger bodies in a worker thread
 WITHHELD = "body_withheld"  # request.state: the body was not read (the caller is not authenticated)
@@ -89,6 +90,10 @@ def body_rule(settings: Settings, path: str) -> BodyRule | None:
         return BodyRule(settings.max_body_bytes, FHIR_TYPES, settings.max_json_elements)
     if path.startswith("/v1/"):
         return BodyRule(settings.max_body_bytes, JSON_TYPES, settings.max_json_elements)
+    if path.startswith("/review/"):
+        # The workbench's forms: a person's session cookie (checked by the page, with its CSRF
+        # token), not a bearer token, stands behind them.
+        return BodyRule(FORM_BYTES, FORM_TYPES, public=True)
     return None
 
 

@@ -15,6 +15,7 @@ from identity.cli.common import open_sessions as _sessions
 from identity.cli.demo import demo
 from identity.cli.gate import gate, gate_jwks
 from identity.cli.purge import purge
+from identity.cli.stewards import stewards_app
 from identity.cli.synth import synth
 from identity.cli.train import train
 from identity.config import load_settings
@@ -44,6 +45,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(clients_app, name="clients")
 app.add_typer(auth_app, name="auth")
 app.add_typer(audit_app, name="audit")
+app.add_typer(stewards_app, name="stewards")
 app.command()(demo)
 app.command()(synth)
 app.command()(train)

@@ -19,6 +19,7 @@ from identity.models.remembered_decision import RememberedDecision
 from identity.models.review_item import ReviewItem
 from identity.models.review_resolution import ReviewResolution
 from identity.models.same_person_pair import SamePersonPair
+from identity.models.steward_session import SignInLink, StewardSession
 from identity.models.token_introspection import TokenIntrospection
 from identity.models.webhook import ClientWebhook, WebhookDelivery
 
@@ -46,6 +47,8 @@ __all__ = [
     "ReviewItem",
     "ReviewResolution",
     "SamePersonPair",
+    "SignInLink",
+    "StewardSession",
     "TokenIntrospection",
     "WebhookDelivery",
 ]

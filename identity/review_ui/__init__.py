@@ -1,0 +1,1 @@
+"""The stewards' workbench: server-rendered pages under /review for people who sign in."""

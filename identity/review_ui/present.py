@@ -1,0 +1,172 @@
+"""How evidence reads on a page: reason codes and levels as sentences, masked values, the
+highlighted difference between two values, and the geometry of the weight waterfall. Pure
+functions of the stored evidence: nothing here touches the database."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup, escape
+
+REASONS = {
+    "multiple-certain": "More than one member is certain by the rules",
+    "ambiguous": "Two or more members are about as likely as each other",
+    "review-band": "The best member is likely, but not likely enough to link",
+    "unscored-candidates": "Candidates remain that no rule settles and no model scores",
+    "capped-by-guard": "A member was chosen, but the names do not support the match",
+    "duplicate-enrolment": "One person appears to hold two member records",
+}
+KINDS = {
+    "link": "Linked to a member",
+    "keep_apart": "Kept apart from a member",
+    "new_person": "A new person: no member",
+    "same_person": "Two member records marked the same person",
+    "not_same_person": "Same-person marking undone",
+    "escalate": "Escalated to a lead",
+}
+FIELDS = {
+    "given_name": "Given name",
+    "family_name": "Family name",
+    "birth_date": "Birth date",
+    "sex": "Sex",
+    "household": "Home (address, phone, subscriber)",
+    "address": "Address",
+    "phone": "Phone",
+    "email": "Email",
+    "ssn": "SSN",
+    "member_id": "Member id",
+}
+LEVELS = {
+    "exact": "the same",
+    "null": "missing on one side",
+    "nickname": "a nickname of the other",
+    "else": "different",
+    "differ": "different",
+    "one_digit_off": "one digit off",
+    "subscriber_id": "same subscriber",
+    "transposed": "day and month swapped",
+    "year_month": "same year and month",
+    "phonetic": "sounds alike",
+    "typo": "a typo apart",
+}
+MASKED = frozenset({"ssn", "birth_date"})
+
+
+def reason_sentence(code: str) -> str:
+    return REASONS.get(code, code.replace("-", " ").capitalize())
+
+
+def kind_sentence(kind: str) -> str:
+    return KINDS.get(kind, kind.replace("_", " "))
+
+
+def level_words(label: str) -> str:
+    return LEVELS.get(label, label.replace("_", " "))
+
+
+def age_words(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{max(0, int(seconds // 60))} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def flat(value: Any) -> str:
+    """A stored comparison value as one line of text."""
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return " · ".join(flat(v) for v in value.values() if v not in (None, [], ""))
+    if isinstance(value, list):
+        return ", ".join(flat(v) for v in value)
+    return str(value)
+
+
+def mask(field: str, text: str, reveal: bool) -> str:
+    """SSN: last four; birth date: the year. Unless the person deliberately revealed them."""
+    if reveal or not text or field not in MASKED:
+        return text
+    if field == "ssn":
+        return "•••-••-" + text[-4:]
+    return text[:4] + "-••-••"
+
+
+def marked_difference(left: str, right: str) -> Markup:
+    """`right` with the parts that differ from `left` wrapped in <mark>."""
+    if not left or left == right:
+        return Markup(escape(right))
+    out: list[str] = []
+    for op, _i1, _i2, j1, j2 in difflib.SequenceMatcher(None, left, right).get_opcodes():
+        part = str(escape(right[j1:j2]))
+        out.append(part if op == "equal" else f"<mark>{part}</mark>" if part else "")
+    return Markup("".join(out))
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    weight: float
+    x: float
+    width: float
+    y: float
+    kind: str  # prior | plus | minus | total
+
+
+def waterfall(score: dict[str, Any], *, width: float = 560.0, row: float = 22.0) -> dict[str, Any]:
+    """Bars for the prior, each comparison and the total, on one horizontal scale of weight."""
+    prior = float(score.get("prior_weight") or 0.0)
+    steps = [
+        (FIELDS.get(f["comparison"], f["comparison"]), float(f.get("weight") or 0.0))
+        for f in score.get("fields", [])
+        if f.get("weight")
+    ]
+    total = float(score.get("match_weight", prior + sum(w for _, w in steps)))
+    running = [0.0, prior]
+    for _, w in steps:
+        running.append(running[-1] + w)
+    running.append(total)
+    lo, hi = min(running), max(running)
+    span = (hi - lo) or 1.0
+    left_pad, plot = 170.0, width - 230.0
+
+    def x(v: float) -> float:
+        return left_pad + (v - lo) / span * plot
+
+    bars = [Bar("Prior", prior, min(x(0), x(prior)), abs(x(prior) - x(0)), 0.0, "prior")]
+    at = prior
+    for i, (label, w) in enumerate(steps, start=1):
+        a, b = x(at), x(at + w)
+        bars.append(
+            Bar(label, w, min(a, b), max(abs(b - a), 1.0), i * row, "plus" if w > 0 else "minus")
+        )
+        at += w
+    bars.append(
+        Bar(
+            "Total",
+            total,
+            min(x(0), x(total)),
+            abs(x(total) - x(0)),
+            (len(steps) + 1) * row,
+            "total",
+        )
+    )
+    probability = score.get("probability")
+    if probability is None:
+        probability = 1.0 / (1.0 + math.pow(2.0, -total))
+    return {
+        "bars": bars,
+        "height": (len(steps) + 2) * row + 8,
+        "width": width,
+        "zero": x(0),
+        "probability": float(probability),
+    }
+
+
+def weight_bar(weight: float, scale: float = 20.0) -> dict[str, Any]:
+    """A small bar for one comparison's weight: right of the middle for, left against."""
+    share = max(-1.0, min(1.0, weight / scale))
+    return {"positive": share >= 0, "width": round(abs(share) * 50, 1)}
