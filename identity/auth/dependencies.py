@@ -53,15 +53,16 @@ async def _authenticate(request: Request) -> Principal:
     return principal
 
 
-def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency admitting callers whose token grants `scope` (403 otherwise), within their
-    client's and tenant's rate limits (429 otherwise)."""
+def require(scope: Scope, *also: Scope) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency admitting callers whose token grants `scope` (or one of `also`; 403
+    otherwise), within their client's and tenant's rate limits (429 otherwise). With `also`, the
+    endpoint decides what each scope may see."""
 
     # Async: the check is a few microseconds, cheaper than the hop to a worker thread (and back)
     # that a plain function dependency costs every request.
     async def dependency(request: Request) -> Principal:
         principal = await _authenticate(request)
-        if not principal.has(scope):
+        if not any(principal.has(s) for s in (scope, *also)):
             raise Forbidden(scope.value)
         decision = request.app.state.rate_limiter.acquire(principal.client_id, principal.tenant)
         if not decision.allowed:

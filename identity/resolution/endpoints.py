@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from identity.api_deps import PROBLEM, DbSession, Idempotency, JsonBody
 from identity.audit.http import request_actor
-from identity.auth.dependencies import DecisionReader, Matcher
+from identity.auth.dependencies import Matcher, require
+from identity.auth.principal import Principal
+from identity.auth.scopes import Scope
 from identity.fhir.request_schemas import MATCH_REQUEST_BODY
 from identity.idempotency.http import json_response
-from identity.resolution import service
-from identity.resolution.schemas import MatchResponse, StoredMatchResponse, match_response
+from identity.resolution import outcome, service
+from identity.resolution.schemas import (
+    MatchOutcomeResponse,
+    MatchResponse,
+    StoredMatchResponse,
+    match_response,
+    stored_match_response,
+)
 
 router = APIRouter(prefix="/v1", tags=["matching"])
+
+# `decisions:read` reads any decision of its tenant; `match` only the ones its client asked for.
+DecisionOrOwnReader = Annotated[Principal, Depends(require(Scope.DECISIONS_READ, Scope.MATCH))]
 
 
 @router.post(
@@ -50,15 +62,16 @@ def post_match(
 
 @router.get(
     "/matches/{match_id}",
-    response_model=StoredMatchResponse,
+    response_model=StoredMatchResponse | MatchOutcomeResponse,
     responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM},
-    summary="A stored decision with its candidates, rule results, evidence and timings",
+    summary="A stored decision and how its review was settled: the whole decision with "
+    "`decisions:read`, the minimal answer for the client that asked with `match`",
 )
 def get_match(
     match_id: str,
     request: Request,
     session: DbSession,
-    caller: DecisionReader,
-) -> StoredMatchResponse:
+    caller: DecisionOrOwnReader,
+) -> StoredMatchResponse | MatchOutcomeResponse:
     actor = request_actor(request, caller)
-    return StoredMatchResponse.from_result(service.get_match(session, actor, match_id))
+    return stored_match_response(outcome.read(session, caller, actor, match_id))

@@ -2,7 +2,8 @@
 
 Minimum necessary: the `match` scope learns who matched and why (ids, statuses, probabilities,
 rule names), never another person's demographics. The stored decision, with every candidate's
-standardised values, is for `decisions:read` (stewards, analysts) alone.
+standardised values, is for `decisions:read` (stewards, analysts) alone. Both see how a `review`
+was settled (`resolution`); neither sees who settled it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from identity.resolution.outcome import MatchWithOutcome, ReviewOutcome
 from identity.resolution.service import MatchResult
 
 CandidateStatus = Literal["certain", "excluded", "open"]
@@ -50,6 +52,35 @@ class MatchResponse(_DecisionFields):
     candidates: list[CandidateAnswer]
 
 
+class Resolution(BaseModel):
+    """The current state of a `review` decision's review item."""
+
+    status: str  # open | escalated (a lead settles it) | resolved
+    # link | keep_apart | new_person | same_person | not_same_person | escalate; null while open
+    kind: str | None
+    # The linked member, or the surviving record of a same-person pair; null for other kinds.
+    member_id: str | None
+    resolved_at: datetime | None
+
+    @classmethod
+    def of(cls, outcome: ReviewOutcome | None) -> Resolution | None:
+        if outcome is None:
+            return None
+        return cls(
+            status=outcome.status,
+            kind=outcome.kind,
+            member_id=outcome.member_id,
+            resolved_at=outcome.resolved_at,
+        )
+
+
+class MatchOutcomeResponse(MatchResponse):
+    """`GET /v1/matches/{id}` for the client that asked, with the `match` scope: its answer as
+    `/v1/match` gave it, and the review's current resolution (null when there was no review)."""
+
+    resolution: Resolution | None = None
+
+
 class StoredMatchResponse(_DecisionFields):
     """`GET /v1/matches/{id}`: the whole stored decision. After the retention period the
     demographics in `evidence` are gone (`purged_at`), the rest stays."""
@@ -60,9 +91,12 @@ class StoredMatchResponse(_DecisionFields):
     input_fingerprint: str | None
     timings_ms: dict[str, float]
     purged_at: datetime | None = None
+    resolution: Resolution | None = None
 
     @classmethod
-    def from_result(cls, result: MatchResult) -> StoredMatchResponse:
+    def from_result(
+        cls, result: MatchResult, outcome: ReviewOutcome | None = None
+    ) -> StoredMatchResponse:
         d = result.decision
         return cls(
             **_decision_fields(result),
@@ -72,6 +106,7 @@ class StoredMatchResponse(_DecisionFields):
             input_fingerprint=d.input_fingerprint or None,  # "" once purged
             timings_ms=d.timings_ms,
             purged_at=d.purged_at,
+            resolution=Resolution.of(outcome),
         )
 
 
@@ -94,3 +129,14 @@ def match_response(result: MatchResult) -> MatchResponse:
     """Built straight from the decision: each candidate's summary cut to what the `match` scope
     may see (extra keys of the stored summary are dropped by the model)."""
     return MatchResponse(**_decision_fields(result), candidates=result.decision.candidates)
+
+
+def stored_match_response(read: MatchWithOutcome) -> StoredMatchResponse | MatchOutcomeResponse:
+    """The whole decision for `decisions:read`, the minimal answer for the client that asked."""
+    if read.full:
+        return StoredMatchResponse.from_result(read.result, read.outcome)
+    return MatchOutcomeResponse(
+        **_decision_fields(read.result),
+        candidates=read.result.decision.candidates,
+        resolution=Resolution.of(read.outcome),
+    )

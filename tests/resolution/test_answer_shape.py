@@ -188,11 +188,17 @@ def test_a_replayed_answer_has_the_same_minimal_shape(matcher: httpx.Client) -> 
 def test_the_full_evidence_needs_decisions_read(
     matcher: httpx.Client, analyst: httpx.Client
 ) -> None:
-    match_id = matcher.post("/v1/match", json=REQUESTS["by card"]).json()["match_id"]
+    answer = matcher.post("/v1/match", json=REQUESTS["by card"]).json()
+    match_id = answer["match_id"]
 
-    refused = matcher.get(f"/v1/matches/{match_id}")
-    assert refused.status_code == 403
-    assert _disclosed(refused.json()) == []
+    # The client that asked reads back its own minimal answer (and the review's resolution),
+    # never the evidence.
+    own = matcher.get(f"/v1/matches/{match_id}")
+    assert own.status_code == 200
+    assert set(own.json()) == ANSWER_KEYS | {"resolution"}
+    assert {k: v for k, v in own.json().items() if k != "resolution"} == answer
+    assert own.json()["resolution"] is None  # a match, no review
+    assert _disclosed(own.json()) == []
 
     stored = analyst.get(f"/v1/matches/{match_id}")
     assert stored.status_code == 200
