@@ -18,6 +18,7 @@ from identity.cli.purge import purge
 from identity.cli.stewards import stewards_app
 from identity.cli.synth import synth
 from identity.cli.train import train
+from identity.cli.webhooks import webhooks_app
 from identity.config import load_settings
 from identity.db import (
     current_revision,
@@ -45,6 +46,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(clients_app, name="clients")
 app.add_typer(auth_app, name="auth")
 app.add_typer(audit_app, name="audit")
+app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(stewards_app, name="stewards")
 app.command()(demo)
 app.command()(synth)
