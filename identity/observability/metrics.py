@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from identity.logging_setup import get_logger
 from identity.review.repository import review_queue_depth
 from identity.review.stats import AGE_BUCKETS, OpenAge, open_age_by_tenant
-from identity.webhooks.service import KINDS, SETTLED_INFO, Settled
+from identity.webhooks.service import KINDS, forget_at_end, settled_in
 
 log = get_logger("identity.metrics")
 
@@ -186,15 +186,11 @@ class Metrics:
         commits (the review service notes them on the session); a rollback counts nothing."""
 
         def committed(session: Session) -> None:
-            for settled in session.info.pop(SETTLED_INFO, ()):
-                if isinstance(settled, Settled):
-                    self.observe_settled(settled.kind, settled.waited_s)
-
-        def rolled_back(session: Session, *_: object) -> None:
-            session.info.pop(SETTLED_INFO, None)
+            for settled in settled_in(session):
+                self.observe_settled(settled.kind, settled.waited_s)
 
         event.listen(session_factory, "after_commit", committed)
-        event.listen(session_factory, "after_rollback", rolled_back)
+        forget_at_end(session_factory)
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition format: (payload, content type)."""

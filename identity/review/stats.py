@@ -1,9 +1,10 @@
 """What a lead sees of the review work: the queue's age against the SLA target, what each steward
 settled over the last week, how often a link was later undone, and the oldest open items.
 
-Read-only counts over `review_item` (its status and resolution are the item's current state), in
-a few aggregate queries that the (tenant, status, created_at) index answers: the lead page stays
-cheap however long the queue. Ids and user names only, no demographics.
+Read-only counts: the queue from `review_item` (its status is the item's current state; the
+(tenant, status, created_at) index answers), the week's work from `review_resolution` (every
+version of every decision). A few aggregate queries, so the lead page stays cheap however long
+the queue. Ids and user names only, no demographics.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, case, func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from identity.models import ReviewItem
+from identity.models import ReviewItem, ReviewResolution
 
 # The age buckets of the queue, youngest first (the same labels as the queue page's filter).
 AGE_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
@@ -186,27 +187,31 @@ def _oldest(session: Session, tenant: str, now: datetime) -> list[OldItem]:
 
 
 def _resolutions(session: Session, tenant: str, since: datetime) -> list[StewardCount]:
-    """Items settled in the window by whoever settled them last, per kind."""
+    """Decisions made in the window (every version, so a changed mind counts as work done), by
+    who made them and their kind."""
     rows = session.execute(
-        select(ReviewItem.resolved_by, ReviewItem.resolution, func.count())
-        .where(
-            ReviewItem.tenant_id == tenant,
-            ReviewItem.status == "resolved",
-            ReviewItem.resolved_at >= since,
-        )
-        .group_by(ReviewItem.resolved_by, ReviewItem.resolution)
-        .order_by(ReviewItem.resolved_by, ReviewItem.resolution)
+        select(ReviewResolution.decided_by, ReviewResolution.kind, func.count())
+        .where(ReviewResolution.tenant_id == tenant, ReviewResolution.decided_at >= since)
+        .group_by(ReviewResolution.decided_by, ReviewResolution.kind)
+        .order_by(ReviewResolution.decided_by, ReviewResolution.kind)
     )
-    return [StewardCount(steward=by or "-", kind=kind or "-", count=int(n)) for by, kind, n in rows]
+    return [StewardCount(steward=by, kind=kind, count=int(n)) for by, kind, n in rows]
 
 
 def _links_undone(session: Session, tenant: str, since: datetime) -> tuple[int, int]:
-    """Links in the window, and how many of them stand undone today. Without a history of
-    resolutions only the current state is known: an item linked and later changed no longer
-    shows its link, so this counts nothing undone until the versioned history is read."""
-    linked = and_(ReviewItem.tenant_id == tenant, ReviewItem.resolved_at >= since)
-    count = session.scalar(select(func.count()).where(linked, ReviewItem.resolution == "link"))
-    return int(count or 0), 0
+    """Links made in the window, and how many of them the item's next version replaced with
+    anything but the same link (kept apart, another member, new person…)."""
+    first = aliased(ReviewResolution)
+    then = aliased(ReviewResolution)
+    links = and_(first.tenant_id == tenant, first.kind == "link", first.decided_at >= since)
+    count = session.scalar(select(func.count()).select_from(first).where(links))
+    undone = session.scalar(
+        select(func.count())
+        .select_from(first)
+        .join(then, and_(then.item_id == first.item_id, then.version == first.version + 1))
+        .where(links, ~and_(then.kind == "link", then.member_id == first.member_id))
+    )
+    return int(count or 0), int(undone or 0)
 
 
 def _aware(value: datetime, now: datetime) -> datetime:

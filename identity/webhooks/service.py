@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy.orm import Session
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from identity.errors import FieldError, InvalidInput, NotFound
 from identity.models import ClientWebhook, ReviewItem, WebhookDelivery
@@ -28,7 +29,8 @@ KINDS = frozenset(
     {"link", "keep_apart", "new_person", "same_person", "not_same_person", "escalate"}
 )
 # Set on the session by `review_settled`, read after the commit (the metrics, the worker's
-# wake-up): nothing is counted or sent for a transaction that rolls back.
+# wake-up) and dropped when the transaction ends: nothing is counted or sent for a transaction
+# that rolls back.
 SETTLED_INFO = "identity.review_settled"
 MAX_URL = 2048
 
@@ -83,6 +85,23 @@ def review_settled(
     item = session.get(ReviewItem, item_id)
     waited = (now - _aware(item.created_at, now)).total_seconds() if item is not None else None
     session.info.setdefault(SETTLED_INFO, []).append(Settled(kind, waited, queued))
+
+
+def settled_in(session: Session) -> list[Settled]:
+    """This session's settlements, for an `after_commit` listener (see `forget_at_end`)."""
+    return list(session.info.get(SETTLED_INFO, ()))
+
+
+def forget_at_end(factory: sessionmaker[Session]) -> None:
+    """Drop a session's settlements when its transaction ends, committed (after every
+    `after_commit` listener read them) or rolled back. Idempotent per factory."""
+    if not event.contains(factory, "after_transaction_end", _forget):
+        event.listen(factory, "after_transaction_end", _forget)
+
+
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(SETTLED_INFO, None)
 
 
 def event_payload(

@@ -25,7 +25,7 @@ from identity.config import Settings
 from identity.db import bind_tenant, transaction
 from identity.logging_setup import get_logger
 from identity.webhooks import delivery, repository
-from identity.webhooks.service import SETTLED_INFO
+from identity.webhooks.service import forget_at_end, settled_in
 
 log = get_logger("identity.webhooks")
 
@@ -56,6 +56,7 @@ class WebhookWorker:
 
     def start(self) -> None:
         event.listen(self._sessions, "after_commit", self._after_commit)
+        forget_at_end(self._sessions)
         self._thread = threading.Thread(target=self._loop, name="webhook-worker", daemon=True)
         self._thread.start()
 
@@ -72,7 +73,7 @@ class WebhookWorker:
         self._http.close()
 
     def _after_commit(self, session: Session) -> None:
-        if any(s.queued_delivery for s in session.info.get(SETTLED_INFO, ())):
+        if any(s.queued_delivery for s in settled_in(session)):
             self._wake.set()
 
     def _loop(self) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from identity.auth.keys import load_or_create_signing_key
 from identity.config import Settings
+from identity.db import transaction
 from identity.errors import InvalidInput
 from identity.models import WebhookDelivery
 from identity.observability.metrics import Metrics
@@ -272,3 +273,20 @@ def test_back_off_grows_exponentially_with_jitter_and_a_cap() -> None:
     assert 10 <= waits[1] < 20
     assert 20 <= waits[2] < 40
     assert 150 <= waits[3] < 300
+
+
+def test_a_removed_webhook_gives_its_queued_deliveries_up(
+    sessions: sessionmaker[Session],
+    app_sessions: sessionmaker[Session],
+    settings: Settings,
+    receiver: Receiver,
+) -> None:
+    client_id = register_client(sessions, settings, TENANT)
+    set_webhook(sessions, client_id, f"{receiver.base_url}/hook")
+    _settle(sessions, *review_decision(sessions, client_id))
+    with transaction(sessions) as session:
+        webhooks.remove_webhook(session, client_id)
+    _drain(_worker(app_sessions, settings), rounds=2)
+    assert receiver.received == []
+    [delivery] = _deliveries(sessions)
+    assert (delivery.status, delivery.attempts, delivery.last_error) == ("failed", 1, "no-webhook")
