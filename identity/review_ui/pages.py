@@ -57,6 +57,9 @@ DONE = {
     "assign": "Assigned.",
 }
 DECIDERS = frozenset({"steward", "lead"})
+QUEUE_PAGE = 50  # rows per queue page
+MEMBER_KINDS = frozenset({"link", "keep_apart", "same_person", "not_same_person"})
+PAIR_KINDS = frozenset({"same_person", "not_same_person"})
 
 
 def _now() -> datetime:
@@ -150,7 +153,8 @@ def _page(
         session.rollback()
         if err.status >= 500:
             raise
-        return _render("error.html", err.status, person=person, message=str(err))
+        problems = [f"{e.pointer.lstrip('/') or 'form'}: {e.detail}" for e in err.errors]
+        return _render("error.html", err.status, person=person, message=str(err), problems=problems)
 
 
 def _common(person: signin.Person, **context: Any) -> dict[str, Any]:
@@ -295,7 +299,13 @@ def queue_page(
 
     def build(person: signin.Person) -> Response:
         page = review.queue(
-            session, _actor(request, person), filters, cursor=after or None, limit=50, now=_now()
+            session,
+            _actor(request, person),
+            filters,
+            cursor=after or None,
+            limit=QUEUE_PAGE,
+            now=_now(),
+            sla_hours=request.app.state.settings.review_sla_hours,
         )
         kept = {
             k: v
@@ -345,7 +355,7 @@ def _rule_sentences(request: Request, session: Session, policy_version: str) -> 
         matcher = request.app.state.matchers.for_version(session, policy_version)
     except Exception:  # noqa: BLE001 - a policy that cannot be read leaves the rule names alone
         return {}
-    rules = matcher.policy.rules
+    rules = matcher.policy.document.rules
     return {r.name: r.description.strip() for r in (*rules.positive, *rules.negative)}
 
 
@@ -528,10 +538,11 @@ def decide_item(
 ) -> Response:
     def build(person: signin.Person) -> Response:
         actor = _actor(request, person)
+        # One form serves every kind: keep only the fields the chosen kind takes.
         decision = review.StewardDecision(
             kind=kind,
-            member_id=member_id or None,
-            other_member_id=other_member_id or None,
+            member_id=(member_id or None) if kind in MEMBER_KINDS else None,
+            other_member_id=(other_member_id or None) if kind in PAIR_KINDS else None,
             note=(note or "").strip() or None,
         )
         review.decide(session, actor, item_id, decision, role=Role(person.role), now=_now())
@@ -593,7 +604,12 @@ def lead_page(request: Request, session: DbSession) -> Response:
     def build(person: signin.Person) -> Response:
         if person.role not in ("lead", "auditor"):
             raise Forbidden("the lead page is for leads and auditors")
-        summary = stats.lead_summary(session, person.tenant, now=_now())
+        summary = stats.lead_summary(
+            session,
+            person.tenant,
+            now=_now(),
+            sla_hours=request.app.state.settings.review_sla_hours,
+        )
         return _render("lead.html", **_common(person), summary=summary)
 
     return _page(request, session, build)

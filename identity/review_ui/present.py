@@ -42,16 +42,26 @@ FIELDS = {
 LEVELS = {
     "exact": "the same",
     "null": "missing on one side",
+    "swapped": "given and family name swapped",
     "nickname": "a nickname of the other",
-    "else": "different",
-    "differ": "different",
-    "one_digit_off": "one digit off",
-    "subscriber_id": "same subscriber",
-    "transposed": "day and month swapped",
-    "year_month": "same year and month",
     "phonetic": "sounds alike",
-    "typo": "a typo apart",
+    "initial": "an initial of the other",
+    "earlier_family": "an earlier family name",
+    "compound_part": "part of a compound name",
+    "day_month_swap": "day and month swapped",
+    "one_digit_off": "one digit off",
+    "year_off_by_one": "the year one off",
+    "transposed": "two digits transposed",
+    "last_four": "same last four digits",
+    "address": "same address",
+    "phone": "same phone",
+    "subscriber_id": "same subscriber",
+    "street": "same street, other ZIP",
+    "zip": "same ZIP only",
+    "else": "different",
 }
+
+
 MASKED = frozenset({"ssn", "birth_date"})
 
 
@@ -64,6 +74,10 @@ def kind_sentence(kind: str) -> str:
 
 
 def level_words(label: str) -> str:
+    """The level reached, as a steward would say it ("jaro_winkler_0.92": a close spelling)."""
+    if label.startswith("jaro_winkler"):
+        threshold = label.rsplit("_", 1)[-1]
+        return f"a close spelling (similarity ≥ {threshold})"
     return LEVELS.get(label, label.replace("_", " "))
 
 
