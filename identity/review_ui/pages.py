@@ -157,6 +157,11 @@ def _page(
         return _render("error.html", err.status, person=person, message=str(err), problems=problems)
 
 
+def _lease(request: Request, person: signin.Person) -> dict[str, Any]:
+    """The person's role and the tenant's claim lease, for the claim services."""
+    return {"role": Role(person.role), "lease_s": request.app.state.settings.review_claim_lease_s}
+
+
 def _common(person: signin.Person, **context: Any) -> dict[str, Any]:
     return {"person": person, "csrf": person.csrf, **context}
 
@@ -337,9 +342,9 @@ def take_next(
     request: Request, session: DbSession, csrf: Annotated[str | None, Form()] = None
 ) -> Response:
     def build(person: signin.Person) -> Response:
-        if person.role not in DECIDERS:
-            raise Forbidden("an auditor reads review items but does not work them")
-        item = review.claim_next(session, _actor(request, person), now=_now())
+        item = review.claim_next(
+            session, _actor(request, person), now=_now(), **_lease(request, person)
+        )
         if item is None:
             return RedirectResponse("/review?done=", 303)
         return RedirectResponse(f"/review/items/{item.id}?done=claim", 303)
@@ -490,9 +495,9 @@ def claim_item(
     item_id: str, request: Request, session: DbSession, csrf: Annotated[str | None, Form()] = None
 ) -> Response:
     def build(person: signin.Person) -> Response:
-        if person.role not in DECIDERS:
-            raise Forbidden("an auditor reads review items but does not work them")
-        review.claim(session, _actor(request, person), item_id, now=_now())
+        review.claim(
+            session, _actor(request, person), item_id, now=_now(), **_lease(request, person)
+        )
         return RedirectResponse(f"/review/items/{item_id}?done=claim", 303)
 
     return _page(request, session, build, csrf=csrf, post=True)
@@ -503,7 +508,9 @@ def release_item(
     item_id: str, request: Request, session: DbSession, csrf: Annotated[str | None, Form()] = None
 ) -> Response:
     def build(person: signin.Person) -> Response:
-        review.release(session, _actor(request, person), item_id, now=_now())
+        review.release(
+            session, _actor(request, person), item_id, now=_now(), role=Role(person.role)
+        )
         return RedirectResponse("/review?done=release", 303)
 
     return _page(request, session, build, csrf=csrf, post=True)
@@ -518,7 +525,14 @@ def assign_item(
     to_person: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     def build(person: signin.Person) -> Response:
-        review.assign(session, _actor(request, person), item_id, to_person=to_person, now=_now())
+        review.assign(
+            session,
+            _actor(request, person),
+            item_id,
+            to_person=to_person,
+            now=_now(),
+            **_lease(request, person),
+        )
         return RedirectResponse(f"/review/items/{item_id}?done=assign", 303)
 
     return _page(request, session, build, csrf=csrf, post=True)
@@ -547,7 +561,7 @@ def decide_item(
         )
         review.decide(session, actor, item_id, decision, role=Role(person.role), now=_now())
         if next_item:
-            following = review.claim_next(session, actor, now=_now())
+            following = review.claim_next(session, actor, now=_now(), **_lease(request, person))
             if following is not None:
                 return RedirectResponse(f"/review/items/{following.id}?done={kind}", 303)
             return RedirectResponse(f"/review?done={kind}", 303)

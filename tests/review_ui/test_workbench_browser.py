@@ -13,10 +13,10 @@ import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from identity.models import ReviewItem
+from identity.models import AuditEvent, ReviewItem
 from identity.review_ui.present import reason_sentence
 from tests.conftest import TENANT, LiveServer, ServerThread
 from tests.factories import fhir_coverage, fhir_patient
@@ -99,6 +99,27 @@ def test_pages_read_well_and_pass_axe(
 
     page.get_by_role("button", name="Show full SSN and birth date").click()
     expect(page.locator("table.evidence")).to_contain_text("1961-03-14")
+    # Each view of the demographics, and the reveal, is an audit event naming the person.
+    with sessions() as session:
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.action.in_(["review.view", "review.reveal"]))
+        ).all()
+    seen = {(e.action, e.person) for e in events if item_id in e.object_ids}
+    assert seen == {("review.view", "lee.lead"), ("review.reveal", "lee.lead")}
+
+    # Filters live in the query string (codes, no PHI) and survive the round trip.
+    page.goto(f"{server.base_url}/review")
+    page.get_by_label("Reason").select_option(decision["reason"])
+    page.get_by_role("button", name="Filter").click()
+    assert f"reason={decision['reason']}" in page.url
+    expect(page.get_by_label("Reason")).to_have_value(decision["reason"])
+    expect(page.locator("table.queue tbody tr")).to_have_count(1)
+
+    # A lead assigns the item to a steward.
+    open_item(page, server, item_id)
+    page.get_by_label("Assign to").fill("sam.steward")
+    page.get_by_role("button", name="Assign", exact=True).click()
+    expect(page.get_by_text("Held by sam.steward")).to_be_visible()
 
     page.goto(f"{server.base_url}/review/lead")
     expect(page.get_by_role("heading", name="Queue and throughput")).to_be_visible()
@@ -140,7 +161,7 @@ def test_claim_release_and_a_lapsed_claim(
 ) -> None:
     item_id = ask(api)["review_item_id"]
     sign_in(page, sessions, server)
-    page.get_by_role("button", name="Take the next item").click()
+    page.keyboard.press("n")  # the shortcut shown on "Take the next item"
     expect(page.get_by_text("Held by sam.steward")).to_be_visible()
     assert page.url.endswith(f"/review/items/{item_id}?done=claim")
     page.goto(f"{server.base_url}/review")
