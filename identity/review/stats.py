@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, func, select, text
+from sqlalchemy import ColumnElement, and_, case, func, literal_column, select, text
 from sqlalchemy.orm import Session, aliased
 
 from identity.models import ReviewItem, ReviewResolution
@@ -26,6 +26,15 @@ AGE_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
 )
 # Unsettled: open, or escalated to a lead (a claim is a lease, not a status).
 SETTLED = "resolved"
+
+
+def _unsettled() -> ColumnElement[bool]:
+    """`status <> 'resolved'` with the literal inline, as the partial index
+    `ix_review_item_unsettled` states it: a bound parameter would hide from SQLite's planner that
+    the index applies."""
+    return ReviewItem.status != literal_column(f"'{SETTLED}'")
+
+
 DEFAULT_SLA_HOURS = 24.0
 WINDOW = timedelta(days=7)
 OLDEST_SHOWN = 10
@@ -100,7 +109,7 @@ def age_bucket_bounds(now: datetime) -> list[tuple[str, datetime | None, datetim
 
 
 def _open(tenant: str) -> list[ColumnElement[bool]]:
-    return [ReviewItem.tenant_id == tenant, ReviewItem.status != SETTLED]
+    return [ReviewItem.tenant_id == tenant, _unsettled()]
 
 
 def _bucket(now: datetime) -> ColumnElement[str]:
@@ -133,7 +142,7 @@ def open_age_by_tenant(session: Session, *, now: datetime) -> list[OpenAge]:
         rows = list(
             session.execute(
                 select(ReviewItem.tenant_id, bucket, func.count(), func.min(ReviewItem.created_at))
-                .where(ReviewItem.status != SETTLED)
+                .where(_unsettled())
                 .group_by(ReviewItem.tenant_id, bucket)
             )
         )
