@@ -52,6 +52,7 @@ from identity.ratelimit import build_rate_limiter
 from identity.request_context import RequestContext
 from identity.resolution.endpoints import router as resolution_router
 from identity.resolution.fhir_endpoints import router as fhir_match_router
+from identity.review.endpoints import remembered_router
 from identity.review.endpoints import router as review_router
 from identity.review_ui.headers import ReviewHeaders
 from identity.review_ui.pages import HERE as REVIEW_UI_DIR
@@ -191,6 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bulk_match_router)
     app.include_router(fhir_match_router)
     app.include_router(review_router)
+    app.include_router(remembered_router)
     app.include_router(metrics_router)
     app.include_router(audit_router)
     app.include_router(tokens_router)

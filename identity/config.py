@@ -227,6 +227,22 @@ class Settings(BaseSettings):
         "for collection before they are deleted",
     )
 
+    # --- the review queue (identity/review/) ---
+    review_claim_lease_s: int = Field(
+        default=1800,
+        ge=60,
+        le=24 * 3600,
+        description="How long a steward's claim on a review item lasts; past it the item reads "
+        "as unclaimed again (claiming it again renews it)",
+    )
+    review_sla_hours: float = Field(
+        default=72.0,
+        gt=0,
+        le=24 * 90,
+        description="The tenant's service level for review items: open longer than this, an "
+        "item is marked overdue",
+    )
+
     # --- retention (identity purge, identity/retention/) ---
     retention_days: int = Field(
         default=365,

@@ -140,8 +140,10 @@ def member_match_batch(
             required=settings.require_consent,
         )
 
-    # Earlier reviews of the same request, then the candidates of those that have none.
-    priors = repository.latest_reviews_for(session, actor.tenant, {m.fingerprint for m in admitted})
+    # Earlier reviews of the same request still open, then the candidates of those that have
+    # none (a settled review answers through matching, which remembers the steward's decision).
+    latest = repository.latest_reviews_for(session, actor.tenant, {m.fingerprint for m in admitted})
+    priors = {fp: item for fp, item in latest.items() if item.status != "resolved"}
     to_match = [m for m in admitted if m.fingerprint not in priors]
     matcher = matchers.for_tenant(session, actor.tenant) if to_match else None
     decisions: dict[int, resolution.NewDecision] = {}

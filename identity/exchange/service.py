@@ -244,8 +244,10 @@ def member_match(
         today=today,
         required=settings.require_consent,
     )
+    # A review still open answers for the request; a settled one no longer does: what the
+    # steward decided is remembered, and matching answers with it (as it does for /v1/match).
     prior = repository.latest_review_for(session, actor.tenant, resolution.fingerprint(query))
-    if prior is not None:
+    if prior is not None and prior.status != "resolved":
         settled = answer_after_review(
             session, actor, prior, consent, caller.organization, settings, now
         )
@@ -295,7 +297,8 @@ def answer_after_review(
         return Refused(MultipleMatches("more than one member is certain"), item.match_id)
     if item.status != "resolved":
         return Refused(PendingReview(item.id, status_path(item.match_id)), item.match_id)
-    if item.resolution == "link" and item.resolved_member_id:
+    # Linked, or marked as another record of one person: answered with the (surviving) member.
+    if item.resolution in ("link", "same_person") and item.resolved_member_id:
         return _answer_with_member(
             session,
             actor,

@@ -13,6 +13,9 @@ Reason codes are stable strings a caller can branch on and a steward can read:
   capped-by-guard          the stages chose a candidate, but a guard of the policy did not hold for
                            it (the identity assurance floor: the names do not support the match);
                            at most the guard's cap, and the candidate's evidence names the guard
+  steward-decision         a steward linked this request to the candidate earlier (remembered)
+  same-person              the certain candidates are records of one person (a steward marked the
+                           duplicate enrolment): answered with the surviving record
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Stage(StrEnum):
     BLOCKING = "blocking"
     DETERMINISTIC = "deterministic"
     PROBABILISTIC = "probabilistic"
+    STEWARD = "steward-decision"
 
 
 class Reason(StrEnum):
@@ -47,6 +51,8 @@ class Reason(StrEnum):
     BELOW_REVIEW_THRESHOLD = "below-review-threshold"
     UNSCORED_CANDIDATES = "unscored-candidates"
     CAPPED_BY_GUARD = "capped-by-guard"
+    STEWARD_DECISION = "steward-decision"
+    SAME_PERSON = "same-person"
 
 
 class Status(StrEnum):

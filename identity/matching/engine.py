@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from identity.matching.decision import Decision, Status, decide
+from identity.matching.decision import Decision, Outcome, Reason, Stage, Status, decide
 from identity.matching.guards import GuardCheck, Guards, capped
 from identity.matching.policy import Policy
 from identity.matching.record import StandardRecord
 from identity.matching.rules import Rule, RuleResult, evaluate_rules
 from identity.matching.scoring import FellegiSunter, PairScore
+from identity.matching.steward import StewardMark, SurvivorMark, survivor_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,10 @@ class Candidate:
     member_id: str
     record: StandardRecord
     matched_keys: tuple[str, ...] = ()  # blocking key names this candidate was found under
+    # What stewards decided (the `steward-decision` stage's input, read by the caller): about
+    # this query and this member, and whether this record is another of a surviving record's.
+    steward: StewardMark | None = None
+    survivor: SurvivorMark | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +39,8 @@ class CandidateVerdict:
     score: PairScore | None = None
     # The policy's guards, checked on the candidate the stages chose (no one else's are).
     guards: tuple[GuardCheck, ...] = ()
+    # The steward's decision that set the status, when the policy applied one.
+    steward: StewardMark | None = None
 
     @property
     def probability(self) -> float | None:
@@ -49,6 +56,8 @@ class CandidateVerdict:
         }
         if self.guards:
             evidence["guards"] = [g.as_dict() for g in self.guards]
+        if self.steward is not None:
+            evidence["steward_decision"] = self.steward.as_dict()
         return evidence
 
 
@@ -58,6 +67,8 @@ class Resolution:
     verdicts: tuple[CandidateVerdict, ...]
     # The rules judged without the query's SSN, because two or more candidates hold it.
     ssn_set_aside: bool = False
+    # Answered with a surviving record: {"member_id", "others", "resolution_ids"}.
+    same_person: dict[str, Any] | None = None
 
     @property
     def member(self) -> Candidate | None:
@@ -105,7 +116,21 @@ class Matcher:
             status = Status.CERTAIN
         else:
             status = Status.OPEN
-        return CandidateVerdict(candidate, status, results, score)
+        mark = self._applied(candidate.steward)
+        if mark is not None:
+            status = Status.EXCLUDED if mark.kind == "keep_apart" else Status.CERTAIN
+        return CandidateVerdict(candidate, status, results, score, steward=mark)
+
+    def _applied(self, mark: StewardMark | None) -> StewardMark | None:
+        """The steward's decision, if the policy's `steward-decision` stage uses its kind."""
+        spec = self.policy.document.steward_decisions
+        if mark is None or spec is None:
+            return None
+        if mark.kind == "keep_apart" and spec.keep_apart == "exclude":
+            return mark
+        if mark.kind == "link" and spec.link == "certain":
+            return mark
+        return None
 
     def resolve(self, query: StandardRecord, candidates: Sequence[Candidate]) -> Resolution:
         """Every candidate is scored (the evidence shows why rules and weights agree or not);
@@ -123,9 +148,46 @@ class Matcher:
             [v.probability for v in verdicts],
             self.policy.document.decision,
         )
-        if self.guards and decision.chosen is not None:
+        decision, same_person = self._steward_stage(decision, verdicts)
+        # A person decided: the assurance floor guards the machine's choices, not theirs.
+        if self.guards and decision.chosen is not None and decision.stage is not Stage.STEWARD:
             i = decision.chosen
             checks = self.guards.check(judged, verdicts[i].candidate.record, verdicts[i].score)
             verdicts = (*verdicts[:i], replace(verdicts[i], guards=checks), *verdicts[i + 1 :])
             decision = capped(decision, checks)
-        return Resolution(decision, verdicts, ssn_set_aside=judged is not query)
+        return Resolution(
+            decision, verdicts, ssn_set_aside=judged is not query, same_person=same_person
+        )
+
+    def _steward_stage(
+        self, decision: Decision, verdicts: Sequence[CandidateVerdict]
+    ) -> tuple[Decision, dict[str, Any] | None]:
+        """A match a steward's link made certain says so; several certain candidates that are
+        all records of one person are answered with the surviving record."""
+        chosen = decision.chosen
+        if chosen is not None and decision.reason is Reason.POSITIVE_RULE:
+            mark = verdicts[chosen].steward
+            if mark is not None and mark.kind == "link":
+                return replace(decision, stage=Stage.STEWARD, reason=Reason.STEWARD_DECISION), None
+        spec = self.policy.document.steward_decisions
+        if (
+            decision.reason is not Reason.MULTIPLE_CERTAIN
+            or spec is None
+            or spec.same_person != "survivor"
+        ):
+            return decision, None
+        certain = [v.candidate.member_id for v in verdicts if v.status is Status.CERTAIN]
+        survivors = {
+            v.candidate.member_id: v.candidate.survivor
+            for v in verdicts
+            if v.candidate.survivor is not None
+        }
+        found = survivor_of(certain, survivors, {v.candidate.member_id for v in verdicts})
+        if found is None:
+            return decision, None
+        root, others, resolutions = found
+        index = next(i for i, v in enumerate(verdicts) if v.candidate.member_id == root)
+        if verdicts[index].status is Status.EXCLUDED:  # the surviving record is not this person
+            return decision, None
+        answer = Decision(Outcome.MATCH, Stage.STEWARD, Reason.SAME_PERSON, index, 1.0)
+        return answer, {"member_id": root, "others": others, "resolution_ids": resolutions}

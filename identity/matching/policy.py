@@ -240,6 +240,15 @@ class ModelSpec(_Frozen):
     training: dict[str, Any] | None = None  # provenance: data fingerprint, counts, notes
 
 
+class StewardDecisionsSpec(_Frozen):
+    """The `steward-decision` stage: what stewards' remembered decisions do to a later match
+    (`ignore`: the policy does not use them). Absent from a policy: the stage does not run."""
+
+    keep_apart: Literal["exclude", "ignore"] = "exclude"
+    link: Literal["certain", "ignore"] = "certain"
+    same_person: Literal["survivor", "ignore"] = "survivor"
+
+
 class PolicyDocument(_Frozen):
     label: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-_]{0,40}$")
     name: str = Field(min_length=1, max_length=80)
@@ -248,6 +257,7 @@ class PolicyDocument(_Frozen):
     rules: RulesSpec
     decision: DecisionSpec
     guards: tuple[GuardSpec, ...] = ()
+    steward_decisions: StewardDecisionsSpec | None = None
     comparisons: tuple[ComparisonSpec, ...] = ()
     model: ModelSpec | None = None
 

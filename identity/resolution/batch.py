@@ -27,9 +27,10 @@ from identity.matching.policy import Policy
 from identity.matching.record import StandardRecord
 from identity.member.repository import find_candidates_many
 from identity.resolution import repository
-from identity.resolution.service import decision_fields
+from identity.resolution.service import decision_fields, fingerprint
 from identity.review import repository as review_repository
 from identity.review import service as review_service
+from identity.review.memory import mark_candidates
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,8 @@ class NewDecision:
 def candidates_for(
     session: Session, tenant: str, matcher: Matcher, queries: Sequence[StandardRecord]
 ) -> tuple[list[list[Candidate]], float]:
-    """Every query's candidates, and the retrieval's seconds per query (its timing share)."""
+    """Every query's candidates with what stewards decided about them (as `service.match`
+    reads them), and the retrieval's seconds per query (its timing share)."""
     started = time.perf_counter()
     blocking = matcher.policy.document.blocking
     found = find_candidates_many(
@@ -58,6 +60,9 @@ def candidates_for(
         [blocking_keys(q, blocking.keys) for q in queries],
         max_block_size=blocking.max_block_size,
         max_candidates=blocking.max_candidates,
+    )
+    found = mark_candidates(
+        session, tenant, [(fingerprint(q), c) for q, c in zip(queries, found, strict=True)]
     )
     return found, (time.perf_counter() - started) / max(1, len(queries))
 

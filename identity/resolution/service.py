@@ -43,6 +43,7 @@ from identity.models import MatchDecision
 from identity.policy.cache import MatcherCache
 from identity.resolution import repository
 from identity.review import service as review_service
+from identity.review.memory import mark_candidates
 
 
 def parse_match_request(body: Any, today: date) -> RawDemographics:
@@ -84,6 +85,7 @@ def _evidence(query: StandardRecord, resolution: Resolution, policy_version: str
             "probability": resolution.decision.probability,
         },
         "rules_without_ssn": resolution.ssn_set_aside,
+        **({"steward_decision": resolution.same_person} if resolution.same_person else {}),
         "query": record_as_dict(query),
         "candidates": [
             {**v.evidence(), "record": record_as_dict(v.candidate.record)}
@@ -169,6 +171,8 @@ def match(
         max_block_size=blocking.max_block_size,
         max_candidates=blocking.max_candidates,
     )
+    # What stewards decided about this request and these candidates (remembered decisions).
+    candidates = mark_candidates(session, tenant, [(fingerprint(query), candidates)])[0]
     retrieved = time.perf_counter()
 
     resolution = matcher.resolve(query, candidates)

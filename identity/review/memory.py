@@ -1,14 +1,26 @@
-"""What the service remembers of stewards' decisions, and the one read matching makes of it."""
+"""What the service remembers of stewards' decisions: listing and undoing it, and the read
+matching makes of it (`mark_candidates`), handed to the pure engine as data on the candidates."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from identity.audit import service as audit
 from identity.audit.actor import Actor
-from identity.review.roles import Role
+from identity.errors import NotFound
+from identity.matching.engine import Candidate
+from identity.matching.steward import StewardMark, SurvivorMark
+from identity.models import RememberedDecision, SamePersonPair
+from identity.review import repository
+from identity.review.claims import aware
+from identity.review.decisions import revoke_answers
+from identity.review.roles import Role, may_decide, who
+
+_LIST_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -23,13 +35,125 @@ class RememberedView:
     active: bool
 
 
+def view(row: RememberedDecision | SamePersonPair) -> RememberedView:
+    if isinstance(row, SamePersonPair):
+        kind, other = "same_person", row.other_member_id
+    else:
+        kind, other = row.kind, None
+    return RememberedView(
+        id=row.id,
+        kind=kind,
+        member_id=row.member_id,
+        other_member_id=other,
+        resolution_id=row.resolution_id,
+        decided_by=row.decided_by,
+        decided_at=aware(row.decided_at) or row.decided_at,
+        active=row.active,
+    )
+
+
+def about_members(session: Session, tenant: str, member_ids: Sequence[str]) -> list[RememberedView]:
+    """Everything remembered about these members, active or undone, newest first (no audit:
+    for callers that audit their own read)."""
+    decisions, pairs = repository.remembered_rows(
+        session, tenant, member_ids=member_ids, limit=_LIST_LIMIT
+    )
+    views = [*(view(r) for r in decisions), *(view(r) for r in pairs)]
+    return sorted(views, key=lambda v: v.decided_at, reverse=True)
+
+
 def remembered(
     session: Session, actor: Actor, *, member_id: str | None = None
 ) -> list[RememberedView]:
-    raise NotImplementedError
+    """With a member: everything remembered about them (active or undone); without: what the
+    service currently answers without asking, newest first. Audited: the ids name members."""
+    if member_id is not None:
+        views = about_members(session, actor.tenant, [member_id])
+    else:
+        decisions, pairs = repository.remembered_rows(
+            session, actor.tenant, member_ids=None, limit=_LIST_LIMIT
+        )
+        views = sorted(
+            [*(view(r) for r in decisions), *(view(r) for r in pairs)],
+            key=lambda v: v.decided_at,
+            reverse=True,
+        )
+    audit.record(
+        session,
+        actor,
+        action="remembered.list",
+        outcome="success",
+        object_type="remembered_decision",
+        object_ids=[v.id for v in views][:200],
+    )
+    return views
 
 
 def undo_remembered(
     session: Session, actor: Actor, remembered_id: str, *, role: Role, now: datetime
 ) -> RememberedView:
-    raise NotImplementedError
+    """Stop answering from a remembered decision: the row is deactivated (who, when), never
+    deleted, and the undo is audited. Undoing an undone decision changes nothing."""
+    may_decide(role)
+    row = repository.remembered_by_id(session, actor.tenant, remembered_id)
+    if row is None:
+        raise NotFound("no remembered decision with that id")
+    if row.active:
+        repository.deactivate(session, [row], by=who(actor), now=now)
+        if isinstance(row, RememberedDecision) and row.kind == "link":
+            # The tokens of the requests the link answered stand on it no more.
+            answered = repository.answered_by_link(
+                session, actor.tenant, row.input_fingerprint, row.member_id
+            )
+            revoke_answers(session, actor, answered, now=now)
+        other = row.other_member_id if isinstance(row, SamePersonPair) else None
+        audit.record(
+            session,
+            actor,
+            action="remembered.undo",
+            outcome="success",
+            object_type="remembered_decision",
+            object_ids=[i for i in (row.id, row.resolution_id, row.member_id, other) if i],
+        )
+    return view(row)
+
+
+def mark_candidates(
+    session: Session, tenant: str, queries: Sequence[tuple[str, Sequence[Candidate]]]
+) -> list[list[Candidate]]:
+    """Each query's candidates (by its fingerprint) with what stewards decided about them, the
+    `steward-decision` stage's input: a remembered keep-apart or link for this query and member,
+    and, for another record of one person, its surviving record when that is a candidate too.
+    One read for the whole batch (and one more when some pair could apply)."""
+    fingerprints = {fp for fp, found in queries if fp and found}
+    remembered = repository.remembered_for(session, tenant, fingerprints) if fingerprints else []
+    decided: dict[tuple[str, str], StewardMark] = {}
+    for fp, member, kind, rid in remembered:
+        # Keep apart outranks link should both be in force (two items settled at once).
+        if decided.get((fp, member), StewardMark("", "")).kind != "keep_apart":
+            decided[(fp, member)] = StewardMark(kind, rid)
+    members = {c.member_id for _, found in queries if len(found) >= 2 for c in found}
+    pairs = repository.pairs_among(session, tenant, members) if members else []
+    survivors: dict[str, list[tuple[str, str]]] = {}
+    for survivor, other, rid in pairs:
+        survivors.setdefault(other, []).append((survivor, rid))
+    marked: list[list[Candidate]] = []
+    for fp, found in queries:
+        ids = {c.member_id for c in found}
+        marked.append([_marked(c, decided.get((fp, c.member_id)), survivors, ids) for c in found])
+    return marked
+
+
+def _marked(
+    candidate: Candidate,
+    mark: StewardMark | None,
+    survivors: dict[str, list[tuple[str, str]]],
+    ids: set[str],
+) -> Candidate:
+    survivor = next(
+        (SurvivorMark(s, rid) for s, rid in survivors.get(candidate.member_id, ()) if s in ids),
+        None,
+    )
+    if mark is None and survivor is None:
+        return candidate
+    return replace(candidate, steward=mark, survivor=survivor)

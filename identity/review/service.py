@@ -6,12 +6,10 @@ entry cannot exist. The steward workflow (claim, link, keep apart) builds on the
 
 from __future__ import annotations
 
-import base64
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy.orm import Session
 
 from identity.audit import service as audit
@@ -19,9 +17,29 @@ from identity.audit.actor import Actor
 from identity.errors import FieldError, InvalidInput, NotFound
 from identity.models import MatchDecision, ReviewItem
 from identity.review import repository
-from identity.tokens import service as tokens
 
-STATUSES = ("open", "claimed", "resolved")
+# The steward workflow, re-exported: callers (the JSON API, the pages) import this module only.
+from identity.review.claims import assign, aware, claim, claim_next, holder, release
+from identity.review.cursor import decode_cursor as _decode_cursor
+from identity.review.cursor import encode_cursor
+from identity.review.decisions import (
+    ResolutionView,
+    StewardDecision,
+    decide,
+    history,
+)
+from identity.review.detail import ItemDetail, item_detail
+from identity.review.memory import RememberedView, remembered, undo_remembered
+from identity.review.queue import (
+    AGE_BUCKETS,
+    QueueFilters,
+    QueuePage,
+    QueueRow,
+    queue,
+)
+from identity.review.roles import Role, RoleForbidden
+
+STATUSES = ("open", "escalated", "resolved")
 
 
 def open_item(session: Session, decision: MatchDecision) -> ReviewItem:
@@ -60,23 +78,6 @@ def new_item_row(
             if c.get("status") != "excluded"
         ],
     }
-
-
-def encode_cursor(item: ReviewItem) -> str:
-    raw = orjson.dumps([item.created_at.isoformat(), item.id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, item_id = orjson.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created), str(item_id)
-    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
-        raise InvalidInput(
-            "the cursor is not one this service gave out",
-            errors=[FieldError("/cursor", "invalid cursor")],
-        ) from exc
 
 
 def list_items(
@@ -130,14 +131,11 @@ def item_view(item: ReviewItem) -> dict[str, Any]:
         "policy_version": item.policy_version,
         "candidates": item.candidates,
         "created_at": item.created_at,
-        "claimed_by": item.claimed_by,
+        "claimed_by": holder(item, datetime.now(UTC)),  # None once the lease ran out
         "resolution": item.resolution,
         "resolved_member_id": item.resolved_member_id,
         "resolved_at": item.resolved_at,
     }
-
-
-RESOLUTIONS = ("link", "keep_apart")
 
 
 def resolve(
@@ -149,67 +147,26 @@ def resolve(
     member_id: str | None,
     note: str | None,
     now: datetime,
+    role: Role = Role.STEWARD,
 ) -> ReviewItem:
-    """A steward's answer: link the request to one of the candidates, or keep it apart. It may be
-    changed later; unlinking revokes every match token issued on the strength of the link."""
-    item = repository.get_item(session, actor.tenant, item_id)
-    if item is None:
-        raise NotFound("no review item with that id")
-    candidates = {c.get("member_id") for c in item.candidates}
-    if resolution not in RESOLUTIONS:
-        raise InvalidInput(
-            "unknown resolution", errors=[FieldError("/resolution", "link or keep_apart")]
-        )
-    if resolution == "link" and member_id not in candidates:
-        raise InvalidInput(
-            "a link names one of the item's candidates",
-            errors=[FieldError("/member_id", "not a candidate of this item")],
-        )
-    was_linked = item.resolution == "link"
-    if was_linked and (resolution != "link" or member_id != item.resolved_member_id):
-        tokens.revoke_for_decision(
-            session, actor, item.match_id, reason="decision-unlinked", now=now
-        )
-    item.status = "resolved"
-    item.resolution = resolution
-    item.resolved_member_id = member_id if resolution == "link" else None
-    item.resolved_by = actor.client_id
-    item.resolved_at = now
-    item.note = note
-    session.flush()
-    audit.record(
+    """The first API's resolution (link / keep apart), as a versioned steward decision."""
+    decide(
         session,
         actor,
-        action="review.resolve",
-        outcome="success",
-        object_type="review_item",
-        object_ids=[i for i in (item.id, item.match_id, item.resolved_member_id) if i],
-        policy_version=item.policy_version,
+        item_id,
+        StewardDecision(kind=resolution, member_id=member_id, note=note),
+        role=role,
+        now=now,
     )
+    item = repository.get_item(session, actor.tenant, item_id)
+    if item is None:  # decide found it in this transaction
+        raise NotFound("no review item with that id")
     return item
 
 
-# The steward workflow, re-exported: callers (the JSON API, the pages) import this module only.
-from identity.review.claims import assign, claim, claim_next, release  # noqa: E402
-from identity.review.decisions import (  # noqa: E402
-    ResolutionView,
-    StewardDecision,
-    decide,
-    history,
-)
-from identity.review.detail import ItemDetail, item_detail  # noqa: E402
-from identity.review.memory import RememberedView, remembered, undo_remembered  # noqa: E402
-from identity.review.queue import (  # noqa: E402
-    AGE_BUCKETS,
-    QueueFilters,
-    QueuePage,
-    QueueRow,
-    queue,
-)
-from identity.review.roles import Role, RoleForbidden  # noqa: E402
-
 __all__ = [
     "AGE_BUCKETS",
+    "ReviewItem",
     "ItemDetail",
     "QueueFilters",
     "QueuePage",
@@ -220,6 +177,8 @@ __all__ = [
     "RoleForbidden",
     "StewardDecision",
     "assign",
+    "aware",
+    "holder",
     "claim",
     "claim_next",
     "decide",

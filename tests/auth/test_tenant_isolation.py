@@ -109,7 +109,24 @@ def test_cross_tenant_matrix(live_server: LiveServer, settings: Settings) -> Non
             ("DELETE", jobs): {"job_id": doomed},
             f"{jobs}/output/{{page}}": {"job_id": finished, "page": "1"},
         }
-        bodies = {"/v1/review-items/{item_id}/resolution": {"resolution": "keep_apart"}}
+        # A remembered decision of ours: the same request again opens a second item, kept apart.
+        again = mine.post("/v1/match", json=body).json()
+        settled = mine.post(
+            f"/v1/review-items/{again['review_item_id']}/resolution",
+            json={"resolution": "keep_apart"},
+        )
+        assert settled.status_code == 200, settled.text
+        remembered = mine.get("/v1/remembered-decisions").json()["remembered"]
+        special["/v1/remembered-decisions/{remembered_id}/undo"] = {
+            "remembered_id": remembered[0]["id"]
+        }
+        # The steward routes in order on the first item: the owner (a lead: its token has
+        # `admin`) assigns it to itself, claims it, escalates it, releases it, settles it.
+        bodies = {
+            "/v1/review-items/{item_id}/resolution": {"resolution": "keep_apart"},
+            "/v1/review-items/{item_id}/assign": {"to_person": f"client:{TENANT}-client"},
+            "/v1/review-items/{item_id}/decisions": {"kind": "escalate", "note": "for a lead"},
+        }
 
         id_routes = [(m, p) for (m, p), s in route_scopes(settings).items() if s and "{" in p]
         assert len(id_routes) >= 4
@@ -135,8 +152,8 @@ def test_cross_tenant_matrix(live_server: LiveServer, settings: Settings) -> Non
         assert not wrong, wrong
 
         assert theirs.get("/v1/review-items").json()["items"] == []
-        # Ours: the /v1/match and the $member-match.
-        assert len(mine.get("/v1/review-items").json()["items"]) == 2
+        # Ours: the two /v1/match and the $member-match.
+        assert len(mine.get("/v1/review-items").json()["items"]) == 3
         # Their master holds an M3 too, but nobody called William Chen: no candidates leak over.
         theirs_decision = theirs.post("/v1/match", json=body).json()
         assert (theirs_decision["outcome"], theirs_decision["candidates"]) == ("no_match", [])
