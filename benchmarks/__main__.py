@@ -122,6 +122,13 @@ def parser() -> argparse.ArgumentParser:
     prof.add_argument(
         "--gil", action="store_true", help="sample only the thread holding the GIL (py-spy --gil)"
     )
+    pages = sub.add_parser(
+        "review-pages",
+        help="server time of the workbench's queue (10,000 open items) and 50-candidate item page",
+        description="A fresh SQLite database under var/bench/review-pages/; the app under uvicorn "
+        "on loopback; one signed-in person asking one page at a time.",
+    )
+    pages.add_argument("--requests", type=int, default=200, help="measured requests per page")
     return p
 
 
@@ -174,6 +181,10 @@ def main() -> None:
             profile=args.profile,
             gil=args.profile_gil,
         )
+    elif args.command == "review-pages":
+        from benchmarks import review_pages
+
+        report = review_pages.run(args.requests)
     else:
         from benchmarks import http_bench
 
