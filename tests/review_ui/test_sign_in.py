@@ -20,7 +20,7 @@ from identity.config import Settings
 from identity.models import AuditEvent, SignInLink, StewardSession
 from identity.review_ui.sessions import COOKIE, csrf_token
 from tests.conftest import TENANT, LiveServer, ServerThread
-from tests.review_ui.conftest import sign_in_url
+from tests.review_ui.conftest import OTHER_TENANT, ask, sign_in_url
 from tests.review_ui.fake_idp import CLIENT_ID, FakeIdp
 
 REQUIRED_HEADERS = {
@@ -39,9 +39,11 @@ def _assert_secure_headers(response: httpx.Response) -> None:
     assert "unsafe-inline" not in csp
 
 
-def _session_row(sessions: sessionmaker[Session]) -> StewardSession:
+def _session_row(sessions: sessionmaker[Session], tenant: str = TENANT) -> StewardSession:
     with sessions() as session:
-        return session.scalars(select(StewardSession)).one()
+        return session.scalars(
+            select(StewardSession).where(StewardSession.tenant_id == tenant)
+        ).one()
 
 
 @contextmanager
@@ -294,3 +296,28 @@ def test_oidc_callback_without_the_pending_cookie_is_refused(oidc_server: LiveSe
         timeout=30,
     )
     assert response.status_code == 403
+
+
+# --- the pages over HTTP on both databases (row-level security on PostgreSQL) ---
+
+
+@pytest.mark.usefixtures("people")
+def test_pages_answer_for_the_sessions_tenant_only(
+    server: LiveServer, api: httpx.Client, sessions: sessionmaker[Session]
+) -> None:
+    item_id = ask(api)["review_item_id"]
+    with _signed_in(server, sessions) as browser:
+        queue = browser.get("/review")
+        assert queue.status_code == 200
+        assert item_id in queue.text
+        _assert_secure_headers(queue)
+        item = browser.get(f"/review/items/{item_id}")
+        assert item.status_code == 200
+        assert "M10" in item.text
+        assert "Marchetti" not in item.text.split("</title>")[0]
+        token = csrf_token(_session_row(sessions))
+        claimed = browser.post(f"/review/items/{item_id}/claim", data={"csrf": token})
+        assert claimed.status_code == 303
+    with _signed_in(server, sessions, tenant=OTHER_TENANT, person="otto") as other:
+        assert item_id not in other.get("/review").text
+        assert other.get(f"/review/items/{item_id}").status_code == 404

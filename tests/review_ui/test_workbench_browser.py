@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from identity.models import AuditEvent, ReviewItem
+from identity.models import AuditEvent, ReviewItem, StewardSession
 from identity.review_ui.present import reason_sentence
 from tests.conftest import TENANT, LiveServer, ServerThread
 from tests.factories import fhir_coverage, fhir_patient
@@ -298,3 +298,25 @@ def test_an_auditor_reads_but_cannot_decide(
     assert without_token.status == 403
     open_item(page, server, item_id)
     expect(page.locator("#history")).to_contain_text("No decision yet")
+
+
+def test_idle_timeout_and_a_tampered_form_in_the_browser(
+    page: Page, server: LiveServer, api: httpx.Client, sessions: sessionmaker[Session]
+) -> None:
+    item_id = ask(api)["review_item_id"]
+    sign_in(page, sessions, server)
+    open_item(page, server, item_id)
+    # A form whose token is not the session's is refused, and nothing changes.
+    page.locator("form[action$='/claim'] input[name=csrf]").evaluate("e => e.value = 'forged'")
+    page.get_by_role("button", name="Claim").click()
+    expect(page.get_by_text("This form has expired")).to_be_visible()
+    open_item(page, server, item_id)
+    expect(page.get_by_text("Nobody holds this item")).to_be_visible()
+    # Sixteen minutes without a request: the next page is the sign-in page.
+    with sessions() as session:
+        idle = datetime.now(UTC) - timedelta(minutes=16)
+        session.execute(update(StewardSession).values(last_seen_at=idle))
+        session.commit()
+    page.goto(f"{server.base_url}/review")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("Your session ended")
