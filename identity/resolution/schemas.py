@@ -52,7 +52,7 @@ class MatchResponse(_DecisionFields):
     candidates: list[CandidateAnswer]
 
 
-class Resolution(BaseModel):
+class MatchResolution(BaseModel):
     """The current state of a `review` decision's review item."""
 
     status: str  # open | escalated (a lead settles it) | resolved
@@ -63,7 +63,7 @@ class Resolution(BaseModel):
     resolved_at: datetime | None
 
     @classmethod
-    def of(cls, outcome: ReviewOutcome | None) -> Resolution | None:
+    def of(cls, outcome: ReviewOutcome | None) -> MatchResolution | None:
         if outcome is None:
             return None
         return cls(
@@ -78,7 +78,7 @@ class MatchOutcomeResponse(MatchResponse):
     """`GET /v1/matches/{id}` for the client that asked, with the `match` scope: its answer as
     `/v1/match` gave it, and the review's current resolution (null when there was no review)."""
 
-    resolution: Resolution | None = None
+    resolution: MatchResolution | None = None
 
 
 class StoredMatchResponse(_DecisionFields):
@@ -91,7 +91,7 @@ class StoredMatchResponse(_DecisionFields):
     input_fingerprint: str | None
     timings_ms: dict[str, float]
     purged_at: datetime | None = None
-    resolution: Resolution | None = None
+    resolution: MatchResolution | None = None
 
     @classmethod
     def from_result(
@@ -106,7 +106,7 @@ class StoredMatchResponse(_DecisionFields):
             input_fingerprint=d.input_fingerprint or None,  # "" once purged
             timings_ms=d.timings_ms,
             purged_at=d.purged_at,
-            resolution=Resolution.of(outcome),
+            resolution=MatchResolution.of(outcome),
         )
 
 
@@ -138,5 +138,5 @@ def stored_match_response(read: MatchWithOutcome) -> StoredMatchResponse | Match
     return MatchOutcomeResponse(
         **_decision_fields(read.result),
         candidates=read.result.decision.candidates,
-        resolution=Resolution.of(read.outcome),
+        resolution=MatchResolution.of(read.outcome),
     )
