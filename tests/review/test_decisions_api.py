@@ -4,8 +4,6 @@ link, the same person), until undone."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,44 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from identity.auth.dev import mint_dev_token
 from identity.config import Settings
-from identity.member.service import load_members
 from identity.models import AuditEvent, MatchDecision
 from tests.conftest import TENANT, LiveServer
-from tests.factories import fhir_coverage, fhir_patient
-
-CHENS = {"patient": fhir_patient("Bill", "Chen", "1958-11-02"), "coverage": fhir_coverage("S200")}
-TRISH = {
-    "patient": fhir_patient("Trish", "Pearson", "1974-12-25", gender="female"),
-    "coverage": fhir_coverage("UNKNOWN-CARD"),
-}
-
-
-@pytest.fixture
-def members(sessions: sessionmaker[Session], tmp_path: Path) -> None:
-    """William Chen enrolled twice (M3, M4), and Patricia Person, whom "Trish Pearson" only
-    resembles (the review band)."""
-    resources = [
-        fhir_patient("William", "Chen", "1958-11-02", member_id="M3", resource_id="p3"),
-        fhir_coverage("S200", "Patient/p3"),
-        fhir_patient("William", "Chen", "1958-11-02", member_id="M4", resource_id="p4"),
-        fhir_coverage("S200", "Patient/p4"),
-        fhir_patient(
-            "Patricia",
-            "Person",
-            "1974-12-25",
-            gender="female",
-            member_id="DH10001235",
-            resource_id="pat-1",
-            street="12 Elm Street",
-            zip_code="02143",
-        ),
-        fhir_coverage("S555", "Patient/pat-1"),
-    ]
-    path = tmp_path / "members.ndjson"
-    path.write_text("".join(json.dumps(r) + "\n" for r in resources))
-    with sessions() as session:
-        assert load_members(session, TENANT, [path]).ok
-        session.commit()
+from tests.factories import fhir_patient
+from tests.review.conftest import CHENS, TRISH
 
 
 @pytest.fixture
