@@ -14,7 +14,6 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -55,7 +54,6 @@ from identity.resolution.fhir_endpoints import router as fhir_match_router
 from identity.review.endpoints import remembered_router
 from identity.review.endpoints import router as review_router
 from identity.review_ui.headers import ReviewHeaders
-from identity.review_ui.pages import HERE as REVIEW_UI_DIR
 from identity.review_ui.pages import router as review_ui_router
 from identity.tokens.endpoints import router as tokens_router
 from identity.webhooks.worker import start_webhook_worker
@@ -198,8 +196,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tokens_router)
     app.include_router(gate_router)
     app.include_router(review_ui_router)
-    static = StaticFiles(directory=REVIEW_UI_DIR / "static")
-    app.mount("/review/static", static, name="review-static")
     return app
 
 

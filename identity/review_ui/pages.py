@@ -166,6 +166,24 @@ def _common(person: signin.Person, **context: Any) -> dict[str, Any]:
     return {"person": person, "csrf": person.csrf, **context}
 
 
+# --- the two static files (served by the service: no CDN, no build step) ---
+
+STATIC = {
+    "app.css": ("text/css; charset=utf-8", (HERE / "static" / "app.css").read_bytes()),
+    "app.js": ("text/javascript; charset=utf-8", (HERE / "static" / "app.js").read_bytes()),
+}
+
+
+@router.get("/static/{name}")
+def static_file(name: str) -> Response:
+    """A fixed list, read once at import: nothing else under /review/static exists."""
+    found = STATIC.get(name)
+    if found is None:
+        return _render("error.html", 404, message="No such file.")
+    media_type, body = found
+    return Response(body, media_type=media_type)
+
+
 # --- sign-in ---
 
 
