@@ -378,8 +378,10 @@ def _rule_sentences(request: Request, session: Session, policy_version: str) -> 
         matcher = request.app.state.matchers.for_version(session, policy_version)
     except Exception:  # noqa: BLE001 - a policy that cannot be read leaves the rule names alone
         return {}
-    rules = matcher.policy.document.rules
-    return {r.name: r.description.strip() for r in (*rules.positive, *rules.negative)}
+    document = matcher.policy.document
+    rules = document.rules
+    named = [*rules.positive, *rules.negative, *document.guards]
+    return {r.name: " ".join(r.description.split()) for r in named}
 
 
 def _item_response(
@@ -469,7 +471,7 @@ def _candidates_view(evidence: dict[str, Any], *, reveal: bool) -> dict[str, Any
                 "negative": fired_negative,
                 "positive": fired_positive,
                 "waterfall": present.waterfall(score) if score else None,
-                "guard": c.get("guard"),
+                "guards": [g["guard"] for g in c.get("guards", []) if not g.get("held", True)],
                 "steward": c.get("steward_decision"),
             }
         )

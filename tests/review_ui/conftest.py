@@ -36,7 +36,19 @@ CHROMIUM_ARGS = [
 ]
 OTHER_TENANT = "other-payer"
 # Synthetic demographics of the people on the pages: none may reach a URL or the log.
-PHI = ["Quenby", "Marchetti", "Quen", "1961-03-14", "19610314", "Rosalind", "Okonkwo-Pryce"]
+PHI = [
+    "Quenby",
+    "Marchetti",
+    "Quen",
+    "1961-03-14",
+    "19610314",
+    "Rosalind",
+    "Rosamund",
+    "Okonkwo-Pryce",
+    "Larch",
+    "219-09-4417",
+    "219094417",
+]
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +103,49 @@ def people(sessions: sessionmaker[Session], tmp_path: Path) -> None:
                 resource_id="p12",
             ),
             fhir_coverage("S600", "Patient/p12"),
+        ],
+        tmp_path,
+    )
+
+
+@pytest.fixture
+def twins(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    """Rosalind, enrolled twice, and her twin Rosamund at the same home."""
+    home = {"street": "12 Larch Way", "zip_code": "02143", "gender": "female"}
+    _load(
+        sessions,
+        TENANT,
+        [
+            fhir_patient(
+                "Rosalind",
+                "Okonkwo-Pryce",
+                "1975-08-30",
+                ssn="219-09-4417",
+                member_id="T1",
+                resource_id="t1",
+                **home,
+            ),
+            fhir_coverage("S700", "Patient/t1"),
+            fhir_patient(
+                "Rosalind",
+                "Okonkwo-Pryce",
+                "1975-08-30",
+                ssn="219-09-4417",
+                member_id="T2",
+                resource_id="t2",
+                **home,
+            ),
+            fhir_coverage("S700", "Patient/t2"),
+            fhir_patient(
+                "Rosamund",
+                "Okonkwo-Pryce",
+                "1975-08-30",
+                ssn="219-09-5528",
+                member_id="T3",
+                resource_id="t3",
+                **home,
+            ),
+            fhir_coverage("S700", "Patient/t3", relationship="child"),
         ],
         tmp_path,
     )

@@ -320,3 +320,33 @@ def test_idle_timeout_and_a_tampered_form_in_the_browser(
     page.goto(f"{server.base_url}/review")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     expect(page.get_by_role("status")).to_contain_text("Your session ended")
+
+
+@pytest.mark.usefixtures("twins")
+def test_negative_rules_read_as_sentences_and_the_ssn_is_masked(
+    page: Page, server: LiveServer, api: httpx.Client, sessions: sessionmaker[Session]
+) -> None:
+    body = {
+        "patient": fhir_patient(
+            "Rosalind",
+            "Okonkwo-Pryce",
+            "1975-08-30",
+            gender="female",
+            ssn="219-09-4417",
+            street="12 Larch Way",
+            zip_code="02143",
+        ),
+        "coverage": fhir_coverage("S700"),
+    }
+    decision = api.post("/v1/match", json=body).json()
+    assert decision["outcome"] == "review", decision
+    sign_in(page, sessions, server)
+    open_item(page, server, decision["review_item_id"])
+    rules = page.locator("table.evidence thead")
+    expect(rules.locator(".negative")).to_contain_text("twins-different-given-name")
+    expect(rules.locator(".negative")).to_contain_text("a clearly different given name")
+    evidence = page.locator("table.evidence")
+    expect(evidence).to_contain_text("•••-••-4417")
+    expect(evidence).not_to_contain_text("219-09-4417")
+    expect(evidence).to_contain_text("ROSAMUND")
+    assert_accessible(page)
