@@ -128,6 +128,14 @@ def end(session: Session, cookie: str | None, *, now: datetime) -> None:
     if row is not None and row.ended_at is None:
         row.ended_at = now
         session.flush()
+        audit.record(
+            session,
+            Actor(tenant=row.tenant_id, client_id=None, request_id=None, person=row.person),
+            action="review.sign-out",
+            outcome="success",
+            object_type="steward_session",
+            object_ids=[row.role],
+        )
 
 
 def csrf_token(row: StewardSession) -> str:

@@ -145,6 +145,11 @@ def test_csrf_a_post_without_the_sessions_token_is_refused(
         assert out.status_code == 303
         assert out.headers["location"] == "/review/sign-in"
         assert _session_row(sessions).ended_at is not None
+        with sessions() as session:
+            out_events = session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "review.sign-out")
+            ).all()
+        assert [e.person for e in out_events] == ["sam.steward"]
         # The same cookie is no longer a session.
         browser.cookies.set(COOKIE, out.request.headers["cookie"].split("=", 1)[1])
         assert browser.post("/review/sign-out", data={"csrf": token}).status_code == 403
@@ -318,6 +323,7 @@ def test_pages_answer_for_the_sessions_tenant_only(
         token = csrf_token(_session_row(sessions))
         claimed = browser.post(f"/review/items/{item_id}/claim", data={"csrf": token})
         assert claimed.status_code == 303
+        assert browser.get("/review/lead").status_code == 403  # leads and auditors only
     with _signed_in(server, sessions, tenant=OTHER_TENANT, person="otto") as other:
         assert item_id not in other.get("/review").text
         assert other.get(f"/review/items/{item_id}").status_code == 404

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.models import AuditEvent, ReviewItem, StewardSession
+from identity.review_ui.pages import QUEUE_PAGE
 from identity.review_ui.present import reason_sentence
 from tests.conftest import TENANT, LiveServer, ServerThread
 from tests.factories import fhir_coverage, fhir_patient
@@ -350,3 +351,22 @@ def test_negative_rules_read_as_sentences_and_the_ssn_is_masked(
     expect(evidence).not_to_contain_text("219-09-4417")
     expect(evidence).to_contain_text("ROSAMUND")
     assert_accessible(page)
+
+
+def test_the_queue_pages_by_keyset(
+    page: Page, server: LiveServer, api: httpx.Client, sessions: sessionmaker[Session]
+) -> None:
+    for n in range(QUEUE_PAGE + 3):
+        assert _match(api, f"617-555-{n:04d}")["outcome"] == "review"
+    sign_in(page, sessions, server)
+    rows = page.locator("table.queue tbody tr")
+    expect(rows).to_have_count(QUEUE_PAGE)
+    first_page = set(rows.locator("a").evaluate_all("links => links.map(a => a.href)"))
+    page.get_by_role("link", name="Older items").click()
+    assert "after=" in page.url
+    expect(rows).to_have_count(3)
+    second_page = set(rows.locator("a").evaluate_all("links => links.map(a => a.href)"))
+    assert not first_page & second_page
+    expect(page.get_by_role("link", name="Older items")).to_have_count(0)
+    page.get_by_role("link", name="First page").click()
+    expect(rows).to_have_count(QUEUE_PAGE)
