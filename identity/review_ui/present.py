@@ -184,3 +184,60 @@ def weight_bar(weight: float, scale: float = 20.0) -> dict[str, Any]:
     """A small bar for one comparison's weight: right of the middle for, left against."""
     share = max(-1.0, min(1.0, weight / scale))
     return {"positive": share >= 0, "width": round(abs(share) * 50, 1)}
+
+
+def candidates_view(evidence: dict[str, Any], *, reveal: bool) -> dict[str, Any]:
+    """The query and each candidate, one row per compared field, values masked unless revealed."""
+    candidates = [c for c in evidence.get("candidates", []) if isinstance(c, dict)]
+    order: list[str] = []
+    for c in candidates:
+        for f in (c.get("score") or {}).get("fields", []):
+            if f["comparison"] not in order:
+                order.append(f["comparison"])
+    query_values: dict[str, str] = {}
+    out = []
+    for c in candidates:
+        score = c.get("score") or {}
+        by_field = {f["comparison"]: f for f in score.get("fields", [])}
+        cells: dict[str, dict[str, Any] | None] = {}
+        for name in order:
+            f = by_field.get(name)
+            if f is None:
+                cells[name] = None
+                continue
+            left = mask(name, flat(f.get("left")), reveal)
+            right = mask(name, flat(f.get("right")), reveal)
+            query_values.setdefault(name, left)
+            weight = float(f.get("weight") or 0.0)
+            cells[name] = {
+                "value": marked_difference(left, right),
+                "level": level_words(str(f.get("label", ""))),
+                "label": f.get("label", ""),
+                "weight": weight,
+                "bar": weight_bar(weight),
+                "differs": bool(left and right and left != right),
+            }
+        fired_negative = [
+            r["rule"] for r in c.get("rules", []) if r.get("kind") == "negative" and r.get("fired")
+        ]
+        fired_positive = [
+            r["rule"] for r in c.get("rules", []) if r.get("kind") == "positive" and r.get("fired")
+        ]
+        out.append(
+            {
+                "member_id": c.get("member_id"),
+                "status": c.get("status"),
+                "probability": score.get("probability"),
+                "cells": cells,
+                "negative": fired_negative,
+                "positive": fired_positive,
+                "waterfall": waterfall(score) if score else None,
+                "guards": [g["guard"] for g in c.get("guards", []) if not g.get("held", True)],
+                "steward": c.get("steward_decision"),
+            }
+        )
+    return {
+        "query": query_values,
+        "candidates": out,
+        "fields": [(name, FIELDS.get(name, name.replace("_", " "))) for name in order],
+    }
