@@ -264,6 +264,13 @@ def test_new_person_and_escalate_from_the_page(
     open_item(page, server, escalated["review_item_id"])
     decide(page, "Escalate to a lead", note="thin evidence")
     expect(page.locator("#history")).to_contain_text("Escalated to a lead")
+    expect(page.get_by_role("note")).to_contain_text("a lead settles this item")
+    expect(page.get_by_role("button", name="Link to this candidate")).to_have_count(0)
+    # The lead settles it.
+    page.goto(sign_in_url(sessions, server, person="lee.lead", role="lead"))
+    open_item(page, server, escalated["review_item_id"])
+    decide(page, "Keep apart", member="M10", note="settled by the lead")
+    expect(page.locator("#history")).to_contain_text("lee.lead")
     settled = api.get(f"/v1/matches/{new['match_id']}").json()
     assert "new_person" in str(settled)
 
@@ -277,6 +284,8 @@ def test_another_tenants_items_are_not_found(
     response = page.goto(f"{server.base_url}/review/items/{item_id}")
     assert response is not None
     assert response.status == 404
+    expect(page.get_by_role("heading", name="That is not possible")).to_be_visible()
+    assert_accessible(page)
 
 
 def test_an_auditor_reads_but_cannot_decide(
