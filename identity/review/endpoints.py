@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from identity.api_deps import PROBLEM, DbSession, Idempotency
 from identity.audit.http import request_actor
@@ -38,6 +38,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: PROBLEM,
 }
 _MEMBER_ID = Field(default=None, min_length=1, max_length=64)
+
+
+class NoBody(BaseModel):
+    """These operations take no parameters: the body is absent or `{}`."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def _lease_s(request: Request) -> int:
@@ -90,7 +96,11 @@ class NextItem(BaseModel):
     summary="Claim the oldest item nobody holds that the caller may work (null: none)",
 )
 def claim_next_review_item(
-    request: Request, session: DbSession, caller: Steward, idempotency: Idempotency
+    request: Request,
+    session: DbSession,
+    caller: Steward,
+    idempotency: Idempotency,
+    body: NoBody | None = None,
 ) -> Response:
     def run() -> NextItem:
         item = service.claim_next(
@@ -144,7 +154,12 @@ def review_item_history(
     summary="Hold the item for a while (a lease that lapses); 409 if another person holds it",
 )
 def claim_review_item(
-    item_id: str, request: Request, session: DbSession, caller: Steward, idempotency: Idempotency
+    item_id: str,
+    request: Request,
+    session: DbSession,
+    caller: Steward,
+    idempotency: Idempotency,
+    body: NoBody | None = None,
 ) -> Response:
     def run() -> ClaimState:
         item = service.claim(
@@ -167,7 +182,12 @@ def claim_review_item(
     summary="Give the item back to the queue",
 )
 def release_review_item(
-    item_id: str, request: Request, session: DbSession, caller: Steward, idempotency: Idempotency
+    item_id: str,
+    request: Request,
+    session: DbSession,
+    caller: Steward,
+    idempotency: Idempotency,
+    body: NoBody | None = None,
 ) -> Response:
     def run() -> ClaimState:
         item = service.release(
@@ -322,6 +342,7 @@ def undo_remembered_decision(
     session: DbSession,
     caller: Steward,
     idempotency: Idempotency,
+    body: NoBody | None = None,
 ) -> Response:
     def run() -> RememberedOut:
         view = service.undo_remembered(

@@ -128,10 +128,11 @@ def queue(
     more = len(items) > limit
     items = items[:limit]
     sla = timedelta(hours=sla_hours)
-    # Bounds newest first: < 1 day, < 3 days, < 7 days, and the SLA for the overdue count.
+    # Bounds newest first: < 1 day, < 3 days, < 7 days.
     bounds = [now - timedelta(days=d) for d in (1, 3, 7)]
-    counts, reasons, versions = repository.open_counts(session, actor.tenant, [*bounds])
-    overdue = repository.count_open_before(session, actor.tenant, now - sla)
+    counts, overdue, reasons, versions = repository.open_counts(
+        session, actor.tenant, bounds, overdue_before=now - sla
+    )
     audit.record(
         session,
         actor,

@@ -229,23 +229,21 @@ def queue_items(
 
 
 def open_counts(
-    session: Session, tenant: str, bounds: Sequence[datetime]
-) -> tuple[list[int], list[str], list[str]]:
+    session: Session, tenant: str, bounds: Sequence[datetime], *, overdue_before: datetime
+) -> tuple[list[int], int, list[str], list[str]]:
     """Open items per age bucket (created_at above each bound, newest bucket first; `bounds`
-    descending), and the reasons and policy versions that occur among them, in one pass."""
+    descending), those created before `overdue_before`, and the reasons and policy versions that
+    occur among them: one pass for the counts, and the two distinct lists off the index."""
     buckets = [func.sum(case((ReviewItem.created_at > bound, 1), else_=0)) for bound in bounds]
-    row = session.execute(
-        select(func.count(), *buckets).where(
-            ReviewItem.tenant_id == tenant, ReviewItem.status.in_(OPEN_STATUSES)
-        )
-    ).one()
-    total, *cumulative = (int(v or 0) for v in row)
+    overdue = func.sum(case((ReviewItem.created_at < overdue_before, 1), else_=0))
+    open_ = (ReviewItem.tenant_id == tenant) & ReviewItem.status.in_(OPEN_STATUSES)
+    row = session.execute(select(func.count(), overdue, *buckets).where(open_)).one()
+    total, late, *cumulative = (int(v or 0) for v in row)
     counts, below = [], 0
     for value in cumulative:
         counts.append(value - below)
         below = value
     counts.append(total - below)
-    open_ = (ReviewItem.tenant_id == tenant) & ReviewItem.status.in_(OPEN_STATUSES)
     reasons = session.scalars(
         select(ReviewItem.reason).where(open_).distinct().order_by(ReviewItem.reason)
     )
@@ -255,7 +253,7 @@ def open_counts(
         .distinct()
         .order_by(ReviewItem.policy_version)
     )
-    return counts, list(reasons), list(versions)
+    return counts, late, list(reasons), list(versions)
 
 
 def resolutions_of(session: Session, tenant: str, item_id: str) -> list[ReviewResolution]:
@@ -473,20 +471,6 @@ def fingerprint_of(session: Session, tenant: str, match_id: str) -> str | None:
 def decision_of(session: Session, tenant: str, match_id: str) -> MatchDecision | None:
     return session.scalar(
         select(MatchDecision).where(MatchDecision.tenant_id == tenant, MatchDecision.id == match_id)
-    )
-
-
-def count_open_before(session: Session, tenant: str, moment: datetime) -> int:
-    """Open items created before `moment` (past the SLA, when it is now - SLA)."""
-    return int(
-        session.scalar(
-            select(func.count()).where(
-                ReviewItem.tenant_id == tenant,
-                ReviewItem.status.in_(OPEN_STATUSES),
-                ReviewItem.created_at < moment,
-            )
-        )
-        or 0
     )
 
 
