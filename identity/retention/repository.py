@@ -24,7 +24,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from identity.models import IdempotencyRecord, MatchDecision, MemberMatchAttempt, ReviewItem
+from identity.models import (
+    IdempotencyRecord,
+    MatchDecision,
+    MemberMatchAttempt,
+    ReviewItem,
+    ReviewResolution,
+)
 
 # A fingerprint is derived from demographics; a purged decision's is this (never a sha256).
 PURGED_FINGERPRINT = ""
@@ -135,7 +141,8 @@ def redact_decisions(
 
 
 def clear_review_notes(session: Session, tenant: str, match_ids: Sequence[str]) -> int:
-    """A steward's free-text note may repeat the request's demographics: it goes with them."""
+    """A steward's free-text note may repeat the request's demographics: it goes with them (on
+    the item and on every version of its resolution). The count is of the items' notes."""
     if not match_ids:
         return 0
     result = session.execute(
@@ -144,6 +151,20 @@ def clear_review_notes(session: Session, tenant: str, match_ids: Sequence[str]) 
             ReviewItem.tenant_id == tenant,
             ReviewItem.match_id.in_(list(match_ids)),
             ReviewItem.note.is_not(None),
+        )
+        .values(note=None)
+        .execution_options(synchronize_session=False)
+    )
+    # The item's versioned resolutions keep every note it had: they go too.
+    items = select(ReviewItem.id).where(
+        ReviewItem.tenant_id == tenant, ReviewItem.match_id.in_(list(match_ids))
+    )
+    session.execute(
+        update(ReviewResolution)
+        .where(
+            ReviewResolution.tenant_id == tenant,
+            ReviewResolution.item_id.in_(items),
+            ReviewResolution.note.is_not(None),
         )
         .values(note=None)
         .execution_options(synchronize_session=False)

@@ -3,21 +3,24 @@ an audit event names the person only when one acted, so chains written before st
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.audit.chain import EventFields, canonical
 from identity.db import transaction
 from identity.matching.standardize import standardize
+from identity.models import ReviewResolution
 from identity.policy.cache import MatcherCache
 from identity.resolution import batch
 from identity.resolution import service as resolution
+from identity.retention import service as retention
 from identity.review import service
 from identity.review.service import Role
 from tests.conftest import TENANT
-from tests.review.conftest import CHENS, NOW, person
+from tests.review.conftest import CHENS, NOW, MakeItem, person
 
 TODAY = date(2026, 12, 7)
 
@@ -74,3 +77,35 @@ def test_the_person_is_hashed_only_when_set() -> None:
     named = canonical("0" * 64, _fields("ana"))
     assert b'"person":"ana"' in named
     assert named != canonical("0" * 64, _fields("ben"))
+
+
+def test_the_retention_purge_clears_every_version_of_a_note(
+    sessions: sessionmaker[Session], make_item: MakeItem
+) -> None:
+    item_id = make_item(age=timedelta(days=400))
+    for note in ("called her at home", "her daughter confirmed"):
+        with transaction(sessions) as session:
+            service.decide(
+                session,
+                person("ana"),
+                item_id,
+                service.StewardDecision("keep_apart", "M1", note=note),
+                role=Role.STEWARD,
+                now=NOW,
+            )
+    with transaction(sessions) as session:
+        done = retention.purge_batch(
+            session,
+            TENANT,
+            NOW - timedelta(days=365),
+            after=None,
+            limit=100,
+            dry_run=False,
+            now=NOW,
+        )
+        assert done.review_notes == 1
+    with sessions() as session:
+        notes = session.scalars(
+            select(ReviewResolution.note).where(ReviewResolution.item_id == item_id)
+        ).all()
+    assert notes == [None, None]
