@@ -305,7 +305,10 @@ class Settings(BaseSettings):
         "the outbox for a process that runs it)",
     )
     webhook_poll_s: float = Field(
-        default=2.0, gt=0, le=60, description="How often the webhook worker looks for due deliveries"
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How often the webhook worker looks for due deliveries",
     )
     webhook_timeout_s: float = Field(
         default=5.0, gt=0, le=30, description="One delivery attempt's bound (connect and answer)"
