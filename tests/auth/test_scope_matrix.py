@@ -63,8 +63,10 @@ def route_scopes(settings: Settings) -> dict[tuple[str, str], str | None]:
 
 
 # The stewards' workbench: pages for people, who sign in and hold a session (its role decides
-# what they may do), not OAuth clients with scopes; tests/review_ui covers who may see what.
+# what they may do), not OAuth clients with scopes. Every one of them but the sign-in flow and the
+# static files must refuse a caller without a session: probed below, route by route.
 PERSON_PAGES = "/review"
+PERSON_PAGES_OPEN = ("/review/sign-in", "/review/static/")
 
 
 def test_every_route_declares_a_scope_or_is_deliberately_public(settings: Settings) -> None:
@@ -113,4 +115,33 @@ def test_scope_matrix(live_server: LiveServer, settings: Settings) -> None:
                     wrong.append(f"{method} {path} {label}: {r.status_code}, not {expect_denied}")
                 if expect_denied is None and denied:
                     wrong.append(f"{method} {path} {label}: refused with {r.status_code}")
+    assert not wrong, wrong
+
+
+def test_every_person_page_refuses_a_caller_without_a_session(
+    live_server: LiveServer, settings: Settings
+) -> None:
+    """A bearer token with every scope is no session: pages send it to sign in, forms refuse it."""
+    token = mint_dev_token(settings, tenant=TENANT, client_id="c", scopes=ALL_SCOPES)
+    pages = [
+        (method, path)
+        for (method, path) in route_scopes(settings)
+        if path.startswith(PERSON_PAGES) and not path.startswith(PERSON_PAGES_OPEN)
+    ]
+    assert len(pages) >= 8
+    wrong: list[str] = []
+    with live_server.client() as http:
+        for method, path in sorted(pages):
+            r = http.request(
+                method,
+                _concrete(path),
+                headers={"Authorization": f"Bearer {token}"},
+                data={"csrf": "x"} if method == "POST" else None,
+                follow_redirects=False,
+            )
+            to_sign_in = r.status_code == 303 and r.headers["location"].startswith(
+                "/review/sign-in"
+            )
+            if not (to_sign_in if method == "GET" else r.status_code == 403):
+                wrong.append(f"{method} {path}: {r.status_code}")
     assert not wrong, wrong
