@@ -133,7 +133,9 @@ def decide(
 ) -> ResolutionView:
     """Record a new version of the item's resolution and apply it: the item's current state,
     what matching remembers, tokens revoked when a link is withdrawn, the caller's webhook."""
-    item = _get(session, actor, item_id)
+    item = repository.lock_item(session, actor.tenant, item_id)
+    if item is None:
+        raise NotFound("no review item with that id")
     me = who(actor)
     check(item, decision, role=role, me=me, now=now)
     kind = decision.kind

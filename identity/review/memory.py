@@ -95,7 +95,7 @@ def undo_remembered(
     """Stop answering from a remembered decision: the row is deactivated (who, when), never
     deleted, and the undo is audited. Undoing an undone decision changes nothing."""
     may_decide(role)
-    row = repository.remembered_by_id(session, actor.tenant, remembered_id)
+    row = repository.remembered_by_id(session, actor.tenant, remembered_id, lock=True)
     if row is None:
         raise NotFound("no remembered decision with that id")
     if row.active:

@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from identity.db import in_chunks, insert_row
+from identity.keyed_lock import lock_keys
 from identity.models import (
     Coverage,
     MatchDecision,
@@ -399,18 +400,23 @@ def remembered_rows(
 
 
 def remembered_by_id(
-    session: Session, tenant: str, remembered_id: str
+    session: Session, tenant: str, remembered_id: str, *, lock: bool = False
 ) -> RememberedDecision | SamePersonPair | None:
+    """A remembered decision or same-person pair by id; with `lock`, read fresh under a lock
+    held to the transaction's end (two undos at once: the second finds it undone)."""
+    if lock:
+        lock_keys(session, [f"remembered:{tenant}:{remembered_id}"])
+    fresh = {"populate_existing": True}
     found: RememberedDecision | SamePersonPair | None = session.scalar(
-        select(RememberedDecision).where(
-            RememberedDecision.tenant_id == tenant, RememberedDecision.id == remembered_id
-        )
+        select(RememberedDecision)
+        .where(RememberedDecision.tenant_id == tenant, RememberedDecision.id == remembered_id)
+        .execution_options(**fresh)
     )
     if found is None:
         found = session.scalar(
-            select(SamePersonPair).where(
-                SamePersonPair.tenant_id == tenant, SamePersonPair.id == remembered_id
-            )
+            select(SamePersonPair)
+            .where(SamePersonPair.tenant_id == tenant, SamePersonPair.id == remembered_id)
+            .execution_options(**fresh)
         )
     return found
 
@@ -537,4 +543,15 @@ def answered_by_link(session: Session, tenant: str, fingerprint: str, member_id:
                 MatchDecision.reason == "steward-decision",
             )
         )
+    )
+
+
+def lock_item(session: Session, tenant: str, item_id: str) -> ReviewItem | None:
+    """The item, read fresh under a lock held until the transaction ends: two decisions on one
+    item are numbered one after the other, never both as the same version."""
+    lock_keys(session, [f"review-item:{tenant}:{item_id}"])
+    return session.scalar(
+        select(ReviewItem)
+        .where(ReviewItem.tenant_id == tenant, ReviewItem.id == item_id)
+        .execution_options(populate_existing=True)
     )

@@ -176,3 +176,36 @@ def test_stewards_asking_at_once_never_get_the_same_item(
     assert list(got.values()).count(None) == 2
     for item_id in items:
         assert _claimed_by(sessions, item_id) in {s.person for s in stewards}
+
+
+def test_two_decisions_at_once_become_two_versions(
+    sessions: sessionmaker[Session], make_item: MakeItem
+) -> None:
+    item_id = make_item()
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def work(member: str) -> None:
+        try:
+            start.wait()
+            with transaction(sessions) as session:
+                service.decide(
+                    session,
+                    LEAD,
+                    item_id,
+                    service.StewardDecision("keep_apart", member),
+                    role=Role.LEAD,
+                    now=NOW,
+                )
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(m,)) for m in ("M1", "M2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    with transaction(sessions) as session:
+        versions = service.history(session, LEAD, item_id)
+    assert [(v.version, v.superseded) for v in versions] == [(2, False), (1, True)]
