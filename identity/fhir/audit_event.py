@@ -16,6 +16,7 @@ from identity.models import AuditEvent
 OUR_SYSTEMS = "https://identity.example/fhir/"
 ACTION_SYSTEM = OUR_SYSTEMS + "audit-action"
 CLIENT_SYSTEM = OUR_SYSTEMS + "client"
+PERSON_SYSTEM = OUR_SYSTEMS + "person"  # a signed-in person's user name (the workbench)
 SERVICE_SYSTEM = OUR_SYSTEMS + "service"
 SERVICE_NAME = "identity"
 
@@ -27,7 +28,9 @@ SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 PATIENT_RECORD = {"system": DCM, "code": "110110", "display": "Patient Record"}
 REST = {"system": AUDIT_EVENT_TYPE, "code": "rest", "display": "RESTful Operation"}
 # Actions on these nouns use a member's record; the rest (audit export, denials) are plain REST.
-MEMBER_DATA = frozenset({"match", "decision", "review", "token", "member", "patient", "gate"})
+MEMBER_DATA = frozenset(
+    {"match", "decision", "review", "remembered", "token", "member", "patient", "gate"}
+)
 
 # The verb of an action → FHIR audit-event-action: Create, Read, Update, Delete, Execute.
 # Searches and exports are Execute, as the value set says for queries.
@@ -37,7 +40,13 @@ ACTION_CODE = {
     "read": "R",
     "update": "U",
     "claim": "U",
+    "release": "U",
+    "assign": "U",
+    "decide": "U",
+    "undo": "U",
     "resolve": "U",
+    "view": "R",
+    "history": "R",
     "revoke": "U",
     "delete": "D",
 }
@@ -65,7 +74,7 @@ def audit_event_resource(event: AuditEvent) -> dict[str, Any]:
         "recorded": utc_iso(event.occurred_at),
         "outcome": OUTCOME_CODE.get(event.outcome, "4"),
         "outcomeDesc": outcome_desc,
-        "agent": [_agent(event.client_id)],
+        "agent": _agents(event),
         "source": {
             "site": event.tenant_id,
             "observer": {
@@ -76,6 +85,20 @@ def audit_event_resource(event: AuditEvent) -> dict[str, Any]:
         },
         **_entities(event),
     }
+
+
+def _agents(event: AuditEvent) -> list[dict[str, Any]]:
+    """The requestor: the signed-in person when one acted (the client they came through, if
+    any, beside them), else the client."""
+    if event.person is None:
+        return [_agent(event.client_id)]
+    person = {
+        "requestor": True,
+        "who": {"identifier": {"system": PERSON_SYSTEM, "value": event.person}},
+    }
+    if event.client_id is None:
+        return [person]
+    return [person, {**_agent(event.client_id), "requestor": False}]
 
 
 def _agent(client_id: str | None) -> dict[str, Any]:

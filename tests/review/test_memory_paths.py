@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from identity.audit.chain import EventFields, canonical
 from identity.db import transaction
+from identity.fhir.audit_event import audit_event_resource
 from identity.matching.standardize import standardize
-from identity.models import ReviewResolution
+from identity.models import AuditEvent, ReviewResolution
 from identity.policy.cache import MatcherCache
 from identity.resolution import batch
 from identity.resolution import service as resolution
@@ -109,3 +110,43 @@ def test_the_retention_purge_clears_every_version_of_a_note(
             select(ReviewResolution.note).where(ReviewResolution.item_id == item_id)
         ).all()
     assert notes == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("client_id", "agents"),
+    [
+        (None, [(True, "person", "ana")]),
+        ("workbench", [(True, "person", "ana"), (False, "client", "workbench")]),
+    ],
+    ids=["person alone", "person through a client"],
+)
+def test_the_fhir_audit_event_names_the_person(
+    client_id: str | None, agents: list[tuple[bool, str, str]]
+) -> None:
+    event = AuditEvent(
+        id=1,
+        tenant_id=TENANT,
+        seq=1,
+        occurred_at=NOW,
+        request_id=None,
+        client_id=client_id,
+        person="ana",
+        action="review.view",
+        outcome="success",
+        http_status=None,
+        object_type="review_item",
+        object_ids=["i-1", "M1"],
+        policy_version=None,
+        prev_hash="0" * 64,
+        hash="1" * 64,
+    )
+    resource = audit_event_resource(event)
+    assert (resource["type"]["code"], resource["action"]) == ("110110", "R")
+    assert [
+        (
+            a["requestor"],
+            a["who"]["identifier"]["system"].rsplit("/", 1)[1],
+            a["who"]["identifier"]["value"],
+        )
+        for a in resource["agent"]
+    ] == agents
