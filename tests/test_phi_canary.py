@@ -7,6 +7,7 @@ evidence is read back on purpose, under its own scope.)"""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ import pytest
 from identity.auth.dev import mint_dev_token
 from identity.config import Settings
 from tests.auth.test_scope_matrix import route_scopes
-from tests.conftest import TENANT, LiveServer
+from tests.conftest import TENANT, LiveServer, service_settings
 from tests.factories import fhir_coverage, fhir_patient
 
 GIVEN, FAMILY, BORN = "Quillonzeb", "Zorvathian", "1913-02-27"
@@ -89,6 +90,15 @@ def _send(http: httpx.Client, method: str, path: str, body: Any) -> httpx.Respon
 def _found(text: str) -> list[str]:
     upper = text.upper()
     return [c for c in CANARIES if c.upper() in upper]
+
+
+@pytest.fixture
+def settings(database_url: str, key_dir: Path) -> Settings:
+    """The sweep sends every route three bodies as fast as it can: per-client and per-tenant rate
+    limits would answer 429s before the routes are reached (tests/test_ratelimit.py tests them)."""
+    return service_settings(database_url, key_dir).model_copy(
+        update={"rate_limit_client_per_s": 0.0, "rate_limit_tenant_per_s": 0.0}
+    )
 
 
 @pytest.mark.usefixtures("household")
