@@ -149,8 +149,11 @@ class Matcher:
             self.policy.document.decision,
         )
         decision, same_person = self._steward_stage(decision, verdicts)
-        # A person decided: the assurance floor guards the machine's choices, not theirs.
-        if self.guards and decision.chosen is not None and decision.stage is not Stage.STEWARD:
+        # A person linked this request to this member: the assurance floor guards the machine's
+        # choices, not theirs. Two records judged one person still leave the choice of that
+        # person to the machine, so the floor still applies.
+        linked = decision.reason is Reason.STEWARD_DECISION
+        if self.guards and decision.chosen is not None and not linked:
             i = decision.chosen
             checks = self.guards.check(judged, verdicts[i].candidate.record, verdicts[i].score)
             verdicts = (*verdicts[:i], replace(verdicts[i], guards=checks), *verdicts[i + 1 :])
@@ -158,6 +161,26 @@ class Matcher:
         return Resolution(
             decision, verdicts, ssn_set_aside=judged is not query, same_person=same_person
         )
+
+    def _tied(self, decision: Decision, verdicts: Sequence[CandidateVerdict]) -> list[str]:
+        """The members a review could not choose between: several certain ones, or open ones
+        within the margin of a best probability that reaches the match threshold (a duplicate
+        enrolment scores alike on both records). Empty for any other decision."""
+        if decision.reason is Reason.MULTIPLE_CERTAIN:
+            return [v.candidate.member_id for v in verdicts if v.status is Status.CERTAIN]
+        spec = self.policy.document.decision
+        best = decision.probability
+        if decision.reason is not Reason.AMBIGUOUS or best is None:
+            return []
+        if best < spec.match_probability:
+            return []
+        return [
+            v.candidate.member_id
+            for v in verdicts
+            if v.status is Status.OPEN
+            and v.probability is not None
+            and best - v.probability < spec.margin
+        ]
 
     def _steward_stage(
         self, decision: Decision, verdicts: Sequence[CandidateVerdict]
@@ -170,24 +193,23 @@ class Matcher:
             if mark is not None and mark.kind == "link":
                 return replace(decision, stage=Stage.STEWARD, reason=Reason.STEWARD_DECISION), None
         spec = self.policy.document.steward_decisions
-        if (
-            decision.reason is not Reason.MULTIPLE_CERTAIN
-            or spec is None
-            or spec.same_person != "survivor"
-        ):
+        if spec is None or spec.same_person != "survivor":
             return decision, None
-        certain = [v.candidate.member_id for v in verdicts if v.status is Status.CERTAIN]
+        tied = self._tied(decision, verdicts)
+        if not tied:
+            return decision, None
         survivors = {
             v.candidate.member_id: v.candidate.survivor
             for v in verdicts
             if v.candidate.survivor is not None
         }
-        found = survivor_of(certain, survivors, {v.candidate.member_id for v in verdicts})
+        found = survivor_of(tied, survivors, {v.candidate.member_id for v in verdicts})
         if found is None:
             return decision, None
         root, others, resolutions = found
         index = next(i for i, v in enumerate(verdicts) if v.candidate.member_id == root)
         if verdicts[index].status is Status.EXCLUDED:  # the surviving record is not this person
             return decision, None
-        answer = Decision(Outcome.MATCH, Stage.STEWARD, Reason.SAME_PERSON, index, 1.0)
+        probability = 1.0 if decision.reason is Reason.MULTIPLE_CERTAIN else decision.probability
+        answer = Decision(Outcome.MATCH, Stage.STEWARD, Reason.SAME_PERSON, index, probability)
         return answer, {"member_id": root, "others": others, "resolution_ids": resolutions}

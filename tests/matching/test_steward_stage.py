@@ -155,3 +155,31 @@ def test_survivor_of(
     marks = {other: SurvivorMark(s, f"r-{other}") for other, s in pairs.items()}
     found = survivor_of(chosen, marks, {"A", "B", "C"} - ({"A"} if "A" not in chosen else set()))
     assert (found[:2] if found else None) == expected
+
+
+# The same person enrolled twice, asked for without a card: no rule is certain and both records
+# score alike, so the weights cannot choose (ambiguous) until a steward pairs them.
+NO_HOME = {"street": None, "zip_code": None, "phone": "6175550123", "ssn": "219094417"}
+BY_PHONE = person("William", "Chen", "1958-11-02", **NO_HOME)
+P5 = person("William", "Chen", "1958-11-02", member_id="M5", **NO_HOME)
+P6 = person("William", "Chen", "1958-11-02", member_id="M6", **NO_HOME)
+# The same demographics with other names: the floor still holds for the survivor.
+NO_NAME = person("Zed", "Quill", "1958-11-02", **NO_HOME)
+
+
+def test_an_ambiguous_pair_of_one_persons_records_is_answered_with_the_survivor() -> None:
+    alone = MATCHER.resolve(BY_PHONE, [Candidate(1, "M5", P5), Candidate(2, "M6", P6)])
+    assert (alone.decision.outcome, alone.decision.reason) == (Outcome.REVIEW, Reason.AMBIGUOUS)
+    pair = SurvivorMark("M5", "res-9")
+    paired = [Candidate(1, "M5", P5), Candidate(2, "M6", P6, survivor=pair)]
+    r = MATCHER.resolve(BY_PHONE, paired)
+    assert (r.decision.outcome, r.decision.reason) == (Outcome.MATCH, Reason.SAME_PERSON)
+    assert r.member is not None
+    assert r.member.member_id == "M5"
+    assert r.decision.probability == alone.decision.probability  # the weights' own, not 1.0
+    # Pairing records says nothing of who is asking: names that do not support it stay review.
+    capped = MATCHER.resolve(NO_NAME, paired)
+    assert (capped.decision.outcome, capped.decision.reason) == (
+        Outcome.REVIEW,
+        Reason.CAPPED_BY_GUARD,
+    )
