@@ -135,6 +135,15 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     finish(session, commit=True)
 
 
+@contextmanager
+def tenant_transaction(factory: sessionmaker[Session], tenant: str) -> Iterator[Session]:
+    """A unit of work acting for one tenant outside a request (a worker's batch, a purge, a CLI
+    command): PostgreSQL's row-level security admits that tenant's rows only."""
+    with transaction(factory) as session:
+        bind_tenant(session, tenant)
+        yield session
+
+
 def finish(session: Session, *, commit: bool) -> None:
     """End a unit of work: commit (or roll back), and roll back if the commit fails; then close."""
     try:

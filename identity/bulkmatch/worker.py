@@ -22,9 +22,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import OperationalError
@@ -33,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from identity.bulkmatch import repository, runner
 from identity.config import Settings
-from identity.db import bind_tenant, transaction
+from identity.db import tenant_transaction, transaction
 from identity.errors import IdentityError
 from identity.logging_setup import get_logger
 from identity.policy.cache import MatcherCache
@@ -120,11 +119,8 @@ class BulkMatchWorker:
                 self._wake.wait(self._settings.bulk_match_poll_s)
                 self._wake.clear()
 
-    @contextmanager
-    def _tenant_session(self, tenant: str) -> Iterator[Session]:
-        with transaction(self._sessions) as session:
-            bind_tenant(session, tenant)  # PostgreSQL row-level security admits this tenant
-            yield session
+    def _tenant_session(self, tenant: str) -> AbstractContextManager[Session]:
+        return tenant_transaction(self._sessions, tenant)
 
     def run_once(self) -> bool:
         """Expire what is due, then run the oldest job this worker can claim to its end (or

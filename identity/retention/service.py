@@ -19,8 +19,7 @@ run finds nothing due and writes nothing; a dry run only counts.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -29,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from identity.audit import service as audit
 from identity.audit.actor import Actor
 from identity.config import Settings
-from identity.db import bind_tenant, transaction
+from identity.db import tenant_transaction, transaction
 from identity.retention import repository
 from identity.retention.redact import redact_evidence
 
@@ -219,9 +218,6 @@ def _audit(
     )
 
 
-@contextmanager
-def _unit(sessions: sessionmaker[Session], tenant: str) -> Iterator[Session]:
+def _unit(sessions: sessionmaker[Session], tenant: str) -> AbstractContextManager[Session]:
     """A transaction acting for one tenant (PostgreSQL row-level security admits its rows)."""
-    with transaction(sessions) as session:
-        bind_tenant(session, tenant)
-        yield session
+    return tenant_transaction(sessions, tenant)

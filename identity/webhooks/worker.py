@@ -11,8 +11,7 @@ are logged by ids and HTTP status only.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -22,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from identity.auth.keys import SigningKey
 from identity.auth.trust import token_issuer
 from identity.config import Settings
-from identity.db import bind_tenant, transaction
+from identity.db import tenant_transaction, transaction
 from identity.logging_setup import get_logger
 from identity.webhooks import delivery, repository
 from identity.webhooks.service import forget_at_end, settled_in
@@ -87,11 +86,8 @@ class WebhookWorker:
                 self._wake.wait(self._settings.webhook_poll_s)
                 self._wake.clear()
 
-    @contextmanager
-    def _tenant_session(self, tenant: str) -> Iterator[Session]:
-        with transaction(self._sessions) as session:
-            bind_tenant(session, tenant)  # PostgreSQL row-level security admits this tenant
-            yield session
+    def _tenant_session(self, tenant: str) -> AbstractContextManager[Session]:
+        return tenant_transaction(self._sessions, tenant)
 
     def run_once(self, now: datetime | None = None) -> bool:
         """Make one attempt at each due delivery. True when any was attempted."""
