@@ -186,9 +186,21 @@ def weight_bar(weight: float, scale: float = 20.0) -> dict[str, Any]:
     return {"positive": share >= 0, "width": round(abs(share) * 50, 1)}
 
 
+_STATUS_RANK = {"certain": 0, "open": 1, "excluded": 2}
+
+
+def _best_first(candidate: dict[str, Any]) -> tuple[int, float]:
+    """Certain, then open by probability, then excluded: the first column is also the decision
+    bar's preselected candidate, so it is the likeliest one."""
+    probability = (candidate.get("score") or {}).get("probability") or 0.0
+    return _STATUS_RANK.get(str(candidate.get("status")), 3), -float(probability)
+
+
 def candidates_view(evidence: dict[str, Any], *, reveal: bool) -> dict[str, Any]:
     """The query and each candidate, one row per compared field, values masked unless revealed."""
-    candidates = [c for c in evidence.get("candidates", []) if isinstance(c, dict)]
+    candidates = sorted(
+        (c for c in evidence.get("candidates", []) if isinstance(c, dict)), key=_best_first
+    )
     order: list[str] = []
     for c in candidates:
         for f in (c.get("score") or {}).get("fields", []):

@@ -79,3 +79,18 @@ def test_the_waterfall_adds_up_from_the_prior_to_the_total() -> None:
     assert total.x == pytest.approx(w["zero"])
     assert w["probability"] == 0.94
     assert w["height"] == 4 * 22.0 + 8
+
+
+def test_candidates_stand_best_first() -> None:
+    """Certain, then open by probability, then excluded: the first column is the one the
+    decision bar preselects, never a relative a negative rule excluded."""
+    evidence = {
+        "candidates": [
+            {"member_id": "mother", "status": "excluded", "score": {"probability": 0.9}},
+            {"member_id": "low", "status": "open", "score": {"probability": 0.4}},
+            {"member_id": "high", "status": "open", "score": {"probability": 0.95}},
+            {"member_id": "sure", "status": "certain", "score": {"probability": 0.2}},
+        ]
+    }
+    shown = [c["member_id"] for c in present.candidates_view(evidence, reveal=False)["candidates"]]
+    assert shown == ["sure", "high", "low", "mother"]
