@@ -36,6 +36,7 @@ from identity.db import tenant_transaction, transaction
 from identity.errors import IdentityError
 from identity.logging_setup import get_logger
 from identity.policy.cache import MatcherCache
+from identity.polling import poll_until_stopped
 
 log = get_logger("identity.bulkmatch")
 
@@ -109,15 +110,14 @@ class BulkMatchWorker:
         self._wake.set()
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.run_once()
-            except Exception as exc:  # noqa: BLE001 - the worker outlives one bad look
-                log.error("bulk_match_worker_error", error=type(exc).__name__)
-                busy = False
-            if not busy:
-                self._wake.wait(self._settings.bulk_match_poll_s)
-                self._wake.clear()
+        poll_until_stopped(
+            stop=self._stop,
+            wake=self._wake,
+            run_once=self.run_once,
+            poll_s=self._settings.bulk_match_poll_s,
+            log=log,
+            error_event="bulk_match_worker_error",
+        )
 
     def _tenant_session(self, tenant: str) -> AbstractContextManager[Session]:
         return tenant_transaction(self._sessions, tenant)

@@ -23,6 +23,7 @@ from identity.auth.trust import token_issuer
 from identity.config import Settings
 from identity.db import tenant_transaction, transaction
 from identity.logging_setup import get_logger
+from identity.polling import poll_until_stopped
 from identity.webhooks import delivery, repository
 from identity.webhooks.service import forget_at_end, settled_in
 
@@ -76,15 +77,14 @@ class WebhookWorker:
             self._wake.set()
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.run_once()
-            except Exception as exc:  # noqa: BLE001 - the worker outlives one bad look
-                log.error("webhook_worker_error", error=type(exc).__name__)
-                busy = False
-            if not busy:
-                self._wake.wait(self._settings.webhook_poll_s)
-                self._wake.clear()
+        poll_until_stopped(
+            stop=self._stop,
+            wake=self._wake,
+            run_once=self.run_once,
+            poll_s=self._settings.webhook_poll_s,
+            log=log,
+            error_event="webhook_worker_error",
+        )
 
     def _tenant_session(self, tenant: str) -> AbstractContextManager[Session]:
         return tenant_transaction(self._sessions, tenant)
