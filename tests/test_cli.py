@@ -56,7 +56,7 @@ def test_policy_activate_list_show(settings: Settings, tmp_path: Path) -> None:
     refused = run(settings, "policy", "activate", "default", rules_dir=edited)
     assert refused.returncode == 1
     assert "new label" in refused.stderr
-    (edited / "default.yaml").write_text(text.replace('label: "1.4.0"', 'label: "1.1.1"'))
+    (edited / "default.yaml").write_text(text.replace('label: "1.5.0"', 'label: "1.1.1"'))
     assert run(settings, "policy", "activate", "default", rules_dir=edited).returncode == 0
 
 

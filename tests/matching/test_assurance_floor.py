@@ -184,7 +184,7 @@ def test_the_default_policy_declares_the_floor() -> None:
         "initial-of-the-other-sex",
         {"given_name": ("phonetic", "initial"), "sex": ("else",)},
     )
-    assert DEFAULT.label == "1.4.0"
+    assert DEFAULT.label == "1.5.0"
 
 
 def test_a_trained_policy_keeps_the_guards() -> None:

@@ -21,7 +21,7 @@ def test_every_policy_file_in_matching_rules_is_valid() -> None:
 
 def test_version_is_label_plus_content_hash() -> None:
     policy = parse_policy(DEFAULT)
-    assert policy.version.startswith("1.4.0+")
+    assert policy.version.startswith("1.5.0+")
     assert len(policy.version.split("+")[1]) == 12
     # Comments and layout are not content.
     assert parse_policy("# a comment\n" + DEFAULT).version == policy.version

@@ -13,7 +13,7 @@ from identity.policy.cache import MatcherCache
 from tests.conftest import RULES_DIR, TENANT
 
 OTHER = parse_policy(
-    (RULES_DIR / "default.yaml").read_text().replace('label: "1.4.0"', 'label: "cache-test"')
+    (RULES_DIR / "default.yaml").read_text().replace('label: "1.5.0"', 'label: "cache-test"')
 )
 
 

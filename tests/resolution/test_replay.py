@@ -24,7 +24,7 @@ from tests.factories import fhir_patient
 STRICT = (
     (RULES_DIR / "default.yaml")
     .read_text()
-    .replace('label: "1.4.0"', 'label: "strict-1"')
+    .replace('label: "1.5.0"', 'label: "strict-1"')
     .replace("match_probability: 0.97", "match_probability: 0.9999999")
 )
 
