@@ -5,6 +5,14 @@ Each line is `{"query_id", "request": {"patient", "coverage"}, "truth": {"member
 or with 1-3 perturbations (40%), truth relationship "self"; people who are not enrolled (40%):
 "twin", "household", "jr_sr", "namesake", "stranger" (8% each), truth member_id null.
 
+Perturbed queries model the ways real requests differ from the master: each draws 1-3 weighted
+perturbations (`PERTURBATIONS`, at most one per field), or, one time in five, a compound change
+(`COMPOUND_FIELDS`: two or three of given name, family name, birth date, address and phone changed
+at once, often without the card or the SSN that would find the member anyway). Among them: birth
+years keyed wrong, diminutives the `nicknames` package lacks, and a married name taken together
+with a move (one life event). `truth.families` names the families of issue 12 a query belongs to
+(see `identity.synthetic.families`).
+
 `QueryPlanner.observe` sees every household as the master streams past and keeps reservoir
 samples of the candidates for each kind (memory grows with the number of queries, not members);
 `QueryPlanner.build` then makes the queries from its own random generator, so the master is the
@@ -19,13 +27,24 @@ from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
 from identity.synthetic import relatives
+from identity.synthetic.families import families_of
 from identity.synthetic.fhir_out import PHONE_STYLES, query_coverage, query_patient
 from identity.synthetic.ids import QUERY_SIDE_OFFSET, IdAllocator
 from identity.synthetic.master import World
 from identity.synthetic.model import CoverageInfo, Person, SyntheticMember, age_on
 from identity.synthetic.names import nicknames_of
 from identity.synthetic.people import Household, PersonFactory
-from identity.synthetic.perturb import day_month_swap, digit_off, with_nickname, with_typo, year_off
+from identity.synthetic.perturb import (
+    day_month_swap,
+    digit_off,
+    diminutive,
+    with_diminutive,
+    with_nickname,
+    with_typo,
+    year_digit_off,
+    year_digits_swapped,
+    year_off,
+)
 from identity.synthetic.places import phone
 
 SHARES: dict[str, float] = {
@@ -48,17 +67,62 @@ PERTURBATIONS: dict[str, float] = {
     "birth_date_day_month_swap": 0.5,
     "birth_date_digit": 0.7,
     "birth_year_off_by_one": 0.7,
+    "birth_year_digit": 0.6,
+    "birth_year_swap": 0.3,
+    "diminutive": 1.5,
+    "married_name_moved": 1.5,
+    "moved_kept_phone": 0.5,
+    "new_phone": 0.4,
     "missing_ssn": 1.0,
     "missing_phone": 0.6,
     "missing_email": 0.6,
     "coverage_absent": 1.0,
 }
-_CONFLICTS: tuple[frozenset[str], ...] = (
-    frozenset({"nickname", "typo_given"}),
-    frozenset({"typo_family", "family_name_change"}),
-    frozenset({"birth_date_day_month_swap", "birth_date_digit", "birth_year_off_by_one"}),
-    frozenset({"moved", "missing_phone"}),
+GIVEN_CHANGES = ("nickname", "diminutive", "typo_given")
+FAMILY_CHANGES = ("typo_family", "family_name_change")
+BIRTH_DATE_CHANGES = (
+    "birth_date_day_month_swap",
+    "birth_date_digit",
+    "birth_year_off_by_one",
+    "birth_year_digit",
+    "birth_year_swap",
 )
+_CONFLICTS: tuple[frozenset[str], ...] = (
+    frozenset(GIVEN_CHANGES),
+    frozenset({*FAMILY_CHANGES, "married_name_moved"}),
+    frozenset(BIRTH_DATE_CHANGES),
+    frozenset({"moved", "moved_kept_phone", "married_name_moved"}),
+    frozenset({"moved", "new_phone", "missing_phone", "married_name_moved"}),
+)
+
+# Compound changes: how often each field differs between the master and a later request in payer
+# data (people move far more often than they rename; a mistyped birth date is the rarest), and
+# within a field, which change it is.
+COMPOUND_SHARE = 0.2
+COMPOUND_FIELDS: dict[str, float] = {
+    "address": 0.30,
+    "phone": 0.20,
+    "given": 0.20,
+    "family": 0.18,
+    "birth_date": 0.12,
+}
+_FIELD_CHANGES: dict[str, dict[str, float]] = {
+    "given": {"nickname": 0.35, "diminutive": 0.25, "typo_given": 0.40},
+    "family": {"typo_family": 0.55, "family_name_change": 0.45},
+    "birth_date": {
+        "birth_date_digit": 0.25,
+        "birth_year_digit": 0.25,
+        "birth_year_off_by_one": 0.20,
+        "birth_date_day_month_swap": 0.15,
+        "birth_year_swap": 0.15,
+    },
+    "address": {"moved_kept_phone": 1.0},
+    "phone": {"new_phone": 1.0},
+}
+# Of the people who go by a short form the nickname table lacks, how many use it.
+DIMINUTIVE_SHARE = 0.5
+# After a wedding and a move most people keep presenting the same card; some present none.
+MARRIED_CARD_KEPT = 0.85
 
 T = TypeVar("T")
 Json = dict[str, Any]
@@ -171,17 +235,20 @@ def _query(
     relationship: str,
     perturbations: list[str],
 ) -> Json:
+    truth: Json = {
+        "member_id": member_id,
+        "relationship": relationship,
+        "perturbations": perturbations,
+    }
+    if perturbations:
+        truth["families"] = list(families_of(perturbations))
     return {
         "query_id": query_id,
         "request": {
             "patient": patient,
             "coverage": query_coverage(coverage, query_id) if coverage is not None else None,
         },
-        "truth": {
-            "member_id": member_id,
-            "relationship": relationship,
-            "perturbations": perturbations,
-        },
+        "truth": truth,
     }
 
 
@@ -201,6 +268,12 @@ def _exact(factory: PersonFactory, query_id: str, item: object) -> Json:
 def _applicable(person: Person, name: str) -> bool:
     if name == "nickname":
         return bool(nicknames_of(person.given))
+    if name == "diminutive":
+        return bool(diminutive(person.given))
+    if name == "married_name_moved":
+        return age_on(person.birth_date) >= 18 and person.sex != "male"
+    if name == "new_phone":
+        return person.phone is not None
     if name == "birth_date_day_month_swap":
         return day_month_swap(person.birth_date) is not None
     if name == "family_name_change":
@@ -218,6 +291,8 @@ def _apply(factory: PersonFactory, person: Person, name: str) -> Person | None:
     rng = factory.rng
     if name == "nickname":
         return with_nickname(person, rng)
+    if name == "diminutive":
+        return with_diminutive(person, rng)
     if name == "typo_given":
         return with_typo(person, rng, "given")
     if name == "typo_family":
@@ -225,15 +300,16 @@ def _apply(factory: PersonFactory, person: Person, name: str) -> Person | None:
     if name == "family_name_change":
         if person.birth_family != person.family:  # back to the maiden name
             return replace(person, family=person.birth_family)
-        hispanic = any(ord(c) > 127 for c in person.family)
-        new = factory.family(hispanic, hispanic)
-        if new == person.family:
-            return None
-        return replace(person, family=f"{person.family}-{new}" if rng.random() < 0.25 else new)
+        return _married_name(factory, person)
+    if name == "married_name_moved":
+        married = _married_name(factory, person)
+        return None if married is None else _moved(factory, married, new_phone=True)
     if name == "moved":
-        state = person.address.state if rng.random() < 0.65 else factory.places.state(rng)
-        address = factory.places.address(rng, state=state)
-        return replace(person, address=address, phone=phone(rng, address.state))
+        return _moved(factory, person, new_phone=True)
+    if name == "moved_kept_phone":  # a mobile number moves with its owner
+        return _moved(factory, person, new_phone=False)
+    if name == "new_phone":
+        return replace(person, phone=phone(rng, person.address.state))
     if name == "birth_date_day_month_swap":
         swapped = day_month_swap(person.birth_date)
         return replace(person, birth_date=swapped) if swapped else None
@@ -242,6 +318,12 @@ def _apply(factory: PersonFactory, person: Person, name: str) -> Person | None:
         return replace(person, birth_date=moved) if moved else None
     if name == "birth_year_off_by_one":
         return replace(person, birth_date=year_off(person.birth_date, rng))
+    if name == "birth_year_digit":
+        keyed = year_digit_off(person.birth_date, rng)
+        return replace(person, birth_date=keyed) if keyed else None
+    if name == "birth_year_swap":
+        keyed = year_digits_swapped(person.birth_date, rng)
+        return replace(person, birth_date=keyed) if keyed else None
     if name == "missing_ssn":
         return replace(person, ssn=None)
     if name == "missing_phone":
@@ -253,16 +335,48 @@ def _apply(factory: PersonFactory, person: Person, name: str) -> Person | None:
     raise ValueError(name)
 
 
+def _married_name(factory: PersonFactory, person: Person) -> Person | None:
+    """A new family name from a wedding: the spouse's, or (one time in four) hyphenated."""
+    hispanic = any(ord(c) > 127 for c in person.family)
+    new = factory.family(hispanic, hispanic)
+    if new == person.family:
+        return None
+    hyphenated = factory.rng.random() < 0.25
+    return replace(person, family=f"{person.family}-{new}" if hyphenated else new)
+
+
+def _moved(factory: PersonFactory, person: Person, *, new_phone: bool) -> Person:
+    """A new address, in the same state two times in three; a new landline-style phone or not."""
+    rng = factory.rng
+    state = person.address.state if rng.random() < 0.65 else factory.places.state(rng)
+    address = factory.places.address(rng, state=state)
+    tel = phone(rng, address.state) if new_phone else person.phone
+    return replace(person, address=address, phone=tel)
+
+
 def _perturbed(factory: PersonFactory, query_id: str, item: object) -> Json:
     assert isinstance(item, SyntheticMember)
     rng = factory.rng
+    if rng.random() < COMPOUND_SHARE:
+        person, applied = _compound(factory, item.person)
+    else:
+        person, applied = _independent(factory, item.person)
+    coverage = None if "coverage_absent" in applied else item.coverage
+    patient = _styled_patient(factory, person, query_id)
+    return _query(query_id, patient, coverage, item.member_id, "self", applied)
+
+
+def _independent(factory: PersonFactory, person: Person) -> tuple[Person, list[str]]:
+    """1-3 perturbations drawn by weight, at most one per field."""
+    rng = factory.rng
     want = rng.choices((1, 2, 3), (50, 35, 15))[0]
-    person = item.person
     applied: list[str] = []
     candidates = [p for p in PERTURBATIONS if _applicable(person, p)]
     while len(applied) < want and candidates:
         name = rng.choices(candidates, [PERTURBATIONS[c] for c in candidates])[0]
         candidates.remove(name)
+        if name == "nickname" and "diminutive" in candidates and rng.random() < DIMINUTIVE_SHARE:
+            name = "diminutive"  # the short form the nickname table lacks, as often as one it has
         changed = _apply(factory, person, name)
         if changed is None:
             continue
@@ -271,9 +385,53 @@ def _perturbed(factory: PersonFactory, query_id: str, item: object) -> Json:
         for group in _CONFLICTS:
             if name in group:
                 candidates = [c for c in candidates if c not in group]
-    coverage = None if "coverage_absent" in applied else item.coverage
-    patient = _styled_patient(factory, person, query_id)
-    return _query(query_id, patient, coverage, item.member_id, "self", applied)
+        if (
+            name == "married_name_moved"
+            and "coverage_absent" in candidates
+            and rng.random() >= MARRIED_CARD_KEPT
+        ):
+            applied.append("coverage_absent")
+            candidates.remove("coverage_absent")
+    return person, applied
+
+
+def _compound(factory: PersonFactory, person: Person) -> tuple[Person, list[str]]:
+    """Two (three times in four) or three fields changed at once; address and phone together
+    are one move. The card is left at home two times in five and the SSN omitted half the time,
+    as requests without them are the ones where simultaneous changes lose the member."""
+    rng = factory.rng
+    want = 2 if rng.random() < 0.75 else 3
+    fields = list(COMPOUND_FIELDS)
+    chosen: list[str] = []
+    while len(chosen) < want and fields:
+        field = rng.choices(fields, [COMPOUND_FIELDS[f] for f in fields])[0]
+        fields.remove(field)
+        chosen.append(field)
+    applied: list[str] = []
+    for field in chosen:
+        if field == "phone" and "address" in chosen:
+            continue  # made with the address, as one move
+        options = {
+            name: weight
+            for name, weight in _FIELD_CHANGES[field].items()
+            if _applicable(person, name)
+        }
+        if field == "address" and "phone" in chosen:
+            options = {"moved": 1.0}
+        changed = None
+        while options and changed is None:
+            name = rng.choices(list(options), list(options.values()))[0]
+            del options[name]
+            changed = _apply(factory, person, name)
+        if changed is not None:
+            person = changed
+            applied.append(name)
+    if person.ssn is not None and rng.random() < 0.5:
+        person = replace(person, ssn=None)
+        applied.append("missing_ssn")
+    if rng.random() < 0.4:
+        applied.append("coverage_absent")
+    return person, applied
 
 
 def _twin(factory: PersonFactory, query_id: str, item: object) -> Json:
