@@ -39,6 +39,7 @@ from identity.errors import (
     error_response,
 )
 from identity.exchange.endpoints import router as exchange_router
+from identity.fhir.metadata_endpoints import router as fhir_metadata_router
 from identity.gate.endpoints import router as gate_router
 from identity.health.endpoints import router as health_router
 from identity.http_body import BodyGuard
@@ -190,6 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(consent_router)
     app.include_router(bulk_match_router)
     app.include_router(fhir_match_router)
+    app.include_router(fhir_metadata_router)
     app.include_router(review_router)
     app.include_router(remembered_router)
     app.include_router(metrics_router)

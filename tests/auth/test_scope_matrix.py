@@ -16,6 +16,7 @@ from identity.app import create_app
 from identity.auth.dev import mint_dev_token
 from identity.auth.scopes import ALL_SCOPES, SCOPE_MEANINGS
 from identity.config import Settings
+from identity.fhir.metadata_endpoints import PUBLIC_PATHS as FHIR_METADATA
 from tests.conftest import TENANT, LiveServer
 
 # Public by design, each for a reason: probes, discovery, the keys that verify our tokens, the
@@ -31,7 +32,7 @@ PUBLIC = {
     "/docs",
     "/docs/oauth2-redirect",
     "/redoc",
-}
+} | FHIR_METADATA  # the CapabilityStatement and OperationDefinitions, read before any token
 
 
 def _scopes(dependant: Dependant) -> Iterator[str]:
