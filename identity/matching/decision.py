@@ -20,9 +20,10 @@ Reason codes are stable strings a caller can branch on and a steward can read:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, Protocol
 
 from identity.matching.policy import DecisionSpec
 
@@ -85,10 +86,9 @@ def decide(
         return Decision(Outcome.MATCH, Stage.DETERMINISTIC, Reason.POSITIVE_RULE, certain[0], 1.0)
     if len(certain) > 1:
         return Decision(Outcome.REVIEW, Stage.DETERMINISTIC, Reason.MULTIPLE_CERTAIN, None, None)
-    open_ = [i for i, s in enumerate(statuses) if s is Status.OPEN]
-    if not open_:
+    if not any(s is Status.OPEN for s in statuses):
         return Decision(Outcome.NO_MATCH, Stage.DETERMINISTIC, Reason.ALL_EXCLUDED, None, 0.0)
-    scored = [(p, i) for i in open_ if (p := probabilities[i]) is not None]
+    scored = ranked_open(statuses, probabilities)
     if not scored:
         return Decision(
             Outcome(spec.unscored_outcome),
@@ -97,20 +97,80 @@ def decide(
             None,
             None,
         )
-    return _decide_probabilistic(sorted(scored, reverse=True), spec)
+    return _decide_probabilistic(scored, spec)
+
+
+def ranked_open(
+    statuses: Sequence[Status], probabilities: Sequence[float | None]
+) -> list[tuple[float, int]]:
+    """The open, scored candidates as (probability, index), best first: what the probabilistic
+    stage compares."""
+    scored = [
+        (p, i)
+        for i, s in enumerate(statuses)
+        if s is Status.OPEN and (p := probabilities[i]) is not None
+    ]
+    return sorted(scored, reverse=True)
+
+
+def contest(ranked: Sequence[tuple[float, int]]) -> tuple[float, float, int]:
+    """(best probability, runner-up's (0 when alone), best's index) of `ranked_open`'s list."""
+    best, index = ranked[0]
+    return best, ranked[1][0] if len(ranked) > 1 else 0.0, index
+
+
+class Thresholds(Protocol):
+    """What the probabilistic stage reads of a decision spec: a `DecisionSpec`, or for a sweep
+    the same three names holding arrays of grid values."""
+
+    @property
+    def match_probability(self) -> Any: ...
+    @property
+    def review_probability(self) -> Any: ...
+    @property
+    def margin(self) -> Any: ...
+
+
+# best, runner-up, thresholds -> does the row hold
+Condition = Callable[[Any, Any, Thresholds], Any]
+
+
+def _close(best: Any, runner_up: Any, t: Thresholds) -> Any:
+    return (best - runner_up < t.margin) & (runner_up >= t.review_probability)
+
+
+def _clear_winner(best: Any, runner_up: Any, t: Thresholds) -> Any:
+    return (best >= t.match_probability) & (best - runner_up >= t.margin)
+
+
+def _reaches_match(best: Any, runner_up: Any, t: Thresholds) -> Any:
+    return best >= t.match_probability
+
+
+def _reaches_review(best: Any, runner_up: Any, t: Thresholds) -> Any:
+    return best >= t.review_probability
+
+
+def _always(best: Any, runner_up: Any, t: Thresholds) -> Any:
+    return True
+
+
+# The probabilistic stage, as one ordered table: the first row whose condition holds decides.
+# The conditions only compare with `>=`, `<`, `-` and `&`, so the same table decides one request
+# (floats) and every point of a threshold sweep at once (numpy arrays): one logic for both.
+PROBABILISTIC_STAGE: tuple[tuple[Outcome, Reason, Condition], ...] = (
+    (Outcome.REVIEW, Reason.AMBIGUOUS, _close),
+    (Outcome.MATCH, Reason.MATCH_THRESHOLD, _clear_winner),
+    (Outcome.REVIEW, Reason.AMBIGUOUS, _reaches_match),
+    (Outcome.REVIEW, Reason.REVIEW_BAND, _reaches_review),
+    (Outcome.NO_MATCH, Reason.BELOW_REVIEW_THRESHOLD, _always),
+)
 
 
 def _decide_probabilistic(ranked: list[tuple[float, int]], spec: DecisionSpec) -> Decision:
-    best, index = ranked[0]
-    runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
-    close = best - runner_up < spec.margin and runner_up >= spec.review_probability
-    p = Stage.PROBABILISTIC
-    if close:
-        return Decision(Outcome.REVIEW, p, Reason.AMBIGUOUS, None, best)
-    if best >= spec.match_probability:
-        if best - runner_up >= spec.margin:
-            return Decision(Outcome.MATCH, p, Reason.MATCH_THRESHOLD, index, best)
-        return Decision(Outcome.REVIEW, p, Reason.AMBIGUOUS, None, best)
-    if best >= spec.review_probability:
-        return Decision(Outcome.REVIEW, p, Reason.REVIEW_BAND, None, best)
-    return Decision(Outcome.NO_MATCH, p, Reason.BELOW_REVIEW_THRESHOLD, None, best)
+    best, runner_up, index = contest(ranked)
+    for outcome, reason, holds in PROBABILISTIC_STAGE:
+        if holds(best, runner_up, spec):
+            chosen = index if outcome is Outcome.MATCH else None
+            return Decision(outcome, Stage.PROBABILISTIC, reason, chosen, best)
+    raise AssertionError("the last row always holds")  # pragma: no cover
