@@ -48,6 +48,7 @@ from identity.logging_setup import configure_logging, get_logger
 from identity.observability.endpoints import router as metrics_router
 from identity.observability.metrics import build_metrics
 from identity.policy.cache import MatcherCache
+from identity.policy.published_endpoints import router as policy_router
 from identity.ratelimit import build_rate_limiter
 from identity.request_context import RequestContext
 from identity.resolution.endpoints import router as resolution_router
@@ -192,6 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bulk_match_router)
     app.include_router(fhir_match_router)
     app.include_router(fhir_metadata_router)
+    app.include_router(policy_router)
     app.include_router(review_router)
     app.include_router(remembered_router)
     app.include_router(metrics_router)

@@ -64,15 +64,36 @@ def require(scope: Scope, *also: Scope) -> Callable[[Request], Awaitable[Princip
         principal = await _authenticate(request)
         if not any(principal.has(s) for s in (scope, *also)):
             raise Forbidden(scope.value)
-        decision = request.app.state.rate_limiter.acquire(principal.client_id, principal.tenant)
-        if not decision.allowed:
-            raise RateLimited(decision.retry_after_s, headers=decision.headers())
-        # Added to the response by the request-context middleware, whatever the endpoint returns.
-        request.state.response_headers = decision.headers()
-        return principal
+        return _within_limits(request, principal)
 
     dependency.required_scope = scope  # type: ignore[attr-defined]  # read by the route-table test
     return dependency
+
+
+def _within_limits(request: Request, principal: Principal) -> Principal:
+    decision = request.app.state.rate_limiter.acquire(principal.client_id, principal.tenant)
+    if not decision.allowed:
+        raise RateLimited(decision.retry_after_s, headers=decision.headers())
+    # Added to the response by the request-context middleware, whatever the endpoint returns.
+    request.state.response_headers = decision.headers()
+    return principal
+
+
+# The route-table test reads this as "every client of the tenant, whatever its scopes".
+ANY_SCOPE = "(any scope)"
+
+
+async def any_client(request: Request) -> Principal:
+    """Admits every client of the tenant holding at least one of our scopes (403 for a token that
+    grants none), within its rate limits: for what every caller is bound by, such as the policy
+    its requests are decided under."""
+    principal = await _authenticate(request)
+    if not any(principal.has(s) for s in Scope):
+        raise Forbidden(" ".join(sorted(Scope)))  # any one of them (RFC 6750: a list)
+    return _within_limits(request, principal)
+
+
+any_client.required_scope = ANY_SCOPE  # type: ignore[attr-defined]
 
 
 Matcher = Annotated[Principal, Depends(require(Scope.MATCH))]
@@ -85,3 +106,4 @@ ConsentManager = Annotated[Principal, Depends(require(Scope.CONSENTS_MANAGE))]
 AuditReader = Annotated[Principal, Depends(require(Scope.AUDIT_READ))]
 MetricsReader = Annotated[Principal, Depends(require(Scope.METRICS_READ))]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
+AnyClient = Annotated[Principal, Depends(any_client)]
