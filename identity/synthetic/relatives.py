@@ -9,6 +9,7 @@ the household's, every SSN comes from the query side's own SSN range.
 
 from __future__ import annotations
 
+import random
 from datetime import date, timedelta
 
 from identity.synthetic.model import (
@@ -27,6 +28,9 @@ from identity.synthetic.people import Household, PersonFactory, jr_birth_window
 from identity.synthetic.places import phone
 
 OLDEST_BIRTH = date(1925, 1, 1)
+# Some sons are born on their father's birthday; over-represented here (about 1 in 365 in life) as
+# the hardest Jr/Sr to tell from a mistyped birth year, which is often one digit away.
+SAME_BIRTHDAY_RATE = 0.05
 
 Relative = tuple[Person, CoverageInfo | None]
 
@@ -172,7 +176,10 @@ def jr_or_sr(
     )
     can_jr, can_sr = jr_window[0] <= jr_window[1], sr_window[0] <= sr_window[1]
     make_jr = can_jr and (not can_sr or rng.random() < 0.5)
-    born = factory.born_between(*(jr_window if make_jr else sr_window))
+    window = jr_window if make_jr else sr_window
+    born = factory.born_between(*window)
+    if rng.random() < SAME_BIRTHDAY_RATE:
+        born = same_birthday(man.birth_date, window, rng) or born
     if make_jr:
         u = rng.random()
         suffix = "Jr" if u < 0.7 else "II" if u < 0.8 else None
@@ -205,6 +212,28 @@ def jr_or_sr(
         address=address,
     )
     return person, _card(factory, household, relationship), "jr" if make_jr else "sr"
+
+
+def same_birthday(born: date, window: tuple[date, date], rng: random.Random) -> date | None:
+    """The same month and day in a year of `window`; half the time a year one digit away from
+    `born`'s (1952 and 1982), when the window has one."""
+    years = []
+    for year in range(window[0].year, window[1].year + 1):
+        try:
+            day = born.replace(year=year)
+        except ValueError:  # 29 February
+            continue
+        if window[0] <= day <= window[1]:
+            years.append(day)
+    if not years:
+        return None
+    one_digit = [d for d in years if _digits_apart(d.year, born.year) == 1]
+    pool = one_digit if one_digit and rng.random() < 0.5 else years
+    return pool[rng.randrange(len(pool))]
+
+
+def _digits_apart(a: int, b: int) -> int:
+    return sum(x != y for x, y in zip(str(a), str(b), strict=True))
 
 
 def namesake(factory: PersonFactory, member: SyntheticMember) -> Relative:

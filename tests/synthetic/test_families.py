@@ -236,3 +236,26 @@ def test_every_perturbed_query_is_tagged_with_its_families(dataset: dict[str, An
         assert tuple(truth["families"]) == families_of(truth["perturbations"])
         tagged.update(truth["families"])
     assert set(tagged) == set(FAMILIES)
+
+
+def test_some_jr_sr_share_the_birthday_a_year_digit_away(dataset: dict[str, Any]) -> None:
+    """The relative a year keying slip must never let through: same names, same month and day,
+    a birth year one digit from the enrolled father's or son's (1952 and 1982)."""
+    by_name: dict[tuple[str, str], list[date]] = {}
+    for row in dataset["by_id"].values():
+        by_name.setdefault((row["given"], row["family"]), []).append(
+            date.fromisoformat(row["birth_date"])
+        )
+    same_day = one_digit = 0
+    for q in dataset["queries"]:
+        if q["truth"]["relationship"] != "jr_sr":
+            continue
+        name = _patient(q)["name"][0]
+        born = date.fromisoformat(_patient(q)["birthDate"])
+        for other in by_name[(name["given"][0], name["family"])]:
+            if (other.month, other.day) == (born.month, born.day) and other != born:
+                same_day += 1
+                pairs = zip(str(other.year), str(born.year), strict=True)
+                one_digit += sum(a != b for a, b in pairs) == 1
+    assert same_day >= 3
+    assert one_digit >= 1
