@@ -223,6 +223,41 @@ class MBound(_Frozen):
     m_max: float = Field(default=1.0, ge=0.0, le=1.0)
 
 
+class WeightBound(_Frozen):
+    """Training keeps a level's match weight log2(m/u) within these, by moving m.
+
+    u is sampled over the master (two random members are two people); m is what EM learns from
+    requests, where a spouse or sibling shares the household's facts and passes for the member.
+    A bound holds the weights a relative can exploit where the hand-set policy put them.
+    """
+
+    min_weight: float | None = Field(default=None, allow_inf_nan=False)
+    max_weight: float | None = Field(default=None, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WeightBound:
+        if self.min_weight is None and self.max_weight is None:
+            raise ValueError("a weight bound needs min_weight, max_weight or both")
+        if (
+            self.min_weight is not None
+            and self.max_weight is not None
+            and self.min_weight > self.max_weight
+        ):
+            raise ValueError("min_weight must not exceed max_weight")
+        return self
+
+
+class RelativeProfile(_Frozen):
+    """How a relative looks in the comparison levels (comparison -> the levels it may show;
+    comparisons not named are missing). Training refuses a model under which the worst case of
+    the profile (the strongest listed level of each comparison, the rarest listed name) reaches
+    the review threshold on its weights alone."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,62}$")
+    description: str = ""
+    levels: dict[str, tuple[str, ...]] = Field(min_length=1)
+
+
 class TermFrequencies(_Frozen):
     """Relative frequency of values in the member master; values not listed get no adjustment."""
 
@@ -237,7 +272,34 @@ class ModelSpec(_Frozen):
     parameters: dict[str, dict[str, LevelParameters]]
     term_frequencies: dict[str, TermFrequencies] = Field(default_factory=dict)
     m_bounds: dict[str, dict[str, MBound]] = Field(default_factory=dict)
+    # Training-only, like m_bounds: absent, a policy trains exactly as before they existed.
+    weight_bounds: dict[str, dict[str, WeightBound]] = Field(default_factory=dict)
+    relative_profiles: tuple[RelativeProfile, ...] = ()
     training: dict[str, Any] | None = None  # provenance: data fingerprint, counts, notes
+
+    def safety_problems(self, declared: dict[str, set[str]]) -> list[str]:
+        """Weight bounds and relative profiles must name declared comparisons and levels
+        (`declared`: comparison -> level labels); profile names are unique."""
+        problems: list[str] = []
+        for name, levels in self.weight_bounds.items():
+            where = f"model.weight_bounds.{name}"
+            if name not in declared:
+                problems.append(f"{where}: no such comparison in this policy")
+            elif unknown := sorted(set(levels) - declared[name]):
+                problems.append(f"{where}: unknown levels {unknown}")
+        names = [p.name for p in self.relative_profiles]
+        if repeated := sorted({n for n in names if names.count(n) > 1}):
+            problems.append(f"model.relative_profiles: names repeat: {repeated}")
+        for profile in self.relative_profiles:
+            for name, labels in profile.levels.items():
+                where = f"model.relative_profiles.{profile.name}.{name}"
+                if name not in declared:
+                    problems.append(f"{where}: no such comparison in this policy")
+                elif not labels:
+                    problems.append(f"{where}: list at least one level")
+                elif unknown := sorted(set(labels) - declared[name] - {"null"}):
+                    problems.append(f"{where}: unknown levels {unknown}")
+        return problems
 
 
 class StewardDecisionsSpec(_Frozen):
@@ -316,6 +378,9 @@ class PolicyDocument(_Frozen):
                 problems.append(f"model.parameters.{comp.name}: no m/u for {missing}")
             if unknown:
                 problems.append(f"model.parameters.{comp.name}: unknown levels {unknown}")
+        problems += self.model.safety_problems(
+            {c.name: {lv.label for lv in c.levels} for c in self.comparisons}
+        )
         for name in self.model.term_frequencies:
             comp_spec = next((c for c in self.comparisons if c.name == name), None)
             if comp_spec is None or not comp_spec.term_frequency:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from identity.matching.policy import MBound
+from identity.matching.policy import MBound, WeightBound
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +22,9 @@ class LevelEstimate:
     u: float
     m_trained: bool  # EM observed the level at least once; otherwise m is the policy's own
     u_trained: bool  # random sampling saw the level; otherwise u is the policy's own
-    m_estimated: float  # m as EM left it, before the policy's m_bounds
-    clipped: str | None = None  # "m_min" or "m_max" when a bound moved m
+    m_estimated: float  # m as EM left it, before the policy's m_bounds and weight_bounds
+    # The bound that set m last: "m_min", "m_max", "min_weight" or "max_weight"; None when none.
+    clipped: str | None = None
 
     @property
     def key(self) -> str:
@@ -35,6 +36,13 @@ class LevelEstimate:
         if not (self.m > 0 and self.u > 0):
             return math.nan
         return math.log2(self.m / self.u)
+
+    @property
+    def weight_estimated(self) -> float:
+        """log2(m/u) as EM left it, before any bound."""
+        if not (self.m_estimated > 0 and self.u > 0):
+            return math.nan
+        return math.log2(self.m_estimated / self.u)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +123,45 @@ def apply_m_bounds(
             out.append(replace(lv, m=bound.m_min, clipped="m_min"))
         elif lv.m > bound.m_max:
             out.append(replace(lv, m=bound.m_max, clipped="m_max"))
+        else:
+            out.append(lv)
+    return out
+
+
+def _m_for_weight(u: float, weight: float, side: str) -> float:
+    """The m giving log2(m/u) = `weight`, nudged by the last bit so that the weight the service
+    computes from the written m is inside the bound, never a rounding past it."""
+    m = min(1.0, u * math.pow(2.0, weight))
+    if side == "max_weight":
+        while m > 0 and math.log2(m / u) > weight:
+            m = math.nextafter(m, 0.0)
+    else:
+        while m < 1 and math.log2(m / u) < weight:
+            m = math.nextafter(m, 1.0)
+    return m
+
+
+def apply_weight_bounds(
+    levels: list[LevelEstimate], bounds: Mapping[str, Mapping[str, WeightBound]]
+) -> list[LevelEstimate]:
+    """Clip each bounded level's weight log2(m/u) into the policy's weight_bounds by moving m.
+
+    After the m_bounds: these are the safety bounds (what a relative could exploit), so they win.
+    u is the master's own (random sampling), m is what EM learned from a request stream in which
+    relatives share the household's facts: m is what moves. No renormalising (as apply_m_bounds).
+    """
+    out = []
+    for lv in levels:
+        bound = bounds.get(lv.comparison, {}).get(lv.level)
+        weight = lv.match_weight
+        if bound is None or math.isnan(weight):
+            out.append(lv)
+        elif bound.max_weight is not None and weight > bound.max_weight:
+            m = _m_for_weight(lv.u, bound.max_weight, "max_weight")
+            out.append(replace(lv, m=m, clipped="max_weight"))
+        elif bound.min_weight is not None and weight < bound.min_weight:
+            m = _m_for_weight(lv.u, bound.min_weight, "min_weight")
+            out.append(replace(lv, m=m, clipped="min_weight"))
         else:
             out.append(lv)
     return out

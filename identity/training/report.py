@@ -26,7 +26,12 @@ def _notes(lv: LevelEstimate) -> str:
     notes = []
     if not lv.m_trained:
         notes.append("m from policy (EM never observed)")
-    if lv.clipped:
+    if lv.clipped in ("min_weight", "max_weight"):
+        notes.append(
+            f"weight clipped to {lv.clipped} (EM: m {_p(lv.m_estimated)}, "
+            f"weight {lv.weight_estimated:+.2f})"
+        )
+    elif lv.clipped:
         notes.append(f"m clipped to {lv.clipped} (EM: {_p(lv.m_estimated)})")
     if not lv.u_trained:
         notes.append("u from policy (never sampled)")
@@ -69,6 +74,24 @@ def against_match(estimates: Estimates) -> list[str]:
         for lv in estimates.levels
         if lv.kind != "else" and not math.isnan(lv.match_weight) and lv.match_weight < 0
     ]
+
+
+def _clip_note(lv: LevelEstimate) -> str:
+    if lv.clipped in ("min_weight", "max_weight"):
+        return f"{lv.key} {lv.clipped} ({lv.weight_estimated:+.2f} -> {lv.match_weight:+.2f})"
+    return f"{lv.key} {lv.clipped}"
+
+
+def _relatives_section(run: TrainingRun) -> list[str]:
+    """Each relative profile's worst-case weight under the trained model, against review."""
+    if not run.relatives:
+        return []
+    out = ["Relatives (worst case of each profile, on the weights alone; must stay below review)"]
+    for score in run.relatives:
+        verdict = "ok" if score.ok else "REACHES REVIEW"
+        out.append(f"  {verdict:14} {score.describe()}")
+    out.append("")
+    return out
 
 
 def text_report(run: TrainingRun) -> str:
@@ -114,7 +137,10 @@ def text_report(run: TrainingRun) -> str:
     notes = [
         ("u kept from the policy (random sampling never saw the level)", e.u_defaults),
         ("m kept from the policy (EM never observed the level)", e.m_not_observed),
-        ("m clipped into the policy's m_bounds", [f"{lv.key} {lv.clipped}" for lv in e.clipped]),
+        (
+            "m clipped into the policy's m_bounds / weight_bounds",
+            [_clip_note(lv) for lv in e.clipped],
+        ),
         ("agreement levels weighing against a match (consider m_bounds)", against_match(e)),
     ]
     for title, items in notes:
@@ -123,12 +149,14 @@ def text_report(run: TrainingRun) -> str:
     if not_converged:
         out.append(f"  EM did not converge for: {', '.join(not_converged)}")
     out.append("")
+    out += _relatives_section(run)
     if run.problems:
         out.append(f"REFUSED: {len(run.problems)} degeneracy check(s) failed; no policy written")
         out += [f"  - {p}" for p in run.problems]
     else:
         out.append(
-            "Checks: passed (no collapse, exact agreement for / disagreement against a match)"
+            "Checks: passed (no collapse, exact agreement for / disagreement against a match, "
+            "relatives below review)"
         )
     if run.written is not None:
         out.append(f"Written: {run.path} (version {run.written.version})")

@@ -32,6 +32,7 @@ from identity.training.data import (
 )
 from identity.training.errors import TrainingRefused
 from identity.training.estimates import Estimates
+from identity.training.relatives import ProfileScore, profile_scores, refusal
 from identity.training.splink_model import splink_frame
 from identity.training.train import TrainOptions, estimate, policy_charts
 from identity.training.write import (
@@ -66,6 +67,8 @@ class TrainingRun:
     charts: dict[str, dict[str, Any]] = field(default_factory=dict)
     chart_note: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    # The policy's relative profiles scored under the trained model (worst case each).
+    relatives: list[ProfileScore] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -174,6 +177,23 @@ def _check_incoming(incoming: Incoming, where: str) -> None:
                 *incoming.notes,
             ],
         )
+
+
+def _relatives_check(text: str, label: str) -> tuple[list[ProfileScore], list[str]]:
+    """The relative profiles scored on exactly the document to be written (its weights, prior,
+    term frequencies and review threshold), and a refusal reason for each that reaches review.
+
+    Refused, not warned: a model under which a spouse's household facts outweigh a different
+    given name and birth date leaves the negative rules as the only defence, and a relative
+    they miss (a sibling's name one keystroke from the member's) is a stranger's health history
+    sent on. The analyst tightens the policy's weight_bounds and trains again.
+    """
+    try:
+        document = parse_policy(text, source=label).document
+    except PolicyError:
+        return [], []  # write_policy refuses it with every reason
+    scores = profile_scores(document)
+    return scores, [refusal(s) for s in scores if not s.ok]
 
 
 def train_policy(
@@ -287,6 +307,8 @@ def train_sides(
         "retrain rather than edit."
     )
     text = render(new_document, header)
+    relatives, relative_refusals = _relatives_check(text, label)
+    problems += relative_refusals
     run = TrainingRun(
         tenant=tenant,
         source=source,
@@ -299,6 +321,7 @@ def train_sides(
         problems=problems,
         document_text=text,
         timings=timings,
+        relatives=relatives,
     )
     if not problems:
         run.path, run.written = write_policy(rules_dir, label, text)

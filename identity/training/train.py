@@ -7,7 +7,8 @@
    service scores one incoming record against members, so this is the prior it needs.
 3. m by EM on that link, once per blocking rule; each comparison is estimated in the sessions that
    do not block on its columns, and splink keeps the median of its estimates.
-4. The policy's m_bounds clip m where the data cannot teach it.
+4. The policy's m_bounds clip m where the data cannot teach it; then its weight_bounds clip m
+   where a relative sharing the household's facts would teach EM the wrong thing.
 
 Levels random sampling never saw keep the policy's u, and levels EM never observed keep the
 policy's m; both are listed, so the report can say which numbers are still hand-set.
@@ -30,7 +31,13 @@ from splink.internals.splink_dataframe import SplinkDataFrame
 
 from identity.matching.policy import LevelParameters, PolicyDocument, TermFrequencies
 from identity.training.errors import TrainingRefused
-from identity.training.estimates import EmRun, Estimates, LevelEstimate, apply_m_bounds
+from identity.training.estimates import (
+    EmRun,
+    Estimates,
+    LevelEstimate,
+    apply_m_bounds,
+    apply_weight_bounds,
+)
 from identity.training.splink_model import (
     LinkType,
     splink_frame,
@@ -302,6 +309,7 @@ def estimate(
             )
     assert document.model is not None
     levels = apply_m_bounds(levels, document.model.m_bounds)
+    levels = apply_weight_bounds(levels, document.model.weight_bounds)
     estimates = Estimates(
         prior=prior,
         levels=levels,

@@ -76,6 +76,17 @@ def trained_document(
             name: {level: _Flow(bound) for level, bound in levels.items()}
             for name, levels in old_model["m_bounds"].items()
         }
+    # The safety bounds and the relatives' profiles go on: a retrained policy keeps its guard.
+    if old_model.get("weight_bounds"):
+        model["weight_bounds"] = {
+            name: {level: _Flow(bound) for level, bound in levels.items()}
+            for name, levels in old_model["weight_bounds"].items()
+        }
+    if old_model.get("relative_profiles"):
+        model["relative_profiles"] = [
+            {**profile, "levels": _Flow(profile["levels"])}
+            for profile in old_model["relative_profiles"]
+        ]
     model["training"] = training
     if term_frequencies:
         old_tf = old_model.get("term_frequencies") or {}
