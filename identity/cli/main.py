@@ -15,6 +15,7 @@ from identity.cli.common import open_sessions as _sessions
 from identity.cli.demo import demo
 from identity.cli.evaluate import evaluate
 from identity.cli.gate import gate, gate_jwks
+from identity.cli.openapi import openapi
 from identity.cli.purge import purge
 from identity.cli.stewards import stewards_app
 from identity.cli.synth import synth
@@ -55,6 +56,7 @@ app.command()(synth)
 app.command()(train)
 app.command()(gate)
 app.command("gate-jwks")(gate_jwks)
+app.command()(openapi)
 app.command()(purge)
 
 TenantOption = Annotated[str | None, typer.Option("--tenant", help="Tenant (payer) id.")]
