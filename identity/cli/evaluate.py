@@ -21,8 +21,9 @@ import typer
 from sqlalchemy.orm import Session
 
 from identity.cli.common import fail, open_sessions
+from identity.cli.policy_diff import policy_from_anywhere
 from identity.config import Settings, load_settings
-from identity.db import bind_tenant, finish, make_engine, make_session_factory, transaction, upgrade
+from identity.db import bind_tenant, finish
 from identity.evaluation import datasets
 from identity.evaluation.cost import (
     Capacity,
@@ -161,16 +162,7 @@ def _tenant_policy(session: Session, settings: Settings, tenant: str, ref: str |
 
 def _policy_for_built_in(settings: Settings, ref: str | None) -> Policy:
     """A file or a name in matching_rules/ first; else a version stored in the database."""
-    try:
-        return resolve_policy(None, settings.rules_dir, ref or "default")
-    except PolicyError as exc:
-        if ref is None:
-            raise fail(str(exc), 2) from exc
-        with transaction(open_sessions(settings)) as session:
-            try:
-                return resolve_policy(session, settings.rules_dir, ref)
-            except PolicyError as again:
-                raise fail(str(again), 2) from again
+    return policy_from_anywhere(settings, ref or "default")
 
 
 @contextmanager
@@ -181,26 +173,15 @@ def _built_in(
     if name not in datasets.BUILT_IN:
         raise fail(f"unknown data set {name!r}; built in: {', '.join(datasets.BUILT_IN)}", 2)
     with tempfile.TemporaryDirectory(prefix="identity-evaluate-") as tmp:
-        folder = Path(tmp)
         if name == "synthetic":
             data = datasets.synthetic(
-                folder / "data", members=members, queries=queries, seed=seed, today=today
+                Path(tmp), members=members, queries=queries, seed=seed, today=today
             )
         else:
             data = datasets.febrl4() if name == "febrl4" else datasets.febrl3()
-        url = f"sqlite:///{folder / 'master.db'}"
-        upgrade(url)
-        engine = make_engine(settings.model_copy(update={"database_url": url}))
-        factory = make_session_factory(engine)
-        with transaction(factory) as session:
-            loaded = data.load_master(session, BUILT_IN_TENANT)
-        typer.echo(f"{data.name}: {loaded} members loaded into a temporary database", err=True)
-        session = factory()
-        try:
+        with datasets.loaded(data, settings, BUILT_IN_TENANT) as (session, count):
+            typer.echo(f"{data.name}: {count} members loaded into a temporary database", err=True)
             yield session, data
-        finally:
-            finish(session, commit=False)
-            engine.dispose()
 
 
 def _run(

@@ -14,6 +14,7 @@ from identity.cli.common import fail as _fail
 from identity.cli.common import open_sessions as _sessions
 from identity.cli.demo import demo
 from identity.cli.evaluate import evaluate
+from identity.cli.policy_diff import policy_diff
 from identity.cli.gate import gate, gate_jwks
 from identity.cli.openapi import openapi
 from identity.cli.purge import purge
@@ -45,6 +46,7 @@ policy_app = typer.Typer(help="Matching policies in matching_rules/.", no_args_i
 app.add_typer(db_app, name="db")
 app.add_typer(members_app, name="members")
 app.add_typer(policy_app, name="policy")
+policy_app.command("diff")(policy_diff)
 app.add_typer(clients_app, name="clients")
 app.add_typer(auth_app, name="auth")
 app.add_typer(audit_app, name="audit")

@@ -122,7 +122,7 @@ def recommend(
     samples = rng.multinomial(n, observed, size=resamples) / n
     low, high = np.percentile(samples, [2.5, 97.5], axis=0)
     sampled_cost = _cost_of(samples, costs)
-    spec = grid.spec(point, sweep._evaluation.policy.document.decision)
+    spec = sweep.spec(point)
     return Recommendation(
         point=point,
         spec=spec,

@@ -14,8 +14,10 @@ A FEBRL record without a name (the service would refuse it) stays in the set, re
 
 from __future__ import annotations
 
+import tempfile
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -23,6 +25,8 @@ from pathlib import Path
 import orjson
 from sqlalchemy.orm import Session
 
+from identity.config import Settings
+from identity.db import finish, make_engine, make_session_factory, transaction, upgrade
 from identity.errors import InvalidInput
 from identity.evaluation.labels import LabelledQuery
 from identity.matching.standardize import normalize_identifier
@@ -119,3 +123,24 @@ def synthetic(folder: Path, *, members: int, queries: int, seed: int, today: dat
         return report.read
 
     return Dataset(f"synthetic {members} members", labelled, load)
+
+
+@contextmanager
+def loaded(data: Dataset, settings: Settings, tenant: str) -> Iterator[tuple[Session, int]]:
+    """The data set's master loaded into a temporary SQLite (removed after), and a session on
+    it that is only read (rolled back), with the count of members loaded."""
+    with tempfile.TemporaryDirectory(prefix="identity-evaluate-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'master.db'}"
+        upgrade(url)
+        engine = make_engine(settings.model_copy(update={"database_url": url}))
+        try:
+            factory = make_session_factory(engine)
+            with transaction(factory) as session:
+                count = data.load_master(session, tenant)
+            session = factory()
+            try:
+                yield session, count
+            finally:
+                finish(session, commit=False)
+        finally:
+            engine.dispose()

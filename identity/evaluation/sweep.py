@@ -3,9 +3,10 @@
 Candidates, rule verdicts, guards and weights do not depend on the decision thresholds; only the
 probabilistic stage does, and it reads just three numbers of a request: the best open
 candidate's probability, the runner-up's, and which candidate is best. So each request is
-reduced once to those (or, when the rules settled it, to its fixed verdict), the guards are
-checked once on the candidate a match would choose, and `decision.PROBABILISTIC_STAGE` (the
-table `decide` itself runs) is evaluated over the whole grid at once with numpy.
+reduced once to those (or, when the rules settled it, to its fixed verdict); what a match
+becomes is learnt once, by deciding the request with the real `Matcher` under thresholds that
+match its best candidate (so the guards have their say); and `decision.PROBABILISTIC_STAGE`, the
+table `decide` itself runs, is evaluated over the whole grid at once with numpy.
 
 One case is not reduced: a tie that stewards' same-person marks could settle (the
 `steward-decision` stage reads the thresholds to know who is tied). Such requests are re-decided
@@ -25,7 +26,6 @@ from identity.evaluation.metrics import VERDICTS, Verdict, classify, duplicate_p
 from identity.evaluation.run import Evaluation, QueryResult
 from identity.matching.decision import (
     PROBABILISTIC_STAGE,
-    Decision,
     Outcome,
     Reason,
     Stage,
@@ -33,11 +33,12 @@ from identity.matching.decision import (
     decide,
     ranked_open,
 )
-from identity.matching.engine import Matcher, rules_view
-from identity.matching.guards import GuardCheck, capped
+from identity.matching.engine import Matcher
 from identity.matching.policy import DecisionSpec, Policy
 
 _CODE = {v: n for n, v in enumerate(VERDICTS)}
+# Thresholds under which the best open candidate is always matched (margin 0: never ambiguous).
+_EAGER = DecisionSpec(match_probability=5e-324, review_probability=5e-324, margin=0.0)
 # Grid points decided together (bounds the (points x requests) arrays' memory).
 _BLOCK = 200
 
@@ -135,6 +136,11 @@ def _survivor_tie_possible(policy: Policy, result: QueryResult) -> bool:
 
 def _reduce(matcher: Matcher, results: Sequence[QueryResult]) -> _Reduced:
     spec = matcher.policy.document.decision
+    eager = Matcher(
+        with_decision(
+            matcher.policy, _EAGER.model_copy(update={"unscored_outcome": spec.unscored_outcome})
+        )
+    )
     fixed = np.full(len(results), -1, dtype=np.int64)
     best: list[float] = []
     runner_up: list[float] = []
@@ -155,16 +161,14 @@ def _reduce(matcher: Matcher, results: Sequence[QueryResult]) -> _Reduced:
             exact.append(n)
             continue
         b, ru, index = contest(ranked_open(statuses, probabilities))
-        chosen = verdicts[index]
-        checks: tuple[GuardCheck, ...] = ()
-        if matcher.guards:
-            judged = rules_view(r.query, r.candidates)
-            checks = matcher.guards.check(judged, chosen.candidate.record, chosen.score)
-        as_match = capped(
-            Decision(Outcome.MATCH, Stage.PROBABILISTIC, Reason.MATCH_THRESHOLD, index, b), checks
-        )
+        # What a match on the best candidate becomes: the real pipeline run with thresholds
+        # that match it (so the guards, and anything else after `decide`, have their say).
+        forced = eager.resolve(r.query, r.candidates)
+        assert forced.decision.reason is not Reason.SAME_PERSON
+        as_match = forced.decision
+        assert as_match.outcome is not Outcome.MATCH or as_match.chosen == index
         duplicate = duplicate_pair(verdicts, r.truth)
-        member = chosen.candidate.member_id if as_match.outcome is Outcome.MATCH else None
+        member = forced.member.member_id if forced.member is not None else None
         by_outcome = {
             outcome: classify(
                 (as_match.outcome if outcome is Outcome.MATCH else outcome).value,
@@ -192,13 +196,17 @@ def _reduce(matcher: Matcher, results: Sequence[QueryResult]) -> _Reduced:
 class Sweep:
     """Verdict counts at every grid point (columns in `metrics.VERDICTS` order)."""
 
+    policy: Policy  # the evaluated policy: the grid's points are its decision, re-valued
     grid: Grid
     counts: npt.NDArray[np.int64]  # (points, verdicts)
     requests: int
     enrolled: int
     current: int | None  # the evaluated policy's own point, when on the grid
-    _evaluation: Evaluation
-    _reduced: _Reduced
+    _evaluation: Evaluation | None = None
+    _reduced: _Reduced | None = None
+
+    def spec(self, point: int) -> DecisionSpec:
+        return self.grid.spec(point, self.policy.document.decision)
 
     def count(self, verdict: Verdict) -> npt.NDArray[np.int64]:
         return self.counts[:, _CODE[verdict]]
@@ -221,7 +229,10 @@ class Sweep:
         return reviews / max(self.requests, 1)
 
     def verdicts_at(self, point: int) -> npt.NDArray[np.int64]:
-        """Every decided request's verdict code at one grid point (for the bootstrap)."""
+        """Every decided request's verdict code at one grid point, in `Evaluation.decided`
+        order (a report's false matches and misses at a chosen point)."""
+        if self._evaluation is None or self._reduced is None:
+            raise ValueError("this sweep was not computed from an evaluation")
         codes = _verdicts(self._evaluation, self._reduced, self.grid, point, point + 1)
         return np.asarray(codes[0], dtype=np.int64)
 
@@ -274,6 +285,7 @@ def sweep(evaluation: Evaluation, grid: Grid | None = None) -> Sweep:
         for code in range(len(VERDICTS)):
             counts[start:stop, code] = (codes == code).sum(axis=1)
     return Sweep(
+        policy=evaluation.policy,
         grid=grid,
         counts=counts,
         requests=len(decided),
