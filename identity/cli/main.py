@@ -14,9 +14,9 @@ from identity.cli.common import fail as _fail
 from identity.cli.common import open_sessions as _sessions
 from identity.cli.demo import demo
 from identity.cli.evaluate import evaluate
-from identity.cli.policy_diff import policy_diff
 from identity.cli.gate import gate, gate_jwks
 from identity.cli.openapi import openapi
+from identity.cli.policy_diff import policy_diff
 from identity.cli.purge import purge
 from identity.cli.stewards import stewards_app
 from identity.cli.synth import synth
