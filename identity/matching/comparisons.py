@@ -32,6 +32,8 @@ birth_date    null: missing on either side.
   exact           same date
   day_month_swap  same year, month and day swapped (so month != day)
   one_digit_off   the ISO strings differ in exactly one character
+  transposed      two adjacent digits swapped, the rest the same (1972 keyed as 1927, day 12 as
+                  21): the ISO strings' only difference is one adjacent transposition
   year_off_by_one same month and day, years one apart
 sex           null: missing. exact.
 household     null: either side has none of address_line, zip5, phones, subscriber_ids.
@@ -240,6 +242,22 @@ _DAY_MONTH_SWAP_SQL = (
 )
 
 
+def _date_transposed(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
+    q, cs = b.text("birth_date")
+    if q is None:
+        return [False] * len(idx)
+    return [(c := cs[i]) is not None and _adjacent_swap(q, c) for i in idx]
+
+
+# As for the SSN (below): equal lengths, Damerau-Levenshtein 1 and Levenshtein 2 is exactly one
+# adjacent swap. A swap across a '-' is no date, so it never reaches here.
+_DATE_TRANSPOSED_SQL = (
+    "length(birth_date_l) = length(birth_date_r) "
+    "AND damerau_levenshtein(birth_date_l, birth_date_r) = 1 "
+    "AND levenshtein(birth_date_l, birth_date_r) = 2"
+)
+
+
 def _year_off_by_one(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
     q, cs = b.text("birth_date")
     if q is None:
@@ -427,6 +445,7 @@ COMPARISONS: dict[str, ComparisonKind] = {
             "exact": _exact("birth_date"),
             "day_month_swap": LevelKind(lambda _: _DAY_MONTH_SWAP_SQL, _day_month_swap),
             "one_digit_off": _one_char_off("birth_date", None),
+            "transposed": LevelKind(lambda _: _DATE_TRANSPOSED_SQL, _date_transposed),
             "year_off_by_one": LevelKind(lambda _: _YEAR_OFF_BY_ONE_SQL, _year_off_by_one),
         },
         "birth_date",

@@ -88,11 +88,12 @@ def rules_view(query: StandardRecord, candidates: Sequence[Candidate]) -> Standa
 
 
 def compile_rules(policy: Policy) -> tuple[Rule, ...]:
-    """Negative rules first: a candidate that is certainly not the person is never matched."""
-    rules = policy.document.rules
+    """Negative rules first: a candidate that is certainly not the person is never matched.
+    Compiled under the policy's own predicate settings (thresholds, keying errors)."""
+    rules, settings = policy.document.rules, policy.document.predicates.settings()
     return tuple(
-        [Rule(r.name, "negative", r.predicates()) for r in rules.negative]
-        + [Rule(r.name, "positive", r.predicates()) for r in rules.positive]
+        [Rule(r.name, "negative", r.predicates(), settings) for r in rules.negative]
+        + [Rule(r.name, "positive", r.predicates(), settings) for r in rules.positive]
     )
 
 

@@ -16,7 +16,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from identity.matching.blocking import BLOCKING_KEYS
-from identity.matching.rules import PREDICATES, RulePredicate, parse_predicate
+from identity.matching.rules import (
+    PREDICATES,
+    KeyingError,
+    PredicateSettings,
+    RulePredicate,
+    parse_predicates,
+)
 
 
 class PolicyError(ValueError):
@@ -61,7 +67,7 @@ class RuleSpec(_Frozen):
         problems: list[str] = []
         for field_name, spec in when.items():
             try:
-                parse_predicate(field_name, spec)
+                parse_predicates(field_name, spec)
             except ValueError as exc:
                 problems.append(str(exc))
         if problems:
@@ -69,7 +75,7 @@ class RuleSpec(_Frozen):
         return when
 
     def predicates(self) -> tuple[RulePredicate, ...]:
-        return tuple(parse_predicate(f, s) for f, s in self.when.items())
+        return tuple(p for f, s in self.when.items() for p in parse_predicates(f, s))
 
 
 class RulesSpec(_Frozen):
@@ -83,6 +89,81 @@ class RulesSpec(_Frozen):
         if dupes:
             raise ValueError(f"rule names must be unique; repeated: {dupes}")
         return self
+
+
+class GivenNamePredicates(_Frozen):
+    agree_jaro_winkler: float = Field(default=0.92, gt=0.0, le=1.0)
+    typo_edits: int = Field(default=1, ge=0, le=3)
+    first_letter_kept: bool = True
+
+
+class FamilyNamePredicates(_Frozen):
+    agree_jaro_winkler: float = Field(default=0.92, gt=0.0, le=1.0)
+    differ_jaro_winkler: float = Field(default=0.80, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FamilyNamePredicates:
+        if self.differ_jaro_winkler > self.agree_jaro_winkler:
+            raise ValueError("differ_jaro_winkler must not exceed agree_jaro_winkler")
+        return self
+
+
+class BirthDatePredicates(_Frozen):
+    days_per_year: float = Field(default=365.25, ge=365.0, le=366.0)
+    keying_errors: tuple[KeyingError, ...] = ()
+
+    @field_validator("keying_errors")
+    @classmethod
+    def _once(cls, kinds: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(kinds)) != len(kinds):
+            raise ValueError("a keying error is listed more than once")
+        return kinds
+
+
+class SsnPredicates(_Frozen):
+    keying_edits: int = Field(default=1, ge=0, le=3)
+
+
+class SexPredicates(_Frozen):
+    differ_codes: tuple[Literal["M", "F", "O"], ...] = ("M", "F")
+
+    @field_validator("differ_codes")
+    @classmethod
+    def _once(cls, codes: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(codes)) != len(codes):
+            raise ValueError("a sex code is listed more than once")
+        return codes
+
+
+class PredicatesSpec(_Frozen):
+    """What the rules' predicates decide with (see rules.py: PredicateSettings). Every value
+    defaults to what the predicates used before policies declared them, and no birth-date keying
+    error is declared by default, so a policy without this section decides as it always did.
+      given_name   agree_jaro_winkler (a near spelling agrees), typo_edits (OSA edits a typo may
+                   make), first_letter_kept (a typo keeps the first letter)
+      family_name  agree_jaro_winkler, differ_jaro_winkler (below it: clearly another name)
+      birth_date   days_per_year (years apart), keying_errors (what `not_keying_error` excuses)
+      ssn          keying_edits (OSA edits that are one keying error, not another SSN)
+      sex          differ_codes (the recorded sexes that can differ)"""
+
+    given_name: GivenNamePredicates = Field(default_factory=GivenNamePredicates)
+    family_name: FamilyNamePredicates = Field(default_factory=FamilyNamePredicates)
+    birth_date: BirthDatePredicates = Field(default_factory=BirthDatePredicates)
+    ssn: SsnPredicates = Field(default_factory=SsnPredicates)
+    sex: SexPredicates = Field(default_factory=SexPredicates)
+
+    def settings(self) -> PredicateSettings:
+        return PredicateSettings(
+            given_agree_jaro_winkler=self.given_name.agree_jaro_winkler,
+            given_typo_edits=self.given_name.typo_edits,
+            given_first_letter_kept=self.given_name.first_letter_kept,
+            family_agree_jaro_winkler=self.family_name.agree_jaro_winkler,
+            family_differ_jaro_winkler=self.family_name.differ_jaro_winkler,
+            days_per_year=self.birth_date.days_per_year,
+            birth_date_keying_errors=frozenset(self.birth_date.keying_errors),
+            ssn_keying_edits=self.ssn.keying_edits,
+            sex_differ_codes=frozenset(self.sex.differ_codes),
+        )
 
 
 class DecisionSpec(_Frozen):
@@ -112,7 +193,7 @@ LEVEL_KINDS: dict[str, frozenset[str]] = {
         {"exact", "swapped", "earlier_family", "compound_part", "jaro_winkler", "phonetic", "else"}
     ),
     "birth_date": frozenset(
-        {"exact", "day_month_swap", "one_digit_off", "year_off_by_one", "else"}
+        {"exact", "day_month_swap", "one_digit_off", "transposed", "year_off_by_one", "else"}
     ),
     "sex": frozenset({"exact", "else"}),
     "household": frozenset({"address", "phone", "subscriber_id", "street", "zip", "else"}),
@@ -317,6 +398,7 @@ class PolicyDocument(_Frozen):
     description: str = ""
     blocking: BlockingSpec
     rules: RulesSpec
+    predicates: PredicatesSpec = Field(default_factory=PredicatesSpec)
     decision: DecisionSpec
     guards: tuple[GuardSpec, ...] = ()
     steward_decisions: StewardDecisionsSpec | None = None
