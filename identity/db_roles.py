@@ -21,6 +21,7 @@ APP_PRIVILEGES: dict[str, str] = {
     "review_resolution": "SELECT, INSERT, UPDATE",  # a newer version marks the older superseded
     "remembered_decision": "SELECT, INSERT, UPDATE",  # an undo deactivates, never deletes
     "same_person_pair": "SELECT, INSERT, UPDATE",
+    "learned_given_name": "SELECT, INSERT, UPDATE",  # deactivated, never deleted
     "match_token": "SELECT, INSERT, UPDATE",  # revoked, never deleted
     "member_match_attempt": "SELECT, INSERT, DELETE",
     "member_match_request": "SELECT, INSERT",

@@ -54,6 +54,7 @@ from identity.exchange.service import (
 )
 from identity.fhir.member_match import MemberMatchRequest
 from identity.keyed_lock import lock_keys
+from identity.learned_names import service as learned_names
 from identity.matching.decision import Outcome, Reason
 from identity.matching.record import StandardRecord
 from identity.matching.standardize import standardize
@@ -148,8 +149,10 @@ def member_match_batch(
     matcher = matchers.for_tenant(session, actor.tenant) if to_match else None
     decisions: dict[int, resolution.NewDecision] = {}
     if matcher is not None:
+        queries = [m.query for m in to_match]
+        learned = learned_names.for_queries(session, actor.tenant, matcher.given_names, queries)
         found, per_query_s = resolution.candidates_for(
-            session, actor.tenant, matcher, [m.query for m in to_match]
+            session, actor.tenant, matcher, queries, learned
         )
         # Decided together (pure work, shared with helper processes if any), used in order
         # below: the decision of a request that repeats one this batch sent to review is
@@ -161,6 +164,7 @@ def member_match_batch(
             candidates_s=per_query_s,
             helpers=helpers,
             helper_count=helper_count,
+            learned=learned,
         )
         decisions = {id(m): d for m, d in zip(to_match, decided, strict=True)}
     for m in admitted:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from identity.matching.decision import Decision, Outcome, Reason, Stage, Status, decide
+from identity.matching.given_names import NO_LEARNED, GivenNames, LearnedNames
 from identity.matching.guards import GuardCheck, Guards, capped
 from identity.matching.policy import Policy
 from identity.matching.record import StandardRecord
@@ -69,6 +70,9 @@ class Resolution:
     ssn_set_aside: bool = False
     # Answered with a surviving record: {"member_id", "others", "resolution_ids"}.
     same_person: dict[str, Any] | None = None
+    # Candidates whose given name only a learned equivalence made equivalent:
+    # ({"member_id", "resolution_ids": the stewards' links it was learned from}, ...).
+    learned_given_names: tuple[dict[str, Any], ...] = ()
 
     @property
     def member(self) -> Candidate | None:
@@ -105,6 +109,7 @@ class Matcher:
         self.rules = compile_rules(policy)
         self.guards = Guards(policy)
         doc = policy.document
+        self.given_names = GivenNames.of(doc.given_name_equivalences)
         self.scorer = FellegiSunter(doc.comparisons, doc.model) if doc.model else None
 
     def verdict(
@@ -133,10 +138,29 @@ class Matcher:
             return mark
         return None
 
-    def resolve(self, query: StandardRecord, candidates: Sequence[Candidate]) -> Resolution:
+    def resolve(
+        self,
+        query: StandardRecord,
+        candidates: Sequence[Candidate],
+        learned: LearnedNames = NO_LEARNED,
+    ) -> Resolution:
         """Every candidate is scored (the evidence shows why rules and weights agree or not);
         only the open ones compete in the probabilistic decision. The candidate the stages
-        chose then meets the policy's guards, which may lower the match (to review)."""
+        chose then meets the policy's guards, which may lower the match (to review). Given
+        names are first widened as the policy declares (diminutives, `learned` pairs)."""
+        learned_used: tuple[dict[str, Any], ...] = ()
+        if self.given_names:
+            widened = self.given_names.widen(
+                query,
+                [c.record for c in candidates],
+                [c.member_id for c in candidates],
+                learned,
+            )
+            query, learned_used = widened.query, widened.learned_used
+            candidates = [
+                c if r is c.record else replace(c, record=r)
+                for c, r in zip(candidates, widened.records, strict=True)
+            ]
         scores: Sequence[PairScore | None] = [None] * len(candidates)
         if self.scorer is not None and candidates:
             scores = self.scorer.score(query, [c.record for c in candidates])
@@ -160,7 +184,11 @@ class Matcher:
             verdicts = (*verdicts[:i], replace(verdicts[i], guards=checks), *verdicts[i + 1 :])
             decision = capped(decision, checks)
         return Resolution(
-            decision, verdicts, ssn_set_aside=judged is not query, same_person=same_person
+            decision,
+            verdicts,
+            ssn_set_aside=judged is not query,
+            same_person=same_person,
+            learned_given_names=learned_used,
         )
 
     def _tied(self, decision: Decision, verdicts: Sequence[CandidateVerdict]) -> list[str]:

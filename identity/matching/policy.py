@@ -392,6 +392,26 @@ class StewardDecisionsSpec(_Frozen):
     same_person: Literal["survivor", "ignore"] = "survivor"
 
 
+class GivenNameEquivalencesSpec(_Frozen):
+    """Given names equivalent beyond the `nicknames` package (see matching/given_names.py).
+    Absent from a policy: only the `nicknames` package, as before this section existed.
+      diminutives               `listed` (a published diminutives list), `derived` (clipped-stem
+                                hypocoristics of real US given names), each of the record's sex
+      learn_from_steward_links  pairs stewards linked (a request's given name to a member's)
+      min_links                 ...used once linked for this many distinct members"""
+
+    diminutives: tuple[Literal["listed", "derived"], ...] = ()
+    learn_from_steward_links: bool = False
+    min_links: int = Field(default=2, ge=1, le=1000)
+
+    @field_validator("diminutives")
+    @classmethod
+    def _once(cls, sources: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(sources)) != len(sources):
+            raise ValueError("a diminutives source is listed more than once")
+        return sources
+
+
 class PolicyDocument(_Frozen):
     label: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-_]{0,40}$")
     name: str = Field(min_length=1, max_length=80)
@@ -402,6 +422,7 @@ class PolicyDocument(_Frozen):
     decision: DecisionSpec
     guards: tuple[GuardSpec, ...] = ()
     steward_decisions: StewardDecisionsSpec | None = None
+    given_name_equivalences: GivenNameEquivalencesSpec | None = None
     comparisons: tuple[ComparisonSpec, ...] = ()
     model: ModelSpec | None = None
 

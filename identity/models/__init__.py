@@ -11,6 +11,7 @@ from identity.models.consent_withdrawal import ConsentWithdrawal
 from identity.models.coverage import Coverage
 from identity.models.decision import MatchDecision
 from identity.models.idempotency_record import IdempotencyRecord
+from identity.models.learned_given_name import LearnedGivenName
 from identity.models.match_token import MatchToken
 from identity.models.member import Member
 from identity.models.member_match import MemberMatchAttempt, MemberMatchRequest
@@ -36,6 +37,7 @@ __all__ = [
     "ConsentWithdrawal",
     "Coverage",
     "IdempotencyRecord",
+    "LearnedGivenName",
     "MatchDecision",
     "MatchToken",
     "Member",

@@ -23,6 +23,7 @@ from identity.db import to_json
 from identity.matching.blocking import blocking_keys
 from identity.matching.decision import Outcome
 from identity.matching.engine import Candidate, Matcher
+from identity.matching.given_names import NO_LEARNED, LearnedNames
 from identity.matching.policy import Policy
 from identity.matching.record import StandardRecord
 from identity.member.repository import find_candidates_many
@@ -48,16 +49,22 @@ class NewDecision:
 
 
 def candidates_for(
-    session: Session, tenant: str, matcher: Matcher, queries: Sequence[StandardRecord]
+    session: Session,
+    tenant: str,
+    matcher: Matcher,
+    queries: Sequence[StandardRecord],
+    learned: LearnedNames = NO_LEARNED,
 ) -> tuple[list[list[Candidate]], float]:
     """Every query's candidates with what stewards decided about them (as `service.match`
-    reads them), and the retrieval's seconds per query (its timing share)."""
+    reads them), and the retrieval's seconds per query (its timing share). `learned`: the
+    given-name pairs `learned_names.for_queries` read for these queries."""
     started = time.perf_counter()
     blocking = matcher.policy.document.blocking
+    view = matcher.given_names.query_view
     found = find_candidates_many(
         session,
         tenant,
-        [blocking_keys(q, blocking.keys) for q in queries],
+        [blocking_keys(view(q, learned), blocking.keys) for q in queries],
         max_block_size=blocking.max_block_size,
         max_candidates=blocking.max_candidates,
     )
@@ -75,12 +82,13 @@ def decide(
     *,
     standardize_s: float,
     candidates_s: float,
+    learned: LearnedNames = NO_LEARNED,
 ) -> NewDecision:
     """`service.match`'s decision for one query, not yet written. Timings: the query's own
     standardising and deciding; retrieval is the batch's, shared out evenly."""
     started = time.perf_counter()
     policy = matcher.policy
-    resolution = matcher.resolve(query, candidates)
+    resolution = matcher.resolve(query, candidates, learned)
     decided = time.perf_counter()
     fields = decision_fields(
         tenant,
@@ -140,6 +148,7 @@ def decide_all(
     candidates_s: float,
     helpers: Executor | None = None,
     helper_count: int = 0,
+    learned: LearnedNames = NO_LEARNED,
 ) -> list[NewDecision]:
     """`decide` for each query, in order. With helper processes, each takes an equal share of
     the queries while this thread decides the last share: rules, scores and evidence are pure
@@ -147,7 +156,7 @@ def decide_all(
     shares = helper_count + 1 if helpers is not None else 1
     size = -(-len(pending) // shares)
     if helpers is None or shares == 1 or size < MIN_SHARE:
-        return _decide_many(tenant, matcher, pending, candidates_s)
+        return _decide_many(tenant, matcher, pending, candidates_s, learned)
     futures: list[Future[list[NewDecision]]] = [
         helpers.submit(
             _decide_elsewhere,
@@ -155,18 +164,23 @@ def decide_all(
             matcher.policy,
             pending[n * size : (n + 1) * size],
             candidates_s,
+            learned,
         )
         for n in range(shares - 1)
     ]
-    mine = _decide_many(tenant, matcher, pending[(shares - 1) * size :], candidates_s)
+    mine = _decide_many(tenant, matcher, pending[(shares - 1) * size :], candidates_s, learned)
     return [d for f in futures for d in f.result()] + mine
 
 
 def _decide_many(
-    tenant: str, matcher: Matcher, pending: Sequence[Pending], candidates_s: float
+    tenant: str,
+    matcher: Matcher,
+    pending: Sequence[Pending],
+    candidates_s: float,
+    learned: LearnedNames,
 ) -> list[NewDecision]:
     return [
-        decide(tenant, matcher, q, c, standardize_s=s, candidates_s=candidates_s)
+        decide(tenant, matcher, q, c, standardize_s=s, candidates_s=candidates_s, learned=learned)
         for q, c, s in pending
     ]
 
@@ -175,10 +189,14 @@ _HELPER_MATCHERS: dict[str, Matcher] = {}  # in a helper process: one matcher pe
 
 
 def _decide_elsewhere(
-    tenant: str, policy: Policy, pending: Sequence[Pending], candidates_s: float
+    tenant: str,
+    policy: Policy,
+    pending: Sequence[Pending],
+    candidates_s: float,
+    learned: LearnedNames,
 ) -> list[NewDecision]:
     """A helper process's share (module-level, so it pickles by name)."""
     matcher = _HELPER_MATCHERS.get(policy.version)
     if matcher is None:
         matcher = _HELPER_MATCHERS[policy.version] = Matcher(policy)
-    return _decide_many(tenant, matcher, pending, candidates_s)
+    return _decide_many(tenant, matcher, pending, candidates_s, learned)

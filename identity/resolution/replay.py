@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from identity.errors import Conflict, NotFound
+from identity.learned_names import service as learned_names
 from identity.matching.engine import Candidate, Matcher, Resolution
 from identity.matching.record import record_from_dict
 from identity.policy.service import stored_policy
@@ -53,5 +54,7 @@ def replay(session: Session, tenant: str, match_id: str, policy_version: str) ->
         recorded_reason=decision.reason,
         recorded_member_id=decision.member_id,
         replay_version=policy_version,
-        replayed=matcher.resolve(query, candidates),
+        replayed=matcher.resolve(
+            query, candidates, learned_names.for_replay(session, tenant, evidence)
+        ),
     )

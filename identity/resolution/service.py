@@ -33,6 +33,7 @@ from identity.fhir.patient_match import (
     grade_candidates,
     select_entries,
 )
+from identity.learned_names import service as learned_names
 from identity.matching.blocking import blocking_keys
 from identity.matching.decision import Outcome
 from identity.matching.engine import Resolution
@@ -88,6 +89,11 @@ def _evidence(query: StandardRecord, resolution: Resolution, policy_version: str
         },
         "rules_without_ssn": resolution.ssn_set_aside,
         **({"steward_decision": resolution.same_person} if resolution.same_person else {}),
+        **(
+            {learned_names.EVIDENCE_KEY: list(resolution.learned_given_names)}
+            if resolution.learned_given_names
+            else {}
+        ),
         "query": record_as_dict(query),
         "candidates": [
             {**v.evidence(), "record": record_as_dict(v.candidate.record)}
@@ -166,10 +172,12 @@ def match(
     standardised = time.perf_counter()
 
     blocking = policy.document.blocking
+    # Given-name pairs stewards' links taught, when the policy learns from them (one read).
+    learned = learned_names.for_queries(session, tenant, matcher.given_names, [query])
     candidates = find_candidates(
         session,
         tenant,
-        blocking_keys(query, blocking.keys),
+        blocking_keys(matcher.given_names.query_view(query, learned), blocking.keys),
         max_block_size=blocking.max_block_size,
         max_candidates=blocking.max_candidates,
     )
@@ -177,7 +185,7 @@ def match(
     candidates = mark_candidates(session, tenant, [(fingerprint(query), candidates)])[0]
     retrieved = time.perf_counter()
 
-    resolution = matcher.resolve(query, candidates)
+    resolution = matcher.resolve(query, candidates, learned)
     decided = time.perf_counter()
 
     timings = {

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from identity.audit import service as audit
 from identity.audit.actor import Actor
 from identity.errors import Conflict, FieldError, InvalidInput, NotFound
+from identity.learned_names import service as learned_names
 from identity.models import RememberedDecision, ReviewItem, ReviewResolution, SamePersonPair
 from identity.review import repository
 from identity.review.claims import aware, holder
@@ -166,9 +167,13 @@ def decide(
     )
     repository.add_resolution(session, row)
     repository.forget_for_item(session, actor.tenant, item.id, by=me, now=now)
+    learned_names.forget_for_item(session, actor.tenant, item.id, by=me, now=now)
     if kind == "not_same_person":
         repository.deactivate(session, pairs, by=me, now=now)
     _remember(session, item, row)
+    if kind == "link":  # a given name the link shows equivalent to the member's
+        decision_row = repository.decision_of(session, actor.tenant, item.match_id)
+        learned_names.learn_from_link(session, row, decision_row)
 
     was_linked = item.resolution == "link"
     settled_member = _settled_member(decision)

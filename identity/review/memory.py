@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from identity.audit import service as audit
 from identity.audit.actor import Actor
 from identity.errors import NotFound
+from identity.learned_names import service as learned_names
 from identity.matching.engine import Candidate
 from identity.matching.steward import StewardMark, SurvivorMark
 from identity.models import RememberedDecision, SamePersonPair
@@ -106,6 +107,9 @@ def undo_remembered(
                 session, actor.tenant, row.input_fingerprint, row.member_id
             )
             revoke_answers(session, actor, answered, now=now)
+            learned_names.forget_link(
+                session, actor.tenant, row.resolution_id, by=who(actor), now=now
+            )
         other = row.other_member_id if isinstance(row, SamePersonPair) else None
         audit.record(
             session,

@@ -1,0 +1,85 @@
+"""All SQL about given-name pairs learned from stewards' links."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from identity.db import in_chunks
+from identity.models import LearnedGivenName, ReviewResolution
+
+# (request given, member given, member's sex, member id, resolution id)
+PairRow = tuple[str, str, str | None, str, str]
+_PAIR_COLUMNS = (
+    LearnedGivenName.request_given,
+    LearnedGivenName.member_given,
+    LearnedGivenName.sex,
+    LearnedGivenName.member_id,
+    LearnedGivenName.resolution_id,
+)
+
+
+def add(session: Session, row: LearnedGivenName) -> None:
+    session.add(row)
+    session.flush()
+
+
+def active_naming(session: Session, tenant: str, names: Collection[str]) -> list[PairRow]:
+    """The tenant's active pairs with one of these names on either side."""
+    rows: list[PairRow] = []
+    for chunk in in_chunks(sorted(names)):
+        found = session.execute(
+            select(*_PAIR_COLUMNS).where(
+                LearnedGivenName.tenant_id == tenant,
+                LearnedGivenName.active.is_(True),
+                or_(
+                    LearnedGivenName.request_given.in_(chunk),
+                    LearnedGivenName.member_given.in_(chunk),
+                ),
+            )
+        )
+        rows += [(a, b, sex, member, link) for a, b, sex, member, link in found]
+    return rows
+
+
+def of_resolutions(session: Session, tenant: str, resolution_ids: Sequence[str]) -> list[PairRow]:
+    """The pairs these links taught, active or since undone (a replay decides as it was)."""
+    rows: list[PairRow] = []
+    for chunk in in_chunks(sorted(set(resolution_ids))):
+        found = session.execute(
+            select(*_PAIR_COLUMNS).where(
+                LearnedGivenName.tenant_id == tenant,
+                LearnedGivenName.resolution_id.in_(chunk),
+            )
+        )
+        rows += [(a, b, sex, member, link) for a, b, sex, member, link in found]
+    return rows
+
+
+def deactivate_for_item(
+    session: Session, tenant: str, item_id: str, *, by: str, now: datetime
+) -> None:
+    """What the item's earlier resolutions taught: a newer decision on the item replaces it."""
+    of_item = select(ReviewResolution.id).where(
+        ReviewResolution.tenant_id == tenant, ReviewResolution.item_id == item_id
+    )
+    _deactivate(session, tenant, LearnedGivenName.resolution_id.in_(of_item), by=by, now=now)
+
+
+def deactivate_for_resolution(
+    session: Session, tenant: str, resolution_id: str, *, by: str, now: datetime
+) -> None:
+    _deactivate(session, tenant, LearnedGivenName.resolution_id == resolution_id, by=by, now=now)
+
+
+def _deactivate(session: Session, tenant: str, which: Any, *, by: str, now: datetime) -> None:
+    session.execute(
+        update(LearnedGivenName)
+        .where(LearnedGivenName.tenant_id == tenant, LearnedGivenName.active.is_(True), which)
+        .values(active=False, undone_by=by, undone_at=now)
+        .execution_options(synchronize_session=False)
+    )
