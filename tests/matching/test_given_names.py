@@ -337,7 +337,7 @@ def test_a_learned_pair_widens_the_query_as_the_policy_says(
     query_sex: str | None, pair_sex: str | None, members: int, used: bool
 ) -> None:
     learned = _learned("BITSY", "ELIZABETH", pair_sex, members)
-    query = person("Bitsy", "Whitfield", BORN, sex=SEX.get(query_sex or "", None))
+    query = person("Bitsy", "Whitfield", BORN, sex=SEX.get(query_sex or ""))
     member = person("Elizabeth", "Whitfield", BORN, sex="female")
     widened = WIDEN.widen(query, [member], ["M9"], learned)
     assert ("ELIZABETH" in widened.query.given_canonicals) is used
