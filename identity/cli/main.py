@@ -18,6 +18,7 @@ from identity.cli.gate import gate, gate_jwks
 from identity.cli.openapi import openapi
 from identity.cli.policy_diff import policy_diff
 from identity.cli.purge import purge
+from identity.cli.shadow import activate_checked, shadow
 from identity.cli.stewards import stewards_app
 from identity.cli.synth import synth
 from identity.cli.train import train
@@ -60,6 +61,7 @@ app.command()(gate)
 app.command("gate-jwks")(gate_jwks)
 app.command()(openapi)
 app.command()(purge)
+app.command()(shadow)
 
 TenantOption = Annotated[str | None, typer.Option("--tenant", help="Tenant (payer) id.")]
 
@@ -196,8 +198,13 @@ def policy_show(
 def policy_activate(
     ref: Annotated[str, typer.Argument(help="File name, label or version in matching_rules/.")],
     tenant: TenantOption = None,
+    accept_risk: Annotated[
+        str | None,
+        typer.Option(help="Activate although precision on the labels drops; why (audited)."),
+    ] = None,
 ) -> None:
-    """Validate a policy file and make it the tenant's active policy."""
+    """Validate a policy file and make it the tenant's active policy (another policy than the
+    active one: after its shadow run and its precision on the stewards' labels)."""
     settings = load_settings()
     tenant = tenant or settings.default_tenant
     try:
@@ -207,8 +214,7 @@ def policy_activate(
             typer.secho(f"{exc.source}: {problem}", fg="red", err=True)
         raise _fail("policy not activated") from exc
     try:
-        with transaction(_sessions(settings)) as session:
-            changed = policy_service.activate(session, tenant, policy)
+        changed = activate_checked(settings, tenant, policy, accept_risk)
     except IdentityError as exc:
         raise _fail(exc.detail) from exc
     state = "activated" if changed else "already active"

@@ -8,13 +8,14 @@ the retention purge removed cannot be replayed: there is nothing left to decide 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from identity.errors import Conflict, NotFound
 from identity.learned_names import service as learned_names
 from identity.matching.engine import Candidate, Matcher, Resolution
-from identity.matching.record import record_from_dict
+from identity.matching.record import StandardRecord, record_from_dict
 from identity.policy.service import stored_policy
 from identity.resolution import repository
 
@@ -30,6 +31,22 @@ class Replay:
     replayed: Resolution
 
 
+def replayable(evidence: dict[str, Any]) -> bool:
+    """The evidence still holds the demographics a replay needs (not purged by retention)."""
+    return "query" in evidence and all("record" in c for c in evidence.get("candidates", ()))
+
+
+def stored_inputs(evidence: dict[str, Any]) -> tuple[StandardRecord, list[Candidate]]:
+    """The query and candidates a stored decision was made on, as the pure core takes them:
+    the one rebuild every replay (one decision, a shadow run, steward labels) goes through."""
+    query = record_from_dict(evidence["query"])
+    candidates = [
+        Candidate(0, c["member_id"], record_from_dict(c["record"]), tuple(c["blocking_keys"]))
+        for c in evidence["candidates"]
+    ]
+    return query, candidates
+
+
 def replay(session: Session, tenant: str, match_id: str, policy_version: str) -> Replay:
     decision = repository.get_decision(session, tenant, match_id)
     if decision is None:
@@ -41,11 +58,7 @@ def replay(session: Session, tenant: str, match_id: str, policy_version: str) ->
             f"decision {match_id} cannot be replayed: its demographics were purged{when} "
             "(retention); its outcome, reason and policy version remain"
         )
-    query = record_from_dict(evidence["query"])
-    candidates = [
-        Candidate(0, c["member_id"], record_from_dict(c["record"]), tuple(c["blocking_keys"]))
-        for c in evidence["candidates"]
-    ]
+    query, candidates = stored_inputs(evidence)
     matcher = Matcher(stored_policy(session, policy_version))
     return Replay(
         match_id=match_id,

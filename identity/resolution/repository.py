@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from typing import cast as typing_cast
 
@@ -45,3 +46,22 @@ def add_decisions_serialized(session: Session, rows: Sequence[dict[str, Any]]) -
         plain = {k: v for k, v in row.items() if k not in _JSON_COLUMNS}
         params.append(plain | {f"json_{name}": row[name] for name in _JSON_COLUMNS})
     session.execute(insert(table).values({n: as_json(n) for n in _JSON_COLUMNS}), params)
+
+
+def recent_decisions(
+    session: Session, tenant: str, *, since: datetime | None, limit: int
+) -> list[tuple[str, datetime, str, dict[str, Any]]]:
+    """(id, created at, input fingerprint, evidence) of the tenant's newest decisions whose
+    demographics are still held, newest first: what a shadow run re-decides."""
+    query = select(
+        MatchDecision.id,
+        MatchDecision.created_at,
+        MatchDecision.input_fingerprint,
+        MatchDecision.evidence,
+    ).where(MatchDecision.tenant_id == tenant, MatchDecision.purged_at.is_(None))
+    if since is not None:
+        query = query.where(MatchDecision.created_at >= since)
+    rows = session.execute(
+        query.order_by(MatchDecision.created_at.desc(), MatchDecision.id).limit(limit)
+    )
+    return [(str(i), created, str(fp), evidence) for i, created, fp, evidence in rows]

@@ -555,3 +555,60 @@ def lock_item(session: Session, tenant: str, item_id: str) -> ReviewItem | None:
         .where(ReviewItem.tenant_id == tenant, ReviewItem.id == item_id)
         .execution_options(populate_existing=True)
     )
+
+
+def item_ids_for_matches(
+    session: Session, tenant: str, match_ids: Collection[str]
+) -> dict[str, str]:
+    """match id -> its review item's id, for those decisions that opened one."""
+    found: dict[str, str] = {}
+    for chunk in in_chunks(match_ids):
+        rows = session.execute(
+            select(ReviewItem.match_id, ReviewItem.id).where(
+                ReviewItem.tenant_id == tenant, ReviewItem.match_id.in_(chunk)
+            )
+        )
+        found.update({str(m): str(i) for m, i in rows})
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class SettledItem:
+    """A resolved item's current settlement beside the evidence of the decision it settled."""
+
+    item_id: str
+    match_id: str
+    kind: str
+    member_id: str | None
+    other_member_id: str | None
+    decided_at: datetime
+    evidence: dict[str, Any]
+
+
+def settled_items(session: Session, tenant: str, *, limit: int) -> list[SettledItem]:
+    """Resolved items (newest settlement first) whose decision still holds its demographics,
+    with the settlement in force (the newest version, not superseded)."""
+    rows = session.execute(
+        select(
+            ReviewItem.id,
+            ReviewItem.match_id,
+            ReviewResolution.kind,
+            ReviewResolution.member_id,
+            ReviewResolution.other_member_id,
+            ReviewResolution.decided_at,
+            MatchDecision.evidence,
+        )
+        .join(ReviewResolution, ReviewResolution.item_id == ReviewItem.id)
+        .join(MatchDecision, MatchDecision.id == ReviewItem.match_id)
+        .where(
+            ReviewItem.tenant_id == tenant,
+            ReviewItem.status == "resolved",
+            ReviewResolution.tenant_id == tenant,
+            ReviewResolution.superseded_at.is_(None),
+            MatchDecision.tenant_id == tenant,
+            MatchDecision.purged_at.is_(None),
+        )
+        .order_by(ReviewResolution.decided_at.desc(), ReviewItem.id)
+        .limit(limit)
+    )
+    return [SettledItem(*row) for row in rows]
