@@ -1,8 +1,9 @@
 """Evaluate a policy on labelled requests, in-process, writing nothing.
 
 Each request goes the live path's way: parsed as `/v1/match` parses it (labels.py), standardised,
-its candidates found and marked with stewards' remembered decisions by the function the bulk
-path uses (`resolution.batch.candidates_for`), and decided by the real `Matcher`. The session is
+the given-name pairs stewards' links taught read, its candidates found and marked with stewards'
+remembered decisions by the function the bulk path uses (`resolution.batch.candidates_for`), and
+decided by the real `Matcher`. The session is
 only read; the caller rolls it back. The result keeps every request's query, candidates and
 resolution (rule verdicts, weights, guards), so a report or a sweep needs nothing else.
 """
@@ -19,7 +20,9 @@ from sqlalchemy.orm import Session
 
 from identity.evaluation.labels import LabelledQuery
 from identity.evaluation.metrics import Metrics, Verdict, summarise, verdict_of
+from identity.learned_names import service as learned_names
 from identity.matching.engine import Candidate, Matcher, Resolution
+from identity.matching.given_names import NO_LEARNED, LearnedNames
 from identity.matching.policy import Policy
 from identity.matching.record import StandardRecord
 from identity.matching.standardize import standardize
@@ -41,6 +44,9 @@ class QueryResult:
     candidates: tuple[Candidate, ...]
     resolution: Resolution | None
     verdict: Verdict | None
+    # The given-name pairs stewards' links taught that the request was decided with (the
+    # sweep decides it again with the same).
+    learned: LearnedNames = NO_LEARNED
 
     @property
     def truth_found(self) -> bool:
@@ -96,9 +102,12 @@ def evaluate(
     for first in range(0, len(queries), CHUNK):
         chunk = queries[first : first + CHUNK]
         asked = [(q, standardize(q.raw, today=today)) for q in chunk if q.raw is not None]
-        found, _ = candidates_for(session, tenant, matcher, [record for _, record in asked])
+        records = [record for _, record in asked]
+        # The live path's reads, in its order: learned given names, then candidates and marks.
+        learned = learned_names.for_queries(session, tenant, matcher.given_names, records)
+        found, _ = candidates_for(session, tenant, matcher, records, learned)
         decided = {
-            id(q): (record, tuple(candidates), matcher.resolve(record, candidates))
+            id(q): (record, tuple(candidates), matcher.resolve(record, candidates, learned))
             for (q, record), candidates in zip(asked, found, strict=True)
         }
         for q in chunk:
@@ -108,7 +117,9 @@ def evaluate(
             record, candidates, resolution = decided[id(q)]
             verdict = verdict_of(resolution, q.truth)
             results.append(
-                QueryResult(q.request_id, q.truth, q.tags, record, candidates, resolution, verdict)
+                QueryResult(
+                    q.request_id, q.truth, q.tags, record, candidates, resolution, verdict, learned
+                )
             )
         if progress is not None:
             progress(len(chunk))

@@ -163,7 +163,7 @@ def _reduce(matcher: Matcher, results: Sequence[QueryResult]) -> _Reduced:
         b, ru, index = contest(ranked_open(statuses, probabilities))
         # What a match on the best candidate becomes: the real pipeline run with thresholds
         # that match it (so the guards, and anything else after `decide`, have their say).
-        forced = eager.resolve(r.query, r.candidates)
+        forced = eager.resolve(r.query, r.candidates, r.learned)
         assert forced.decision.reason is not Reason.SAME_PERSON
         as_match = forced.decision
         assert as_match.outcome is not Outcome.MATCH or as_match.chosen == index
@@ -267,7 +267,7 @@ def _verdicts(
                 r = decided[n]
                 assert r.query is not None
                 out[p - start, n] = _CODE[
-                    verdict_of(matcher.resolve(r.query, r.candidates), r.truth)
+                    verdict_of(matcher.resolve(r.query, r.candidates, r.learned), r.truth)
                 ]
     return out
 

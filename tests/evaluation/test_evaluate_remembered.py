@@ -68,7 +68,7 @@ def test_a_same_person_mark_answers_the_duplicate_in_evaluation(
     for point in range(len(grid)):
         matcher = Matcher(with_decision(policy, grid.spec(point, policy.document.decision)))
         redecided = Counter(
-            verdict_of(matcher.resolve(r.query, r.candidates), r.truth)
+            verdict_of(matcher.resolve(r.query, r.candidates, r.learned), r.truth)
             for r in result.decided
             if r.query is not None
         )

@@ -39,7 +39,7 @@ def _redecided(evaluation: Evaluation, grid: Grid, point: int) -> list[int]:
     spec = grid.spec(point, evaluation.policy.document.decision)
     matcher = Matcher(with_decision(evaluation.policy, spec))
     verdicts = Counter(
-        verdict_of(matcher.resolve(r.query, r.candidates), r.truth)
+        verdict_of(matcher.resolve(r.query, r.candidates, r.learned), r.truth)
         for r in evaluation.decided
         if r.query is not None
     )
