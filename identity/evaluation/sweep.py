@@ -163,7 +163,11 @@ def _reduce(matcher: Matcher, results: Sequence[QueryResult]) -> _Reduced:
         b, ru, index = contest(ranked_open(statuses, probabilities))
         # What a match on the best candidate becomes: the real pipeline run with thresholds
         # that match it (so the guards, and anything else after `decide`, have their say).
-        forced = eager.resolve(r.query, r.candidates, r.learned)
+        own = r.resolution.decision
+        if own.reason in (Reason.MATCH_THRESHOLD, Reason.CAPPED_BY_GUARD):
+            forced = r.resolution  # it was a match on the best: the pipeline already said
+        else:
+            forced = eager.resolve(r.query, r.candidates, r.learned)
         assert forced.decision.reason is not Reason.SAME_PERSON
         as_match = forced.decision
         assert as_match.outcome is not Outcome.MATCH or as_match.chosen == index
