@@ -51,6 +51,13 @@ def train(
             help="Member pairs sampled to estimate u; EM samples blocked pairs beyond half this.",
         ),
     ] = 10_000_000,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            help="`reviewed`: estimate m from the pairs stewards linked (settled review items, "
+            "splink's label-based estimation) instead of EM; u sampled, the prior kept.",
+        ),
+    ] = None,
     recall: Annotated[
         float,
         typer.Option(
@@ -90,19 +97,36 @@ def train(
     options = TrainOptions(
         max_pairs=max_pairs, recall=recall, em_max_pairs=max(max_pairs // 2, 10_000)
     )
+    if labels is not None and (labels != "reviewed" or extract):
+        _error("--labels takes `reviewed` (stewards' settlements), and no --extract")
+        raise typer.Exit(2)
     try:
         with transaction(make_session_factory(engine)) as session:
-            run = train_policy(
-                session,
-                tenant,
-                source,
-                rules_dir=settings.rules_dir,
-                extracts=extract or [],
-                options=options,
-                label=label,
-                charts=charts is not None,
-                progress=lambda step: typer.echo(f"... {step}", err=True),
-            )
+            if labels is not None:
+                from identity.training.labels import train_on_labels
+
+                run = train_on_labels(
+                    session,
+                    tenant,
+                    source,
+                    rules_dir=settings.rules_dir,
+                    options=options,
+                    label=label,
+                    charts=charts is not None,
+                    progress=lambda step: typer.echo(f"... {step}", err=True),
+                )
+            else:
+                run = train_policy(
+                    session,
+                    tenant,
+                    source,
+                    rules_dir=settings.rules_dir,
+                    extracts=extract or [],
+                    options=options,
+                    label=label,
+                    charts=charts is not None,
+                    progress=lambda step: typer.echo(f"... {step}", err=True),
+                )
     except TrainingRefused as exc:
         _error(exc.detail)
         for reason in exc.reasons:
@@ -111,7 +135,12 @@ def train(
     finally:
         engine.dispose()
 
-    typer.echo(text_report(run), nl=False)
+    if labels is not None:
+        from identity.training.labels import labels_report
+
+        typer.echo(labels_report(run), nl=False)
+    else:
+        typer.echo(text_report(run), nl=False)
     if charts is not None:
         charts.write_text(html_report(run), encoding="utf-8")
         typer.echo(f"charts: {charts}")
