@@ -110,3 +110,29 @@ def test_a_bad_line_is_named_and_nothing_is_evaluated(
     assert "nothing was evaluated" in done.stderr
     assert "1990-13-45" not in done.stderr  # the files' values are never echoed
     assert "precision" not in done.stdout
+
+
+@pytest.mark.usefixtures("master")
+def test_any_policy_file_can_be_evaluated(
+    settings: Settings, active_policy: str, labelled_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A policy file outside matching_rules/, never activated: stricter thresholds send q1
+    (matched by its weights alone) to review; the rules' matches stay."""
+    strict = tmp_path / "strict.yaml"
+    text = (RULES_DIR / "default.yaml").read_text()
+    label = find_policy(RULES_DIR, "default").label
+    strict.write_text(
+        text.replace(f'label: "{label}"', 'label: "strict-1"').replace(
+            "match_probability: 0.97", "match_probability: 0.9999999999"
+        )
+    )
+    requests, truth = labelled_files
+    done = run_cli(
+        settings,
+        *("evaluate", "--requests", str(requests), "--truth", str(truth)),
+        *("--policy", str(strict), "--no-progress"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "under strict-1+" in done.stdout
+    assert "precision          0.5000 (1 right of 2 matches)" in done.stdout
+    assert "review rate        0.3333 (2 reviews, 1 of a duplicate enrolment)" in done.stdout
