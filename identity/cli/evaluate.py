@@ -89,6 +89,14 @@ def evaluate(
         ),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    labels: Annotated[
+        str | None,
+        typer.Option(help="`reviewed`: the tenant's settled review items as the labelled set."),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(dir_okay=False, help="Write the offline HTML report (charts inline)."),
+    ] = None,
 ) -> None:
     """Measure a policy on labelled requests: precision, recall, review rate, false matches by
     tag; with costs, recommend thresholds and write them as a candidate policy."""
@@ -96,7 +104,11 @@ def evaluate(
     costs = _costs(cost_false_match, cost_missed, cost_review)
     capacity = _capacity(review_capacity, volume, costs)
     today = datetime.now(UTC).date()
-    if dataset is not None:
+    if labels is not None:
+        if labels != "reviewed" or dataset is not None or requests is not None or truth:
+            raise fail("--labels takes `reviewed`, without --dataset, --requests, --truth", 2)
+        evaluation = _reviewed(settings, tenant or settings.default_tenant, policy)
+    elif dataset is not None:
         if requests is not None or truth is not None:
             raise fail("give either --dataset or --requests and --truth", 2)
         chosen = _policy_for_built_in(settings, policy)
@@ -120,12 +132,35 @@ def evaluate(
         finally:
             finish(session, commit=False)  # read only: nothing to keep
     typer.echo(render(evaluation))
+    swept: Sweep | None = None
     if costs is not None:
         started = time.perf_counter()
         swept = sweep(evaluation)
         seconds = time.perf_counter() - started
         typer.echo(f"\nswept {len(swept.grid)} threshold points in {seconds:.2f} s")
         _recommend(settings, evaluation, swept, costs, capacity, write_policy)
+    if report is not None:
+        from identity.evaluation.report import analysis_report
+
+        html = analysis_report(evaluation=evaluation, swept=swept or sweep(evaluation))
+        report.write_text(html, encoding="utf-8")
+        typer.echo(f"report: {report}")
+
+
+def _reviewed(settings: Settings, tenant: str, ref: str | None) -> Evaluation:
+    """The tenant's settled review items, re-decided under the policy (read only)."""
+    from identity.evaluation.reviewed_labels import evaluate_reviewed, reviewed_labels
+
+    session = open_sessions(settings)()
+    try:
+        bind_tenant(session, tenant)
+        chosen = _tenant_policy(session, settings, tenant, ref)
+        labelled = reviewed_labels(session, tenant)
+    finally:
+        finish(session, commit=False)
+    if not any(label.complete for label in labelled):
+        raise fail(f"no settled review item of {tenant} to measure on", 2)
+    return evaluate_reviewed(chosen, labelled, tenant=tenant)
 
 
 def _costs(false_match: float | None, missed: float | None, review: float | None) -> Costs | None:

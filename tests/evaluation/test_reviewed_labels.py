@@ -3,9 +3,15 @@ measured on them by re-deciding the stored requests (both databases)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from identity.config import Settings
 from identity.db import transaction
 from identity.evaluation.metrics import Verdict
 from identity.evaluation.reviewed_labels import _label, evaluate_reviewed, reviewed_labels
@@ -85,3 +91,31 @@ def test_a_policy_measured_on_the_labels(
     assert [r.request_id for r in wrong] == [settled["trish"].match_id]
     strict = evaluate_reviewed(STRICT, labels, tenant=TENANT).metrics
     assert (strict.reviews, strict.counts[Verdict.FALSE_MATCH], strict.precision) == (2, 0, 1.0)
+
+
+def test_identity_evaluate_on_the_reviewed_labels(
+    settings: Settings, settled: dict[str, Stored], tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "loose.yaml").write_text(LOOSE.source_text)
+    env = {
+        **os.environ,
+        "IDENTITY_DATABASE_URL": settings.database_url,
+        "IDENTITY_RULES_DIR": str(rules),
+    }
+    report = tmp_path / "report.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "identity", "evaluate", "--tenant", TENANT, "--labels",
+         "reviewed", "--policy", "loose", "--report", str(report), "--no-progress"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "precision          0.5000 (1 right of 2 matches)" in done.stdout
+    assert "steward:new_person       1" in done.stdout
+    html = report.read_text()
+    assert "False matches (1)" in html
+    assert settled["trish"].match_id in html
