@@ -6,7 +6,8 @@ anyone who held it) outweigh two wrong names in the weights, so it asks the name
 match. A guard reads the chosen candidate's comparison levels (the levels the scorer weighed and
 the evidence shows), so a steward reads in the waterfall exactly what it judged. It runs after the
 decision, on every path that decides (a request, a bulk batch, a replay), and only ever lowers an
-outcome: a failed guard turns a match into at most its `cap`.
+outcome: a failed guard turns a match into at most its `cap`. A guard may instead say rule
+predicates (`when_predicates`), for what no level says: how many years apart, a suffix on one side.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from identity.matching.comparisons import NULL_LABEL, ComparisonPlan, level_labe
 from identity.matching.decision import Decision, Outcome, Reason
 from identity.matching.policy import GuardSpec, Policy
 from identity.matching.record import StandardRecord
+from identity.matching.rules import PredicateSettings, Rule
 from identity.matching.scoring import PairScore
 from identity.matching.standardize_names import nickname_canonicals, phonetic
 
@@ -53,15 +55,25 @@ class Guard:
     require_any: bool  # True: holds if any condition does; False (`when`): fails if it holds
     conditions: tuple[tuple[tuple[str, frozenset[str]], ...], ...]
     crosswise: bool = False
+    # A `when_predicates` guard: fails when this rule fires on (request, candidate).
+    rule: Rule | None = None
 
     @classmethod
-    def of(cls, spec: GuardSpec) -> Guard:
+    def of(cls, spec: GuardSpec, settings: PredicateSettings) -> Guard:
         conditions = tuple(
             tuple((c, frozenset(levels)) for c, levels in condition.items())
             for condition in spec.conditions
         )
+        rule = None
+        if spec.when_predicates is not None:
+            rule = Rule(spec.name, "guard", spec.predicates(), settings)
         return cls(
-            spec.name, Outcome(spec.cap), spec.require_any is not None, conditions, spec.crosswise
+            spec.name,
+            Outcome(spec.cap),
+            spec.require_any is not None,
+            conditions,
+            spec.crosswise,
+            rule,
         )
 
     @property
@@ -106,7 +118,8 @@ class Guards:
 
     def __init__(self, policy: Policy) -> None:
         document = policy.document
-        self.guards = tuple(Guard.of(spec) for spec in document.guards)
+        settings = document.predicates.settings()
+        self.guards = tuple(Guard.of(spec, settings) for spec in document.guards)
         self._comparisons = document.comparisons
         self._plan = ComparisonPlan(document.comparisons)
 
@@ -129,6 +142,10 @@ class Guards:
         exchanged: dict[str, str] | None = None
         checks = []
         for guard in self.guards:
+            if guard.rule is not None:
+                held = not guard.rule.fires(query, candidate)
+                checks.append(GuardCheck(guard.name, held, guard.cap, ()))
+                continue
             check = guard.check(straight)
             if not check.held and guard.crosswise:
                 if exchanged is None:

@@ -216,6 +216,10 @@ class GuardSpec(_Frozen):
       require_any  a list of conditions: the guard holds when at least one does; a level not
                    listed never counts (a level added to the policy later fails closed)
       when         one condition: the guard fails when it holds
+      when_predicates  rule predicates (as a rule's `when:` says them, under the policy's
+                   `predicates:` settings) on the request and the chosen candidate: the guard
+                   fails when every one holds. For what the levels cannot say (years apart, a
+                   suffix on one side only).
     When a guard fails, the decision is at most `cap`, whatever the rules and weights said.
     `crosswise`: the guard also holds if it holds with the query's given and family names
     exchanged (entered in each other's fields, one of them perhaps mistyped as well).
@@ -227,11 +231,29 @@ class GuardSpec(_Frozen):
     crosswise: bool = False
     require_any: tuple[Conjunction, ...] | None = None
     when: Conjunction | None = None
+    when_predicates: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> GuardSpec:
-        if (self.require_any is None) == (self.when is None):
-            raise ValueError("a guard says either `require_any` or `when`, not both or neither")
+        forms = (self.require_any, self.when, self.when_predicates)
+        if sum(form is not None for form in forms) != 1:
+            raise ValueError(
+                "a guard says either `require_any` or `when` (or `when_predicates`), one of them"
+            )
+        if self.when_predicates is not None:
+            if self.crosswise:
+                raise ValueError("`crosswise` exchanges names in levels: not with predicates")
+            if not self.when_predicates:
+                raise ValueError("a guard needs a condition")
+            problems: list[str] = []
+            for field_name, spec in self.when_predicates.items():
+                try:
+                    parse_predicates(field_name, spec)
+                except ValueError as exc:
+                    problems.append(str(exc))
+            if problems:
+                raise ValueError("; ".join(problems))
+            return self
         conditions = self.conditions
         if not conditions or any(
             not c or any(not levels for levels in c.values()) for c in conditions
@@ -241,9 +263,14 @@ class GuardSpec(_Frozen):
 
     @property
     def conditions(self) -> tuple[Conjunction, ...]:
+        """The level conditions (none for a `when_predicates` guard)."""
         if self.require_any is not None:
             return self.require_any
         return (self.when,) if self.when is not None else ()
+
+    def predicates(self) -> tuple[RulePredicate, ...]:
+        when = self.when_predicates or {}
+        return tuple(p for f, s in when.items() for p in parse_predicates(f, s))
 
 
 class LevelSpec(_Frozen):
@@ -441,7 +468,7 @@ class PolicyDocument(_Frozen):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             problems.append(f"guard names must be unique; repeated: {repeated}")
-        if self.guards and self.model is None:
+        if any(g.conditions for g in self.guards) and self.model is None:
             problems.append("guards read comparison levels: declare comparisons and a model")
             return problems
         declared = {c.name: {lv.label for lv in c.levels} | {"null"} for c in self.comparisons}

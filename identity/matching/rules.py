@@ -293,6 +293,22 @@ def _not_keying_error(s: PredicateSettings, _: int | None) -> Pair:
     return test
 
 
+def _keying_error(s: PredicateSettings, _: int | None) -> Pair:
+    """Both dates given and one of the policy's declared keying errors apart."""
+    kinds = s.birth_date_keying_errors
+
+    def test(a: StandardRecord, b: StandardRecord) -> bool:
+        x, y = a.birth_date, b.birth_date
+        return x is not None and y is not None and birth_date_keying_error(x, y) in kinds
+
+    return test
+
+
+def _suffix_on_one_side(a: StandardRecord, b: StandardRecord) -> bool:
+    """A generation suffix (Jr, Sr, II...) on one side only: the other generation may be named."""
+    return (a.suffix is None) != (b.suffix is None)
+
+
 def _sex_differ(s: PredicateSettings, _: int | None) -> Pair:
     codes = s.sex_differ_codes
 
@@ -336,10 +352,12 @@ PREDICATES: dict[tuple[str, str], Factory] = {
     ("birth_date", "differ"): _neq("birth_date"),
     ("birth_date", "years_apart_at_least"): _years_at_least,
     ("birth_date", "not_keying_error"): _not_keying_error,
+    ("birth_date", "keying_error"): _keying_error,
     ("sex", "exact"): _eq("sex"),
     ("sex", "differ"): _sex_differ,
     ("suffix", "exact"): _eq("suffix"),
     ("suffix", "differ"): _neq("suffix"),
+    ("suffix", "one_side_only"): _plain(_suffix_on_one_side),
     ("address", "exact"): _plain(_address_exact),
     ("zip", "exact"): _eq("zip5"),
     ("household", "shared"): _plain(_household_shared),

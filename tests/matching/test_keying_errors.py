@@ -187,3 +187,56 @@ def test_which_keying_error(left: str, right: str, expected: str | None) -> None
     assert b is not None
     assert birth_date_keying_error(a, b) == expected
     assert birth_date_keying_error(b, a) == expected
+
+
+GUARD = "another-generation-behind-a-keying-error"
+
+# (id, request, member on file, guard holds): same name and home, years a keying error apart
+SUFFIXES: list[tuple[str, StandardRecord, StandardRecord, bool]] = [
+    (
+        "a Jr born on his father's birthday, 'Jr' on the request only",
+        person(born="1982-05-14", suffix="Jr"),
+        person(born="1952-05-14"),
+        False,
+    ),
+    (
+        "a Sr asked for, his Jr enrolled without a suffix",
+        person(born="1927-05-14", suffix="Sr", subscriber_id="S1"),
+        person(born="1972-05-14", subscriber_id="S1"),
+        False,
+    ),
+    (
+        "no suffix on either side: the keyed year is the member",
+        person(born="1982-05-14"),
+        person(born="1952-05-14"),
+        True,
+    ),
+    (
+        "the same suffix on both sides: the member",
+        person(born="1992-05-14", suffix="Jr"),
+        person(born="1972-05-14", suffix="Jr"),
+        True,
+    ),
+    (
+        "a suffix on one side, but a year digit off by less than a generation",
+        person(born="1979-05-14", suffix="Jr"),
+        person(born="1972-05-14"),
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "member", "held"),
+    [c[1:] for c in SUFFIXES],
+    ids=[c[0] for c in SUFFIXES],
+)
+def test_a_suffix_on_one_side_sends_a_keyed_generation_to_review(
+    query: StandardRecord, member: StandardRecord, held: bool
+) -> None:
+    """`generations-apart` excuses the keyed year; a Jr born on his father's birthday looks the
+    same, and a suffix on one side is the only sign of him: a steward decides."""
+    resolution = MATCHER.resolve(query, [Candidate(1, "M1", member)])
+    [check] = [g for g in resolution.verdicts[0].guards if g.guard == GUARD]
+    assert check.held is held
+    assert resolution.decision.outcome.value == ("match" if held else "review")

@@ -268,3 +268,58 @@ def test_a_list_of_predicates_on_one_field_is_checked(spec: list[Any], problem: 
     assert problem in text
     if len(spec) == 3:
         assert "years_apart_at_least" in text
+
+
+def _keying_guard(document: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = next(
+        g for g in document["guards"] if g["name"] == "another-generation-behind-a-keying-error"
+    )
+    return found
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            lambda g: g["when_predicates"].update(suffix="resembles", ssn=["differ", "differ"]),
+            "resembles",
+        ),
+        (lambda g: g.update(crosswise=True), "not with predicates"),
+        (lambda g: g.update(when={"sex": ["else"]}), "either `require_any` or `when`"),
+        (lambda g: g.update(when_predicates={}), "a guard needs a condition"),
+    ],
+    ids=["unknown predicates", "crosswise", "two forms", "empty"],
+)
+def test_a_guard_of_predicates_is_checked(
+    change: Callable[[dict[str, Any]], None], problem: str
+) -> None:
+    document = _document()
+    change(_keying_guard(document))
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(yaml.safe_dump(document))
+    [found] = caught.value.problems
+    assert found.startswith("guards.")
+    assert problem in found
+    if problem == "resembles":
+        assert "listed twice" in found
+
+
+def test_a_guard_of_predicates_needs_no_model() -> None:
+    """Predicates read the records, not comparison levels: no comparisons needed, and the guard
+    still caps what a positive rule made certain."""
+
+    def edit(document: dict[str, Any]) -> None:
+        document["guards"] = [_keying_guard(document)]
+        del document["comparisons"], document["model"]
+        document["rules"]["positive"] = [
+            {"name": "card-and-name", "when": {"subscriber_id": "exact", "given_name": "exact"}}
+        ]
+
+    matcher = Matcher(parse_policy(yaml.safe_dump(_document(edit))))
+    member = Candidate(1, "M1", person(born="1952-05-14", subscriber_id="S1"))
+    for suffix, outcome in ((None, "match"), ("Jr", "review")):
+        query = person(born="1982-05-14", suffix=suffix, subscriber_id="S1")
+        resolution = matcher.resolve(query, [member])
+        assert resolution.decision.outcome.value == outcome
+        [check] = resolution.verdicts[0].guards
+        assert check.held is (suffix is None)
