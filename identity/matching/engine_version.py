@@ -5,8 +5,9 @@ tell whether it runs the same engine that decided.
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
-from importlib import metadata
+from importlib import metadata, resources
 from typing import Any
 
 from identity import __version__
@@ -20,10 +21,27 @@ def _distribution(name: str) -> str:
         return "unknown"
 
 
+def _data_digest() -> str:
+    """sha256 (first 12 hex) over the vendored given-name files (`matching/data/`, see its
+    SOURCES.md), names and contents: any edit of a file is a new engine version."""
+    digest = hashlib.sha256()
+    folder = resources.files("identity.matching") / "data"
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.is_file():
+            digest.update(entry.name.encode() + b"\0" + entry.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
 def name_table_versions() -> dict[str, str]:
     """Every source of given-name equivalence the engine reads, by name: its version. A new
-    source (a second diminutives table, say) adds its entry here."""
-    return {"nicknames": _distribution("nicknames")}
+    source adds its entry here."""
+    return {
+        "nicknames": _distribution("nicknames"),
+        # Vendored (matching/data/SOURCES.md): the releases, and the files as shipped here.
+        "diminutives.db": "caae757f",
+        "census1990": "names-0.3.0",
+        "data_sha256": _data_digest(),
+    }
 
 
 @cache

@@ -26,7 +26,10 @@ TODAY = date(2026, 12, 7)
 def test_the_engine_version_names_its_parts() -> None:
     version = engine_version()
     assert version["package"] == identity.__version__
-    assert version["name_tables"]["nicknames"] == metadata.version("nicknames")
+    tables = version["name_tables"]
+    assert tables["nicknames"] == metadata.version("nicknames")
+    assert tables["diminutives.db"] == "caae757f"
+    assert len(tables["data_sha256"]) == 12
     assert version["blocking_index"] == INDEX_VERSION
     version["package"] = "changed by a caller"
     assert engine_version()["package"] == identity.__version__  # each call a fresh copy
