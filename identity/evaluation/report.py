@@ -206,6 +206,8 @@ def _curves(swept: Sweep, policy: Policy) -> str:
                 y_label="precision",
                 chosen=chosen,
                 chosen_text="policy",
+                # Precision is at most 1; a set with no false match anywhere still gets a scale.
+                y_range=(min(float(swept.precision.min()), 0.99), 1.0),
             ),
             f"{len(grid)} points of match threshold × review threshold × margin; the policy's "
             "own point ringed.",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from html import escape
 
 WIDTH, HEIGHT = 640, 300
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 16, 34, 44
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 40, 34, 44
 BLUE, ORANGE, GREEN, RED, GREY = "#1f6fb2", "#d9711c", "#2e8b3d", "#c0392b", "#6b6b6b"
 
 
@@ -166,12 +166,14 @@ def scatter(
     y_label: str,
     chosen: tuple[float, float] | None = None,
     chosen_text: str = "",
+    y_range: tuple[float, float] | None = None,
 ) -> str:
     """Every point in grey; the chosen one ringed in red."""
     xs = [p[0] for p in points]
     ys = [p[1] for p in points]
     frame = _Frame(
-        (min(xs, default=0.0), max(xs, default=1.0)), (min(ys, default=0.0), max(ys, default=1.0))
+        (min(xs, default=0.0), max(xs, default=1.0)),
+        y_range or (min(ys, default=0.0), max(ys, default=1.0)),
     )
     parts = [frame.axes(x_label, y_label)]
     parts += [
