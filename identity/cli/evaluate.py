@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -134,10 +133,13 @@ def evaluate(
     typer.echo(render(evaluation))
     swept: Sweep | None = None
     if costs is not None:
-        started = time.perf_counter()
         swept = sweep(evaluation)
-        seconds = time.perf_counter() - started
-        typer.echo(f"\nswept {len(swept.grid)} threshold points in {seconds:.2f} s")
+        reduce_s, grid_s = swept.seconds
+        typer.echo(
+            f"\nswept {len(swept.grid)} threshold points over {swept.requests} requests in "
+            f"{reduce_s + grid_s:.2f} s ({reduce_s:.2f} s reading the requests once, "
+            f"{grid_s:.2f} s the grid)"
+        )
         _recommend(settings, evaluation, swept, costs, capacity, write_policy)
     if report is not None:
         from identity.evaluation.report import analysis_report

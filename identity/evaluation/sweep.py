@@ -15,6 +15,7 @@ by the real `Matcher` at each grid point: there are few, and exactness beats spe
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -208,6 +209,8 @@ class Sweep:
     current: int | None  # the evaluated policy's own point, when on the grid
     _evaluation: Evaluation | None = None
     _reduced: _Reduced | None = None
+    # Seconds spent reducing the requests (once) and deciding the whole grid.
+    seconds: tuple[float, float] = (0.0, 0.0)
 
     def spec(self, point: int) -> DecisionSpec:
         return self.grid.spec(point, self.policy.document.decision)
@@ -281,7 +284,9 @@ def sweep(evaluation: Evaluation, grid: Grid | None = None) -> Sweep:
     spec = evaluation.policy.document.decision
     grid = grid if grid is not None else Grid.around(spec)
     decided = evaluation.decided
+    started = time.perf_counter()
     reduced = _reduce(Matcher(evaluation.policy), decided)
+    reduced_at = time.perf_counter()
     counts = np.zeros((len(grid), len(VERDICTS)), dtype=np.int64)
     for start in range(0, len(grid), _BLOCK):
         stop = min(len(grid), start + _BLOCK)
@@ -297,4 +302,5 @@ def sweep(evaluation: Evaluation, grid: Grid | None = None) -> Sweep:
         current=grid.index_of(spec),
         _evaluation=evaluation,
         _reduced=reduced,
+        seconds=(reduced_at - started, time.perf_counter() - reduced_at),
     )
