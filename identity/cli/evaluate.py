@@ -302,6 +302,11 @@ def render_recommendation(rec: Recommendation, swept: Sweep) -> str:
             f"  today's thresholds: precision {swept.precision[current]:.4f}, recall "
             f"{swept.recall[current]:.4f}, review rate {swept.review_rate[current]:.4f}"
         )
+    if swept.enrolled == swept.requests:
+        lines.append(
+            "  note: every labelled request is enrolled, so no relative or stranger was asked "
+            "for: false matches of people who are not members are not measured here"
+        )
     per_day = rec.requests_per_day is not None
     lines.append(
         "  expected confusion matrix (share of requests"

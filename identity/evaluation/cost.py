@@ -8,7 +8,9 @@ review rate x volume fits the capacity are considered.
 
 The uncertainty is the bootstrap's: the labelled requests resampled with replacement (their
 verdict counts at the chosen point are then multinomial with the observed shares), giving a 95 %
-interval for each cell of the confusion matrix and for the cost.
+interval for each cell of the confusion matrix and for the cost. A cell never observed would get
+the interval [0, 0] that way, which overstates what a finite sample shows: its upper bound is
+then the rule of three's, 3 / requests.
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ def recommend(
     rng = np.random.default_rng(seed)
     samples = rng.multinomial(n, observed, size=resamples) / n
     low, high = np.percentile(samples, [2.5, 97.5], axis=0)
+    high = np.where(sweep.counts[point] == 0, 3.0 / n, high)
     sampled_cost = _cost_of(samples, costs)
     spec = sweep.spec(point)
     return Recommendation(

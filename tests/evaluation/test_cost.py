@@ -69,6 +69,8 @@ def test_the_cheapest_point_is_chosen() -> None:
     assert rec.cost.low < rec.cost.estimate < rec.cost.high
     review = rec.shares[Verdict.REVIEW]
     assert review.low < review.estimate < review.high
+    # Never observed: not [0, 0] but the rule of three's bound.
+    assert rec.shares[Verdict.FALSE_MATCH].high == pytest.approx(3 / 17)
 
 
 def test_a_review_capacity_moves_the_optimum() -> None:
