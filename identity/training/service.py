@@ -18,6 +18,7 @@ from typing import Any
 import splink
 from sqlalchemy.orm import Session
 
+from identity.matching.given_names import GivenNames
 from identity.matching.policy import Policy, PolicyDocument, PolicyError, parse_policy
 from identity.training import repository
 from identity.training.checks import degeneracy_problems
@@ -274,13 +275,16 @@ def train_sides(
     timings = {} if timings is None else timings
     clock = _Clock(timings)
     incoming_tally = Tally("incoming")
-    incoming_frame = splink_frame(incoming_tally.watch(incoming.records))
+    # Given names widened as the policy's online matching widens them (static sources only:
+    # learned pairs are per tenant and change), after the tally: the data fingerprint stays.
+    widen = GivenNames.of(document.given_name_equivalences).record
+    incoming_frame = splink_frame((k, widen(r)) for k, r in incoming_tally.watch(incoming.records))
     clock.lap("read incoming")
 
     progress(f"reading {master_count:,} members")
     tf_comparisons = [c.name for c in document.comparisons if c.term_frequency]
     master_tally = Tally("master", tf_comparisons)
-    master_frame = splink_frame(master_tally.watch(master))
+    master_frame = splink_frame((k, widen(r)) for k, r in master_tally.watch(master))
     clock.lap("read master")
     term_frequencies = {c: master_tally.term_frequencies(c) for c in tf_comparisons}
     fingerprint = data_fingerprint(incoming_tally, master_tally)
