@@ -50,8 +50,9 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _env(clone: Path, **extra: str) -> dict[str, str]:
-    """The clone's environment: no IDENTITY_* leaking in from outside, the clone's package first."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IDENTITY_")}
+    """The clone's environment: no IDENTITY_* (nor this run's PYTEST_*, such as an xdist worker's)
+    leaking in from outside, the clone's package first."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "PYTEST_"))}
     env["PYTHONPATH"] = str(clone)
     env.update(extra)
     return env
