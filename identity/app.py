@@ -57,6 +57,7 @@ from identity.review.endpoints import remembered_router
 from identity.review.endpoints import router as review_router
 from identity.review_ui.headers import ReviewHeaders
 from identity.review_ui.pages import router as review_ui_router
+from identity.review_ui.policy_page import router as review_policy_router
 from identity.review_ui.sign_in_pages import router as review_sign_in_router
 from identity.tokens.endpoints import router as tokens_router
 from identity.webhooks.worker import start_webhook_worker
@@ -202,6 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(gate_router)
     app.include_router(review_sign_in_router)
     app.include_router(review_ui_router)
+    app.include_router(review_policy_router)
     return app
 
 

@@ -1,4 +1,5 @@
-"""The published policy as an HTML page for people (GET /v1/policy with Accept: text/html).
+"""The published policy as HTML for people: a stand-alone page (GET /v1/policy with
+Accept: text/html) and the same content inside the workbench (/review/policy).
 
 A rendering of `published.published_policy`'s dictionary, nothing more: no value is written here.
 Autoescaped, no script, no inline style, so it is served with `default-src 'none'`.
@@ -10,13 +11,10 @@ import json
 from typing import Any
 
 from jinja2 import DictLoader, Environment, select_autoescape
+from markupsafe import Markup
 
-_PAGE = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Matching policy {{ p.version }}</title></head>
-<body>
-<main>
-<h1>Matching policy {{ p.label }} for {{ p.tenant }}</h1>
+# The content, shared by the stand-alone page below and the workbench's /review/policy.
+_BODY = """<h1>Matching policy {{ p.label }} for {{ p.tenant }}</h1>
 <p>Version <code>{{ p.version }}</code>{% if p.activated_at %}, active since
 <time datetime="{{ p.activated_at }}">{{ p.activated_at }}</time>{% endif %}.</p>
 <p>{{ p.description }}</p>
@@ -82,17 +80,31 @@ One client may try at most {{ p.member_match.max_cards_per_person }} cards for o
 Match tokens live at most {{ p.evidence.match_token_max_days }} days; bulk results are kept
 {{ p.evidence.bulk_results_kept_hours }} hours for collection; answers remembered for retries
 {{ p.evidence.idempotent_answers_kept_hours }} hours. Audit trail: {{ p.evidence.audit_trail }}.</p>
+"""
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Matching policy {{ p.version }}</title></head>
+<body>
+<main>
+{% include "body.html" %}
 </main>
 </body>
 </html>
 """
 
 _ENV = Environment(
-    loader=DictLoader({"policy.html": _PAGE}),
+    loader=DictLoader({"policy.html": _PAGE, "body.html": _BODY}),
     autoescape=select_autoescape(default=True, default_for_string=True),
 )
 _ENV.filters["tojson_text"] = lambda value: json.dumps(value, sort_keys=True)
 
 
 def render_html(published: dict[str, Any]) -> str:
+    """A stand-alone page (no script, no style)."""
     return _ENV.get_template("policy.html").render(p=published)
+
+
+def render_body(published: dict[str, Any]) -> Markup:
+    """The page's content as an escaped fragment, for a page that has its own frame."""
+    return Markup(_ENV.get_template("body.html").render(p=published))

@@ -15,6 +15,7 @@ from identity.matching.policy import Policy, find_policy, parse_policy
 from identity.policy import service as policy_service
 from identity.policy.published_endpoints import wants_html
 from tests.conftest import RULES_DIR, TENANT, LiveServer
+from tests.review_ui.conftest import sign_in_url
 
 DEFAULT = RULES_DIR / "default.yaml"
 
@@ -162,3 +163,37 @@ def test_content_negotiation(accept: str | None, html: bool) -> None:
 
 def _token(settings: Settings, scopes: set[str]) -> str:
     return mint_dev_token(settings, tenant=TENANT, client_id="reader", scopes=scopes)
+
+
+def test_signed_in_people_read_it_in_the_workbench(
+    live_server: LiveServer, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    """/review/policy: the same content inside the workbench, for any signed-in role."""
+    version = find_policy(RULES_DIR, "default").version
+    for role in ("steward", "auditor"):
+        with httpx.Client(base_url=live_server.base_url, timeout=30) as browser:
+            signed_in = browser.get(sign_in_url(sessions, live_server, role=role))
+            assert signed_in.status_code == 303
+            queue = browser.get("/review")
+            assert 'href="/review/policy"' in queue.text
+            r = browser.get("/review/policy")
+            assert r.status_code == 200, r.text
+            assert f"Matching policy {version}" in r.text  # the title
+            assert f"within {settings.review_sla_hours:g} hours" in r.text
+            assert "<h1>Matching policy" in r.text  # the fragment is markup, not escaped twice
+            assert r.headers["cache-control"] == "no-store"  # the workbench's headers
+    with httpx.Client(base_url=live_server.base_url, timeout=30) as anonymous:
+        r = anonymous.get("/review/policy", follow_redirects=False)
+        assert r.status_code == 303
+        assert r.headers["location"].startswith("/review/sign-in")
+
+
+def test_a_person_of_a_tenant_without_a_policy_gets_a_404_page(
+    live_server: LiveServer, sessions: sessionmaker[Session]
+) -> None:
+    with httpx.Client(base_url=live_server.base_url, timeout=30) as browser:
+        url = sign_in_url(sessions, live_server, tenant="no-policy-payer")
+        assert browser.get(url).status_code == 303
+        r = browser.get("/review/policy")
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("text/html")
