@@ -8,6 +8,7 @@ exactly when the two records share one of the policy's keys.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import date
 
 from identity.matching.record import StandardRecord
 from identity.matching.standardize import phonetic
@@ -84,6 +85,45 @@ def _dob_initials(r: StandardRecord) -> Iterable[str]:
     return [f"{r.birth_date.isoformat()}|{pair}"]
 
 
+def _dob_given_initial(r: StandardRecord) -> Iterable[str]:
+    """Birth date with the given name's first letter (and its canonical forms' first letters,
+    Bill -> W): finds a new family name together with a typo'd given name, which leaves
+    `dob_initials` and the sound-alike keys nothing in common (typos rarely touch a first
+    letter; a married name changes the family initial)."""
+    if r.birth_date is None:
+        return []
+    initials = {name[0] for name in (r.given, *r.given_canonicals) if name}
+    return [f"{r.birth_date.isoformat()}|{initial}" for initial in sorted(initials)]
+
+
+def partial_birth_dates(born: date) -> tuple[str, ...]:
+    """The birth date with one part left out, so a date keyed with one error keeps one form:
+    a day digit (year and month kept), a month digit (year and day kept), and any error in the
+    year's last two digits (1972 as 1992, as 1973, as 1927) or month and day swapped (month and
+    day kept as an unordered pair, with the century). Each form alone is far less selective
+    than the date, so these keys are always paired with a name's sound."""
+    year = f"{born.year:04d}"
+    month, day = f"{born.month:02d}", f"{born.day:02d}"
+    low, high = sorted((month, day))
+    return (f"{year}-{month}-", f"{year}--{day}", f"{year[:2]}|{low}{high}")
+
+
+def _given_partial_dob(r: StandardRecord) -> Iterable[str]:
+    """The given name's sound with each partial birth date: finds a new or mistyped family name
+    together with a birth date keyed wrong (no full-date key and no family key is left)."""
+    if r.birth_date is None or r.given_phonetic is None:
+        return []
+    return [f"{form}|{r.given_phonetic}" for form in partial_birth_dates(r.birth_date)]
+
+
+def _family_partial_dob(r: StandardRecord) -> Iterable[str]:
+    """The family name's sound with each partial birth date: finds a typo'd given name (or a
+    diminutive the tables lack) together with a birth date keyed wrong."""
+    if r.birth_date is None or r.family_phonetic is None:
+        return []
+    return [f"{form}|{r.family_phonetic}" for form in partial_birth_dates(r.birth_date)]
+
+
 def _phone(r: StandardRecord) -> Iterable[str]:
     return r.phones
 
@@ -93,7 +133,9 @@ def _email(r: StandardRecord) -> Iterable[str]:
 
 
 # Bump when a key is added or changes meaning: members are re-indexed on their next load.
-INDEX_VERSION = 2
+# 3: partial birth dates with a name's sound, the birth date with the given initial; the
+# given-name equivalences widened by diminutives change `dob_given_phonetic` values.
+INDEX_VERSION = 3
 
 BLOCKING_KEYS: dict[str, KeyFunction] = {
     "member_id": _member_id,
@@ -106,6 +148,9 @@ BLOCKING_KEYS: dict[str, KeyFunction] = {
     "name_phonetic": _name_phonetic,
     "dob_zip": _dob_zip,
     "dob_initials": _dob_initials,
+    "dob_given_initial": _dob_given_initial,
+    "given_partial_dob": _given_partial_dob,
+    "family_partial_dob": _family_partial_dob,
     "phone": _phone,
     "email": _email,
 }
