@@ -202,6 +202,12 @@ def policy_activate(
         str | None,
         typer.Option(help="Activate although precision on the labels drops; why (audited)."),
     ] = None,
+    requests: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="Labelled requests (NDJSON), with --truth.")
+    ] = None,
+    truth: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="Who they are (CSV), with --requests.")
+    ] = None,
 ) -> None:
     """Validate a policy file and make it the tenant's active policy (another policy than the
     active one: after its shadow run and its precision on the stewards' labels)."""
@@ -214,7 +220,10 @@ def policy_activate(
             typer.secho(f"{exc.source}: {problem}", fg="red", err=True)
         raise _fail("policy not activated") from exc
     try:
-        changed = activate_checked(settings, tenant, policy, accept_risk)
+        if (requests is None) != (truth is None):
+            raise _fail("--requests and --truth go together", 2)
+        labelled = (requests, truth) if requests is not None and truth is not None else None
+        changed = activate_checked(settings, tenant, policy, accept_risk, labelled)
     except IdentityError as exc:
         raise _fail(exc.detail) from exc
     state = "activated" if changed else "already active"

@@ -120,22 +120,27 @@ def print_shadow(result: ShadowReport, settings: Settings, *, err: bool = False)
 def print_check(check: ActivationCheck, settings: Settings) -> None:
     """What the operator sees before an activation (on stderr: stdout says what happened)."""
     print_shadow(check.shadow, settings, err=True)
-    if check.active_labels is None or check.candidate_labels is None:
-        typer.echo("  no stewards' labels yet: precision could not be measured", err=True)
-        return
-    typer.echo(
-        f"  on {check.active_labels.metrics.requests:,} request(s) stewards settled:"
-        f"{'precision':>12} {'recall':>8} {'review':>8} {'false':>6}",
-        err=True,
-    )
-    for name, e in (("active", check.active_labels), ("candidate", check.candidate_labels)):
-        m = e.metrics
+    if not check.labels:
         typer.echo(
-            f"    {name:10} {e.policy.version:38}"
-            f"{_pct(m.precision):>9} {_pct(m.recall):>8} {_pct(m.review_rate):>8} "
-            f"{m.counts[Verdict.FALSE_MATCH]:>6}",
+            "  no labels (stewards' settlements, --requests/--truth): precision "
+            "could not be measured",
             err=True,
         )
+        return
+    for c in check.labels:
+        typer.echo(
+            f"  on {c.active.metrics.requests:,} labelled request(s) ({c.source}):"
+            f"{'precision':>12} {'recall':>8} {'review':>8} {'false':>6}",
+            err=True,
+        )
+        for name, e in (("active", c.active), ("candidate", c.candidate)):
+            m = e.metrics
+            typer.echo(
+                f"    {name:10} {e.policy.version:38}"
+                f"{_pct(m.precision):>9} {_pct(m.recall):>8} {_pct(m.review_rate):>8} "
+                f"{m.counts[Verdict.FALSE_MATCH]:>6}",
+                err=True,
+            )
 
 
 def _pct(value: float | None) -> str:
@@ -143,7 +148,11 @@ def _pct(value: float | None) -> str:
 
 
 def activate_checked(
-    settings: Settings, tenant: str, policy: Policy, accept_risk: str | None
+    settings: Settings,
+    tenant: str,
+    policy: Policy,
+    accept_risk: str | None,
+    labelled: tuple[Path, Path] | None = None,
 ) -> bool:
     """`identity policy activate`: when another policy is active, show the candidate's shadow
     run and its precision on the stewards' labels beside the active one's first; refuse (exit
@@ -157,6 +166,17 @@ def activate_checked(
     )
     from identity.policy import service as policy_service
 
+    queries = None
+    if labelled is not None:
+        from identity.evaluation.labels import LabelError, read_labelled
+
+        requests, truth = labelled
+        try:
+            queries = (requests.name, read_labelled(requests, truth, datetime.now(UTC).date()))
+        except LabelError as exc:
+            for problem in exc.problems:
+                typer.secho(problem, fg="red", err=True)
+            raise fail("the labelled files are not valid; nothing was activated", 2) from exc
     reason = None
     if accept_risk is not None:
         try:
@@ -169,13 +189,13 @@ def activate_checked(
         active = policy_service.active_policy_version(session, tenant)
         if active is not None and active != policy.version:
             baseline = policy_service.stored_policy(session, active)
-            check = check_activation(session, tenant, baseline, policy)
+            check = check_activation(session, tenant, baseline, policy, labelled=queries)
         session.rollback()
     if check is not None:
         print_check(check, settings)
         if check.precision_drops and reason is None:
             raise fail(
-                "precision on the stewards' labels drops: not activated "
+                "precision on the labels drops: not activated "
                 '(pass --accept-risk "why" to activate anyway; it is audited)'
             )
     with tenant_transaction(factory, tenant) as session:

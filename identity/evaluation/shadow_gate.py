@@ -1,7 +1,8 @@
 """No policy goes live blind: before another policy replaces the active one, its shadow run
-over the tenant's recent decisions, and its answers on the labels the tenant has (stewards'
-settlements) beside the active policy's. A drop in precision on those labels refuses the
-activation unless an operator accepts the risk, with a reason, audited.
+over the tenant's recent decisions, and its answers on the labels there are (the stewards'
+settlements, a labelled set the operator gives) beside the active policy's. A drop in precision
+on any of them refuses the activation unless an operator accepts the risk, with a reason,
+audited.
 
 Precision first: a false match sends one person's health history to a stranger, so any drop
 counts, however small (eight relatives in a few thousand requests was 1.0000 to 0.9953).
@@ -9,15 +10,17 @@ counts, however small (eight relatives in a few thousand requests was 1.0000 to 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy.orm import Session
 
 from identity.audit import service as audit
 from identity.audit.actor import Actor
+from identity.evaluation.labels import LabelledQuery
 from identity.evaluation.reviewed_labels import evaluate_reviewed, reviewed_labels
-from identity.evaluation.run import Evaluation
+from identity.evaluation.run import Evaluation, evaluate
 from identity.evaluation.shadow import ShadowReport, shadow
 from identity.matching.policy import Policy
 
@@ -25,19 +28,29 @@ REASON_MAX = 200
 
 
 @dataclass(frozen=True)
+class LabelComparison:
+    """Both policies measured on one labelled set."""
+
+    source: str  # "reviewed" (stewards' settlements) or the labelled file's name
+    active: Evaluation
+    candidate: Evaluation
+
+    @property
+    def drops(self) -> bool:
+        """Precision is lower under the candidate (a policy that matches nothing has precision
+        1: no match of it was wrong)."""
+        return self.candidate.metrics.precision < self.active.metrics.precision
+
+
+@dataclass(frozen=True)
 class ActivationCheck:
     shadow: ShadowReport
-    # On the stewards' labels (None when the tenant has none a policy can be judged on).
-    active_labels: Evaluation | None
-    candidate_labels: Evaluation | None
+    # One per labelled set the tenant has: its stewards' settlements, a labelled file.
+    labels: tuple[LabelComparison, ...]
 
     @property
     def precision_drops(self) -> bool:
-        """Precision on the labels is lower under the candidate (a policy that matches nothing
-        has precision 1: no match of it was wrong)."""
-        if self.active_labels is None or self.candidate_labels is None:
-            return False
-        return self.candidate_labels.metrics.precision < self.active_labels.metrics.precision
+        return any(c.drops for c in self.labels)
 
 
 def check_activation(
@@ -46,19 +59,35 @@ def check_activation(
     active: Policy,
     candidate: Policy,
     *,
+    labelled: tuple[str, Sequence[LabelledQuery]] | None = None,
+    today: date | None = None,
     since: datetime | None = None,
     limit: int | None = None,
 ) -> ActivationCheck:
-    """Reads only: the shadow run and both policies measured on the stewards' labels."""
+    """Reads only: the shadow run, and both policies measured on the stewards' labels and on
+    `labelled` (a name and labelled requests, decided against the tenant's master)."""
     report = shadow(session, tenant, active, candidate, since=since, **_limit(limit))
-    labels = [label for label in reviewed_labels(session, tenant) if label.complete]
-    if not labels:
-        return ActivationCheck(report, None, None)
-    return ActivationCheck(
-        report,
-        evaluate_reviewed(active, labels, tenant=tenant),
-        evaluate_reviewed(candidate, labels, tenant=tenant),
-    )
+    comparisons = []
+    settled = [label for label in reviewed_labels(session, tenant) if label.complete]
+    if settled:
+        comparisons.append(
+            LabelComparison(
+                "reviewed",
+                evaluate_reviewed(active, settled, tenant=tenant),
+                evaluate_reviewed(candidate, settled, tenant=tenant),
+            )
+        )
+    if labelled is not None:
+        name, queries = labelled
+        day = today or datetime.now(UTC).date()
+        comparisons.append(
+            LabelComparison(
+                name,
+                evaluate(session, tenant, active, queries, today=day, dataset=name),
+                evaluate(session, tenant, candidate, queries, today=day, dataset=name),
+            )
+        )
+    return ActivationCheck(report, tuple(comparisons))
 
 
 def _limit(limit: int | None) -> dict[str, int]:
@@ -82,8 +111,6 @@ def record_accepted_risk(
     session: Session, actor: Actor, check: ActivationCheck, reason: str
 ) -> None:
     """The audit event of an activation made against the labels' verdict, with its reason."""
-    before = check.active_labels.metrics.precision if check.active_labels else None
-    after = check.candidate_labels.metrics.precision if check.candidate_labels else None
     audit.record(
         session,
         actor,
@@ -93,12 +120,16 @@ def record_accepted_risk(
         object_ids=[
             check.shadow.candidate_version,
             check.shadow.baseline_version,
-            f"precision:{_figure(before)}->{_figure(after)}",
+            *(
+                f"precision({c.source}):{_figure(c.active.metrics.precision)}"
+                f"->{_figure(c.candidate.metrics.precision)}"
+                for c in check.labels
+            ),
             f"reason:{reason}",
         ],
         policy_version=check.shadow.candidate_version,
     )
 
 
-def _figure(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
+def _figure(value: float) -> str:
+    return f"{value:.4f}"

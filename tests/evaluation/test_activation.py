@@ -4,6 +4,7 @@ activated) unless the risk is accepted with a reason, which is audited (both dat
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from identity.db import transaction
 from identity.models import AuditEvent, PolicyVersion
 from identity.policy import service as policy_service
 from tests.conftest import RULES_DIR, TENANT
-from tests.evaluation.shadow_fixtures import LOOSE, STRICT, Stored, settled, stored
+from tests.evaluation.shadow_fixtures import LOOSE, REQUESTS, STRICT, Stored, settled, stored
 
 __all__ = ["settled", "stored"]
 
@@ -64,11 +65,11 @@ def test_a_drop_in_precision_is_refused_unless_the_risk_is_accepted(
     # Loose matches Trish Pearson to Patricia Person, whom a steward kept apart: 1.0 -> 0.5.
     refused = _activate(settings, rules, "loose")
     assert refused.returncode == 1, refused.stderr
-    assert "precision on the stewards' labels drops: not activated" in refused.stderr
+    assert "precision on the labels drops: not activated" in refused.stderr
     # The shadow run was shown: what stewards settled is answered from their decisions under
     # any policy, so nothing flips; the labels, re-decided without them, tell the policies apart.
     assert "5 stored decision(s) re-decided, 0 flip(s)" in refused.stderr
-    assert "on 2 request(s) stewards settled" in refused.stderr
+    assert "on 2 labelled request(s) (reviewed)" in refused.stderr
     assert "0.5000" in refused.stderr
     assert _state(sessions) == before  # nothing activated, nothing stored, nothing audited
 
@@ -91,7 +92,7 @@ def test_a_drop_in_precision_is_refused_unless_the_risk_is_accepted(
     assert event.object_ids == [
         LOOSE.version,
         STRICT.version,
-        "precision:1.0000->0.5000",  # strict matched none of them: nothing wrong
+        "precision(reviewed):1.0000->0.5000",  # strict matched none: nothing wrong
         "reason:pilot: a lead checks every match daily",
     ]
     assert event.person is not None
@@ -111,5 +112,34 @@ def test_the_first_activation_and_a_tenant_without_labels(
     (rules / "loose.yaml").write_text(LOOSE.source_text)
     done = _activate(settings, rules, "loose")
     assert done.returncode == 0, done.stderr
-    assert "no stewards' labels yet" in done.stderr
+    assert "no labels (stewards' settlements, --requests/--truth)" in done.stderr
     assert "review → match" in done.stderr
+
+
+def test_a_labelled_set_given_at_activation(
+    settings: Settings, sessions: sessionmaker[Session], stored: dict[str, Stored], tmp_path: Path
+) -> None:
+    """No steward has settled anything; the operator's labelled set shows the drop."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "loose.yaml").write_text(LOOSE.source_text)
+    requests = tmp_path / "requests.ndjson"
+    requests.write_text(
+        "".join(json.dumps({"id": name, **REQUESTS[name]}) + "\n" for name in ("trish", "mara2"))
+    )
+    truth = tmp_path / "truth.csv"
+    truth.write_text("request_id,member_ids,tags\ntrish,,stranger\nmara2,M1,self\n")
+    before = _state(sessions)
+    refused = _activate(
+        settings, rules, "loose", "--requests", str(requests), "--truth", str(truth)
+    )
+    assert refused.returncode == 1, refused.stderr
+    assert "on 2 labelled request(s) (requests.ndjson)" in refused.stderr
+    assert "precision on the labels drops" in refused.stderr
+    assert _state(sessions) == before
+    half = _activate(settings, rules, "loose", "--requests", str(requests))
+    assert half.returncode == 2
+    truth.write_text("request_id,member_ids\nnobody,M1\n")
+    bad = _activate(settings, rules, "loose", "--requests", str(requests), "--truth", str(truth))
+    assert bad.returncode == 2
+    assert _state(sessions) == before
