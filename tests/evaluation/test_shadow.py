@@ -93,8 +93,20 @@ def test_the_command(
         "IDENTITY_PUBLIC_URL": "https://id.example",
     }
     before = _counts(sessions)
+    report = tmp_path / "shadow.html"
     done = subprocess.run(
-        [sys.executable, "-m", "identity", "shadow", "--policy", "strict", "--tenant", TENANT],
+        [
+            sys.executable,
+            "-m",
+            "identity",
+            "shadow",
+            "--policy",
+            "strict",
+            "--tenant",
+            TENANT,
+            "--report",
+            str(report),
+        ],  # fmt: skip
         capture_output=True,
         text=True,
         env=env,
@@ -106,6 +118,9 @@ def test_the_command(
     assert "review-band" in done.stdout
     assert f"https://id.example/v1/matches/{stored['mara'].match_id}" in done.stdout
     assert _counts(sessions) == before
+    html = report.read_text()
+    assert "2 flip(s)" in html
+    assert f'href="https://id.example/v1/matches/{stored["mara"].match_id}"' in html
     bad = subprocess.run(
         [sys.executable, "-m", "identity", "shadow", "--policy", "strict", "--since", "soon"],
         capture_output=True,
