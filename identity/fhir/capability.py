@@ -32,6 +32,9 @@ def _security(smart: Mapping[str, Any], discovery_url: str) -> dict[str, Any]:
     grants = ", ".join(smart["grant_types_supported"])
     methods = ", ".join(smart["token_endpoint_auth_methods_supported"])
     algorithms = ", ".join(smart["token_endpoint_auth_signing_alg_values_supported"])
+    # SMART's oauth-uris extension names the token endpoint. Its `authorize` is left out: this
+    # server has no user-facing authorisation (Backend Services only), and SMART 2 makes the
+    # discovery document, which says so, the primary source.
     return {
         "extension": [
             {
