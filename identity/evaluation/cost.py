@@ -152,7 +152,7 @@ def candidate_label(policy: Policy, spec: DecisionSpec) -> str:
     label), within the label's 41 characters."""
     values = f"{spec.match_probability!r}/{spec.review_probability!r}/{spec.margin!r}"
     digest = hashlib.sha256(values.encode()).hexdigest()[:8]
-    return f"{policy.label[:28]}-cost.{digest}"
+    return f"{policy.label[:27]}-cost.{digest}"
 
 
 _DECISION_BLOCK = re.compile(r"^decision:[^\n]*\n((?:[ \t]+[^\n]*\n|[ \t]*\n)*)", re.MULTILINE)

@@ -101,6 +101,10 @@ def test_the_candidate_policy_keeps_everything_but_the_decision_and_label() -> N
     assert candidate.document.model_dump(exclude=rest) == POLICY.document.model_dump(exclude=rest)
     assert "# " in text  # the file's comments are kept
     assert candidate_label(POLICY, spec) == label  # same thresholds, same label
+    longest = parse_policy(
+        POLICY.source_text.replace(f'label: "{POLICY.label}"', f'label: "{"x" * 41}"')
+    )
+    parse_policy(candidate_policy_text(longest, spec, candidate_label(longest, spec)))
 
 
 @pytest.mark.usefixtures("master")
