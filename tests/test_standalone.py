@@ -23,7 +23,9 @@ PostgreSQL and chromium with apt, mypy, serving HTTP from the clone, and the res
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -152,3 +154,22 @@ def test_the_architecture_page_names_every_top_level_module() -> None:
     assert len(modules) > 20
     missing = [m for m in modules if f"| {m} |" not in page]
     assert not missing, f"docs/architecture.md lacks a line for {missing}"
+
+
+def test_every_hl7_payload_the_tests_name_is_in_the_clone_with_its_source(clone: Path) -> None:
+    """The published examples the tests send live in tests/fhir_examples, each listed with its
+    origin in SOURCES.md there."""
+    examples = clone / "tests" / "fhir_examples"
+    sources = (examples / "SOURCES.md").read_text(encoding="utf-8")
+    named = {
+        name
+        for path in (clone / "tests").rglob("*.py")
+        for name in re.findall(r"[\"']((?:hrex|pdex|hapi)-[\w.\-]+\.json)[\"']", path.read_text())
+    }
+    assert named  # the exchange and bulk tests name theirs
+    missing = sorted(n for n in named if not (examples / n).is_file())
+    assert not missing, missing
+    unsourced = sorted(n for n in named if f"`{n}`" not in sources)
+    assert not unsourced, unsourced
+    for name in named:
+        assert json.loads((examples / name).read_text(encoding="utf-8"))["resourceType"]
