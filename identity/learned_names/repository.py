@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from identity.db import in_chunks
@@ -28,20 +28,30 @@ def add(session: Session, row: LearnedGivenName) -> None:
     session.flush()
 
 
+# Matching's read, built once as a Core statement (expanding IN lists), as the member index's
+# reads are: building the select per request cost more than running it.
+_TABLE = cast(Table, LearnedGivenName.__table__)
+_ACTIVE_NAMING = select(
+    _TABLE.c.request_given,
+    _TABLE.c.member_given,
+    _TABLE.c.sex,
+    _TABLE.c.member_id,
+    _TABLE.c.resolution_id,
+).where(
+    _TABLE.c.tenant_id == bindparam("tenant"),
+    _TABLE.c.active.is_(True),
+    or_(
+        _TABLE.c.request_given.in_(bindparam("names", expanding=True)),
+        _TABLE.c.member_given.in_(bindparam("names", expanding=True)),
+    ),
+)
+
+
 def active_naming(session: Session, tenant: str, names: Collection[str]) -> list[PairRow]:
     """The tenant's active pairs with one of these names on either side."""
     rows: list[PairRow] = []
-    for chunk in in_chunks(sorted(names)):
-        found = session.execute(
-            select(*_PAIR_COLUMNS).where(
-                LearnedGivenName.tenant_id == tenant,
-                LearnedGivenName.active.is_(True),
-                or_(
-                    LearnedGivenName.request_given.in_(chunk),
-                    LearnedGivenName.member_given.in_(chunk),
-                ),
-            )
-        )
+    for chunk in in_chunks(names):
+        found = session.execute(_ACTIVE_NAMING, {"tenant": tenant, "names": chunk})
         rows += [(a, b, sex, member, link) for a, b, sex, member, link in found]
     return rows
 

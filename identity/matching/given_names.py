@@ -65,6 +65,7 @@ _DOUBLING = frozenset("BDGLMNPRTZ")
 # Eric/Erica, Francis/Frances), never a diminutive: the rules already accept a typo wherever a
 # typo is safe, and `not_equivalent` must keep telling a brother's name from his sister's.
 _NEAR_SPELLING_JW = 0.92
+_MAX_CACHED = 200_000
 
 
 @functools.cache
@@ -289,6 +290,9 @@ class GivenNames:
         self.learn = learn
         self.min_links = min_links
         self.active = active
+        # (given, sex) -> widened canonicals: every candidate of every request asks (the
+        # module's lru_cache keys on the sources too, and costs more per look-up).
+        self._widened: dict[tuple[str, str | None], frozenset[str]] = {}
 
     @classmethod
     def of(cls, spec: Any) -> GivenNames:
@@ -309,7 +313,12 @@ class GivenNames:
         """The record with the policy's static canonicals (no learned pairs)."""
         if not self.active or r.given is None:
             return r
-        widened = canonicals(r.given, r.sex, self.sources)
+        key = (r.given, r.sex)
+        widened = self._widened.get(key)
+        if widened is None:
+            if len(self._widened) >= _MAX_CACHED:
+                self._widened.clear()
+            widened = self._widened[key] = canonicals(r.given, r.sex, self.sources)
         return r if widened == r.given_canonicals else replace(r, given_canonicals=widened)
 
     def learned_pairs(self, r: StandardRecord, learned: LearnedNames) -> list[LearnedPair]:
