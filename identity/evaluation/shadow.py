@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,7 @@ from identity.review import repository as review_repository
 from identity.review.memory import mark_candidates
 
 DEFAULT_LIMIT = 10_000  # the newest stored decisions a shadow run looks at
+PAGE = 1_000  # read and re-decided at a time: the evidence of a page is all that is held
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +100,32 @@ def shadow(
     """Re-decide the tenant's newest stored decisions (at most `limit`, from `since`) under both
     policies; reads only."""
     report = ShadowReport(tenant, baseline.version, candidate.version, since)
-    rows = decisions.recent_decisions(session, tenant, since=since, limit=limit)
+    before_matcher, after_matcher = Matcher(baseline), Matcher(candidate)
+    last: tuple[datetime, str] | None = None
+    seen = 0
+    while seen < limit:
+        rows = decisions.recent_decisions(
+            session, tenant, since=since, limit=min(PAGE, limit - seen), before=last
+        )
+        if not rows:
+            break
+        seen += len(rows)
+        last = (rows[-1][1], rows[-1][0])
+        _redecide(session, report, rows, before_matcher, after_matcher)
+    return report
+
+
+def _redecide(
+    session: Session,
+    report: ShadowReport,
+    rows: list[tuple[str, datetime, str, dict[str, Any]]],
+    before_matcher: Matcher,
+    after_matcher: Matcher,
+) -> None:
+    """One page of stored decisions, re-decided under both policies."""
+    tenant = report.tenant
     kept = [row for row in rows if replayable(row[3])]
-    report.purged = len(rows) - len(kept)
+    report.purged += len(rows) - len(kept)
     inputs = [stored_inputs(evidence) for _, _, _, evidence in kept]
     marked = mark_candidates(
         session,
@@ -108,7 +133,6 @@ def shadow(
         [(fp, found) for (_, _, fp, _), (_, found) in zip(kept, inputs, strict=True)],
     )
     items = review_repository.item_ids_for_matches(session, tenant, [row[0] for row in kept])
-    before_matcher, after_matcher = Matcher(baseline), Matcher(candidate)
     for (match_id, created, _, _), (query, _), found in zip(kept, inputs, marked, strict=True):
         before = Answer.of(before_matcher.resolve(query, found))
         after = Answer.of(after_matcher.resolve(query, found))
@@ -117,4 +141,3 @@ def shadow(
         report.outcomes_after[after.outcome] += 1
         if before != after:
             report.flips.append(Flip(match_id, items.get(match_id), created, before, after))
-    return report

@@ -49,10 +49,16 @@ def add_decisions_serialized(session: Session, rows: Sequence[dict[str, Any]]) -
 
 
 def recent_decisions(
-    session: Session, tenant: str, *, since: datetime | None, limit: int
+    session: Session,
+    tenant: str,
+    *,
+    since: datetime | None,
+    limit: int,
+    before: tuple[datetime, str] | None = None,
 ) -> list[tuple[str, datetime, str, dict[str, Any]]]:
     """(id, created at, input fingerprint, evidence) of the tenant's newest decisions whose
-    demographics are still held, newest first: what a shadow run re-decides."""
+    demographics are still held, newest first, from `before` (a keyset: the last row of the
+    previous page): what a shadow run re-decides, a page at a time."""
     query = select(
         MatchDecision.id,
         MatchDecision.created_at,
@@ -61,6 +67,12 @@ def recent_decisions(
     ).where(MatchDecision.tenant_id == tenant, MatchDecision.purged_at.is_(None))
     if since is not None:
         query = query.where(MatchDecision.created_at >= since)
+    if before is not None:
+        created, decision_id = before
+        query = query.where(
+            (MatchDecision.created_at < created)
+            | ((MatchDecision.created_at == created) & (MatchDecision.id > decision_id))
+        )
     rows = session.execute(
         query.order_by(MatchDecision.created_at.desc(), MatchDecision.id).limit(limit)
     )

@@ -8,11 +8,13 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.config import Settings
 from identity.db import transaction
+from identity.evaluation import shadow as shadow_module
 from identity.evaluation.shadow import shadow
 from identity.matching.policy import find_policy
 from identity.models import AuditEvent, MatchDecision, PolicyVersion, ReviewItem
@@ -130,3 +132,20 @@ def test_the_command(
     )
     assert bad.returncode == 2
     assert "not a date" in bad.stderr
+
+
+def test_pages_and_the_limit(
+    sessions: sessionmaker[Session], stored: dict[str, Stored], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read a page at a time (here two decisions), a run sees each decision once; `limit`
+    keeps the newest."""
+    with transaction(sessions) as session:
+        whole = shadow(session, TENANT, DEFAULT, STRICT)
+        monkeypatch.setattr(shadow_module, "PAGE", 2)
+        paged = shadow(session, TENANT, DEFAULT, STRICT)
+        newest = shadow(session, TENANT, DEFAULT, STRICT, limit=3)
+    assert paged.decisions == whole.decisions == 5
+    assert [f.match_id for f in paged.flips] == [f.match_id for f in whole.flips]
+    assert newest.decisions == 3
+    # The requests were stored in order: the three newest are pat, jordan and mara2.
+    assert [f.match_id for f in newest.flips] == [stored["pat"].match_id]
