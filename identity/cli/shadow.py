@@ -15,7 +15,7 @@ import typer
 
 from identity.cli.common import fail, open_sessions
 from identity.config import Settings, load_settings
-from identity.db import tenant_transaction, transaction
+from identity.db import tenant_transaction
 from identity.evaluation.metrics import Verdict
 from identity.evaluation.shadow import DEFAULT_LIMIT, ShadowReport
 from identity.evaluation.shadow_gate import ActivationCheck
@@ -63,7 +63,7 @@ def shadow(
     settings = load_settings()
     tenant = tenant or settings.default_tenant
     start = _since(since)
-    with transaction(open_sessions(settings)) as session:
+    with tenant_transaction(open_sessions(settings), tenant) as session:
         baseline_ref = against or active_policy_version(session, tenant)
         if baseline_ref is None:
             raise fail(f"no policy is active for {tenant}: pass --against")

@@ -31,6 +31,7 @@ from identity.evaluation.report_svg import (
     Series,
     histogram,
     line_chart,
+    probability_bars,
     scatter,
     waterfall,
     weight_bars,
@@ -263,6 +264,14 @@ def _model(policy: Policy) -> str:
             weight_bars("Match weight of each comparison level", bars, x_label="weight (log2 m/u)"),
             f"Prior {model.prior:.3g} (weight {math.log2(model.prior / (1 - model.prior)):+.2f}). "
             "A missing value on either side is the null level, weight 0.",
+        )
+        + _figure(
+            probability_bars(
+                "m and u of each comparison level",
+                [(f"{name}: {level}", m, u) for name, level, m, u, _ in rows],
+            ),
+            "m: how often the same person's two records reach the level; u: how often two "
+            "different people's do. The weight is log2(m/u).",
         )
         + "<details><summary>m and u of every level</summary>"
         + _table(["comparison", "level", "m", "u", "weight"], rows, frozenset({2, 3, 4}))

@@ -292,3 +292,38 @@ def waterfall(title: str, steps: Sequence[tuple[str, float]], *, total_text: str
         f'<line class="axis" x1="{frame.left}" y1="{zero}" x2="{frame.right}" y2="{zero}"/>'
     )
     return _svg(title, "".join(parts), width=width)
+
+
+def probability_bars(title: str, rows: Sequence[tuple[str, float, float]]) -> str:
+    """m and u of each level side by side on a 0-1 scale (splink's m/u chart): m, the share of
+    true pairs at the level (blue); u, the share of random pairs (orange)."""
+    left_pad, row = 240, 22
+    height = 34 + PAD_BOTTOM + row * max(len(rows), 1)
+    frame = _Frame((0.0, 1.0), (0.0, 1.0), width=WIDTH + 100, height=height)
+    frame.left, frame.top = left_pad, 34
+    parts = [_legend([("m (same person)", BLUE), ("u (two people)", ORANGE)], frame)]
+    for value in _ticks(0.0, 1.0):
+        x = _fmt(frame.x(value))
+        parts.append(
+            f'<line class="grid" x1="{x}" y1="{frame.top}" x2="{x}" y2="{frame.bottom}"/>'
+            f'<text class="tick" x="{x}" y="{frame.bottom + 16}" text-anchor="middle">'
+            f"{_tick_text(value, 0.25)}</text>"
+        )
+    parts.append(
+        f'<text class="label" x="{(frame.left + frame.right) / 2:.0f}" y="{height - 6}" '
+        'text-anchor="middle">probability</text>'
+    )
+    for i, (name, m, u) in enumerate(rows):
+        y = frame.top + row * i
+        parts.append(
+            f'<text class="tick" x="{left_pad - 6}" y="{y + 14}" text-anchor="end">'
+            f"{escape(name)}</text>"
+        )
+        for j, (value, colour, what) in enumerate(((m, BLUE, "m"), (u, ORANGE, "u"))):
+            width = max(frame.x(value) - frame.left, 1)
+            parts.append(
+                f'<rect class="bar" x="{frame.left}" y="{y + 2 + 9 * j}" width="{_fmt(width)}" '
+                f'height="8" fill="{colour}"><title>{escape(name)} {what} = {value:.4g}'
+                "</title></rect>"
+            )
+    return _svg(title, "".join(parts), width=WIDTH + 100, height=height)

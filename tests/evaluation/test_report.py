@@ -84,9 +84,9 @@ def test_the_report_opens_offline_and_its_charts_render(
 ) -> None:
     charts, refused, text = _charts(chromium, report_file)
     assert refused == []  # nothing but the file itself
-    # Thresholds (curves, grid), weights of pairs, model levels, the false match's waterfall
-    # (and the person's), candidates per request, shadow flips.
-    assert len(charts) >= 7
+    # Thresholds (curves, grid), weights of pairs, model weights and m/u, the false match's
+    # waterfall (and the person's), candidates per request, shadow flips.
+    assert len(charts) >= 8
     for chart in charts:
         assert chart["width"] > 100
         assert chart["height"] > 50
