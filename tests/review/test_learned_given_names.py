@@ -31,6 +31,7 @@ from identity.models import LearnedGivenName, MatchDecision
 from identity.policy import service as policy_service
 from identity.policy.cache import MatcherCache
 from identity.resolution import batch
+from identity.resolution.replay import replay
 from tests.conftest import RULES_DIR, TENANT, LiveServer
 from tests.factories import fhir_patient
 
@@ -150,7 +151,10 @@ def _batch_outcome(sessions: sessionmaker[Session], member_id: str) -> tuple[str
 
 @pytest.mark.usefixtures("elizabeths")
 def test_links_teach_a_pet_name_until_undone(
-    steward: httpx.Client, other_tenant: httpx.Client, sessions: sessionmaker[Session]
+    steward: httpx.Client,
+    other_tenant: httpx.Client,
+    sessions: sessionmaker[Session],
+    active_policy: str,
 ) -> None:
     # Before: "Bitsy Moreno" is only a review, on the single and the bulk path.
     assert _ask(steward, _bitsy("B3"))["outcome"] == "review"
@@ -180,6 +184,14 @@ def test_links_teach_a_pet_name_until_undone(
     assert [r[-1] for r in _rows(sessions)] == [True, False]
     assert _ask(steward, _bitsy("B3"))["outcome"] == "review"
     assert _batch_outcome(sessions, "B3") == ("review", None)
+    # A replay of the decision that used the pair decides as it was: its links are read back.
+    with sessions() as session:
+        replayed = replay(session, TENANT, answer["match_id"], active_policy).replayed
+    assert (replayed.decision.outcome.value, replayed.member and replayed.member.member_id) == (
+        "match",
+        "B3",
+    )
+    assert list(replayed.learned_given_names) == used
 
     # Linked again (a new version of the item's resolution) it is back; a newer decision on
     # the first item (keep apart) supersedes that link, and with it what it taught.
