@@ -234,17 +234,18 @@ def weight_bars(title: str, rows: Sequence[tuple[str, float]], *, x_label: str) 
     height = 16 + PAD_BOTTOM + 18 * max(len(rows), 1)
     values = [v for _, v in rows] or [0.0]
     bound = max(1.0, math.ceil(max(abs(min(values)), abs(max(values)))))
+    low = 0.0 if min(values) >= 0 else -bound  # counts need no left half
     left_pad = 240
-    frame = _Frame((-bound, bound), (0.0, 1.0), width=WIDTH + 100, height=height)
+    frame = _Frame((low, bound), (0.0, 1.0), width=WIDTH + 100, height=height)
     frame.left, frame.top = left_pad, 16
     parts = [
         f'<line class="axis" x1="{_fmt(frame.x(0))}" y1="{frame.top}" x2="{_fmt(frame.x(0))}" '
         f'y2="{frame.bottom}"/>'
     ]
-    for value in _ticks(-bound, bound):
+    for value in _ticks(low, bound):
         parts.append(
             f'<text class="tick" x="{_fmt(frame.x(value))}" y="{frame.bottom + 16}" '
-            f'text-anchor="middle">{_tick_text(value, bound / 2)}</text>'
+            f'text-anchor="middle">{_tick_text(value, (bound - low) / 4)}</text>'
         )
     parts.append(
         f'<text class="label" x="{(frame.left + frame.right) / 2:.0f}" y="{height - 6}" '
