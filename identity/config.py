@@ -298,6 +298,37 @@ class Settings(BaseSettings):
         default=300, ge=30, le=3600, description="How long a development sign-in link stays usable"
     )
 
+    # --- the Prometheus scrape and the service-level indicators (identity/observability/) ---
+    metrics_token_sha256: str = Field(
+        default="",
+        pattern=r"^\s*([0-9a-fA-F]{64}\s*(,\s*[0-9a-fA-F]{64}\s*)*)?$",
+        description="SHA-256 digests (hex, comma-separated) of static bearer tokens that may "
+        "read /metrics and nothing else: a scraper cannot sign client assertions, so it holds "
+        "a long-lived token; only its digest lives here. Two digests let a new token replace "
+        "an old one; removing one revokes it",
+    )
+    sli_window_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 31,
+        description="The service-level indicators (match, review and audit-trace rates, median "
+        "time to resolution) cover the decisions and settlements of this many past hours",
+    )
+    sli_overturn_days: int = Field(
+        default=30,
+        ge=1,
+        le=366,
+        description="Automatic matches of this many past days are checked for a steward's later "
+        "keep-apart or link to another member (the overturn rate)",
+    )
+    sli_refresh_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="The indicators are read from the database at most once per this many "
+        "seconds per process (scrapes in between get the last reading)",
+    )
+
     # --- review outcomes to callers: webhooks (identity/webhooks/) ---
     webhook_worker: bool = Field(
         default=True,

@@ -24,6 +24,7 @@ from identity.db import bind_tenant, transaction
 from identity.errors import FieldError, InvalidInput
 from identity.models import AuditEvent
 from identity.models.base import utcnow
+from identity.observability.audited import note as note_for_metrics
 
 # `error` is for a failure of ours (FHIR outcome 8); the others are expected answers.
 OUTCOMES = frozenset(
@@ -84,6 +85,7 @@ def record(
         policy_version=policy_version,
         person=actor.person,
     )
+    note_for_metrics(session, action, outcome, len(fields.object_ids))  # counted if committed
     pending = session.info.get(_DEFERRED)
     if pending is not None:
         event = AuditEvent()

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-from identity.synthetic import write_dataset
-
 
 def _lines(path: Path) -> int:
     with path.open("rb") as fh:
@@ -30,6 +28,9 @@ def synth(
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
     """Generate synthetic payer members (households, twins, Jr/Sr, duplicates) and queries."""
+    # Imported here: faker is a training extra, absent from the service image.
+    from identity.synthetic import write_dataset
+
     try:
         paths = write_dataset(
             out, members=members, queries=queries, seed=seed, formats=formats, progress=progress

@@ -1,6 +1,8 @@
 """Prometheus metrics: HTTP requests and latency by route template, decisions, the review queue
 (depth by status and by age, its oldest item), settlements by kind and time to settle, webhook
-deliveries by result.
+deliveries by result; from the audit events as they commit: tokens issued and revoked, consent
+and guard refusals, bulk jobs; and the service-level indicators read from the database
+(identity/observability/sli.py).
 
 Each Metrics owns its registry (no process-global one): tests build many apps in one process, and
 two apps must not count into each other's series. Labels are closed vocabularies (method, route
@@ -19,7 +21,17 @@ from prometheus_client.registry import Collector
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
+from identity.config import Settings
 from identity.logging_setup import get_logger
+from identity.observability import audited
+from identity.observability.sli import (
+    SliCollector,
+    SliWindow,
+    TenantSli,
+    known_tenants,
+    read_all,
+    utc_now,
+)
 from identity.review.repository import review_queue_depth
 from identity.review.stats import AGE_BUCKETS, OpenAge, open_age_by_tenant
 from identity.webhooks.service import KINDS, forget_at_end, settled_in
@@ -41,6 +53,29 @@ REVIEW_STATUSES = ("open", "escalated", "resolved")
 # A review waits minutes to weeks for a person.
 RESOLUTION_BUCKETS = (60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0, 3 * 86400.0, 7 * 86400.0)
 WEBHOOK_RESULTS = ("delivered", "retry", "failed")
+
+# Committed audit events that the named counters count: (action, outcome) -> (counter, labels).
+# A $member-match answer carries its match token (its own event names it); a revocation sweep
+# counts each token it revoked (the event's objects).
+TOKENS_ISSUED, TOKENS_REVOKED, CONSENT_REFUSED, GUARD_REFUSED, BULK_JOBS = (
+    "tokens_issued",
+    "tokens_revoked",
+    "consent_refused",
+    "guard_refused",
+    "bulk_jobs",
+)
+AUDITED_COUNTS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
+    ("token.issue", "success"): (TOKENS_ISSUED, ()),
+    ("member-match.matched", "success"): (TOKENS_ISSUED, ()),
+    ("token.revoke", "success"): (TOKENS_REVOKED, ()),
+    ("member-match.consent-invalid", "success"): (CONSENT_REFUSED, ()),
+    ("member-match.too-many-attempts", "success"): (GUARD_REFUSED, ("member-match-attempts",)),
+    ("member-match.too-many-attempts", "rate-limited"): (GUARD_REFUSED, ("member-match-attempts",)),
+    ("bulk-match.start", "success"): (BULK_JOBS, ("started",)),
+    ("bulk-match.complete", "success"): (BULK_JOBS, ("completed",)),
+    ("bulk-match.fail", "success"): (BULK_JOBS, ("failed",)),
+    ("bulk-match.expire", "success"): (BULK_JOBS, ("expired",)),
+}
 
 
 class _QueueDepthCollector(Collector):
@@ -159,6 +194,41 @@ class Metrics:
             ("result",),
             registry=self.registry,
         )
+        self._audit_events = Counter(
+            "identity_audit_events_total",
+            "Audit events committed, by action and outcome (names from code, never input)",
+            ("action", "outcome"),
+            registry=self.registry,
+        )
+        self._named: dict[str, Counter] = {
+            TOKENS_ISSUED: Counter(
+                "identity_tokens_issued_total",
+                "Match tokens issued",
+                registry=self.registry,
+            ),
+            TOKENS_REVOKED: Counter(
+                "identity_tokens_revoked_total",
+                "Match tokens revoked (by their holder, the tenant, a reissue or a withdrawal)",
+                registry=self.registry,
+            ),
+            CONSENT_REFUSED: Counter(
+                "identity_consent_refusals_total",
+                "$member-match answers refused because the consent cannot be honoured",
+                registry=self.registry,
+            ),
+            GUARD_REFUSED: Counter(
+                "identity_guard_refusals_total",
+                "Requests refused by an anti-probing guard, by guard",
+                ("guard",),
+                registry=self.registry,
+            ),
+            BULK_JOBS: Counter(
+                "identity_bulk_jobs_total",
+                "$bulk-member-match jobs by event: started, completed, failed, expired",
+                ("event",),
+                registry=self.registry,
+            ),
+        }
         if queue_depth is not None:
             self.registry.register(_QueueDepthCollector(queue_depth))
         if queue_age is not None:
@@ -178,6 +248,17 @@ class Metrics:
         if waited_s is not None:
             self._time_to_resolution.observe(max(0.0, waited_s))
 
+    def observe_audited(self, action: str, outcome: str, objects: int = 1) -> None:
+        """One committed audit event; the named counters take the ones they count."""
+        self._audit_events.labels(action, outcome).inc()
+        named = AUDITED_COUNTS.get((action, outcome))
+        if named is None:
+            return
+        counter, labels = named
+        amount = max(1, objects) if counter == TOKENS_REVOKED else 1
+        target = self._named[counter]
+        (target.labels(*labels) if labels else target).inc(amount)
+
     def observe_webhook(self, result: str) -> None:
         self._webhooks.labels(result if result in WEBHOOK_RESULTS else "other").inc()
 
@@ -188,18 +269,28 @@ class Metrics:
         def committed(session: Session) -> None:
             for settled in settled_in(session):
                 self.observe_settled(settled.kind, settled.waited_s)
+            for seen in audited.noted_in(session):
+                self.observe_audited(seen.action, seen.outcome, seen.objects)
 
         event.listen(session_factory, "after_commit", committed)
         forget_at_end(session_factory)
+        audited.forget_at_end(session_factory)
+
+    def watch_sli(self, collector: SliCollector) -> None:
+        self.registry.register(collector)
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition format: (payload, content type)."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-def build_metrics(session_factory: sessionmaker[Session]) -> Metrics:
+def build_metrics(
+    session_factory: sessionmaker[Session], settings: Settings | None = None
+) -> Metrics:
     """Metrics whose queue depth and age are read through a short session of their own at each
-    scrape, and which count the settlements committed through `session_factory`."""
+    scrape, and which count the settlements and audit events committed through
+    `session_factory`; with `settings`, the service-level indicators too (the tenants with
+    clients or review items, and the default tenant)."""
 
     def queue_depth() -> list[tuple[str, str, int]]:
         with session_factory() as session:
@@ -211,4 +302,13 @@ def build_metrics(session_factory: sessionmaker[Session]) -> Metrics:
 
     metrics = Metrics(queue_depth=queue_depth, queue_age=queue_age)
     metrics.watch(session_factory)
+    if settings is not None:
+        window = SliWindow(settings.sli_window_hours, settings.sli_overturn_days)
+
+        def indicators() -> list[TenantSli]:
+            queued = [tenant for tenant, _, _ in queue_depth()]
+            tenants = known_tenants(session_factory, [settings.default_tenant, *queued])
+            return read_all(session_factory, tenants, window, utc_now())
+
+        metrics.watch_sli(SliCollector(indicators, settings.sli_refresh_s))
     return metrics
