@@ -284,3 +284,11 @@ def nicknames_of(given: str) -> tuple[str, ...]:
     found = namer.nicknames_of(fold_accents(given).lower())  # type: ignore[attr-defined]
     plain = fold_accents(given).lower()
     return tuple(sorted(n.title() for n in found if len(n) > 1 and n.isalpha() and n != plain))
+
+
+@lru_cache(maxsize=4096)
+def formal_names_of(given: str) -> tuple[str, ...]:
+    """Title-cased names the `nicknames` package says `given` is a nickname of (Beth: Elizabeth)."""
+    plain = fold_accents(given).lower()
+    found = _nicknamer().canonicals_of(plain)  # type: ignore[attr-defined]
+    return tuple(sorted(n.title() for n in found if n.isalpha() and n != plain))

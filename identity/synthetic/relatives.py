@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
+from identity.synthetic.diminutives import diminutives_of
 from identity.synthetic.model import (
     AS_OF,
     CoverageInfo,
@@ -23,7 +24,7 @@ from identity.synthetic.model import (
     years_after,
     years_before,
 )
-from identity.synthetic.names import fold_accents
+from identity.synthetic.names import fold_accents, formal_names_of, nicknames_of
 from identity.synthetic.people import Household, PersonFactory, jr_birth_window
 from identity.synthetic.places import phone
 
@@ -83,12 +84,25 @@ def father_candidate(household: Household) -> SyntheticMember | None:
     return None
 
 
+def names_and_forms(household: Household) -> set[str]:
+    """The household's given names and their direct nicknames and diminutives (upper case,
+    unaccented): parents do not name one child Elizabeth and another Beth, nor Andrew and Drew.
+    Names that merely share a nickname (Robert and William, both Bill) stay allowed."""
+    names = household.given_names()
+    forms = set(names)
+    for name in names:
+        forms |= {f.upper() for f in nicknames_of(name)}
+        forms |= {f.upper() for f in diminutives_of(name)}
+        forms |= {f.upper() for f in formal_names_of(name)}
+    return forms
+
+
 def twin(factory: PersonFactory, household: Household) -> Relative:
     rng = factory.rng
     children = _children(household)
     sibling = children[rng.randrange(len(children))].person
     sex = sibling.sex if rng.random() < 0.5 else factory.sex()
-    given = factory.given(sex, household.hispanic, household.given_names())
+    given = factory.given(sex, household.hispanic, names_and_forms(household))
     person = Person(
         given=given,
         middle=factory.middle(sex, household.hispanic, given),
@@ -113,7 +127,7 @@ def household_relative(factory: PersonFactory, household: Household) -> Relative
     sub = household.members[0].person
     sub_age = age_on(sub.birth_date)
     has_spouse = any(m.coverage.relationship == "spouse" for m in household.members)
-    avoid = household.given_names()
+    avoid = names_and_forms(household)
     child_window = (
         max(years_after(sub.birth_date, 18), years_before(AS_OF, 27) + timedelta(days=1)),
         min(years_after(sub.birth_date, 45), AS_OF),

@@ -24,6 +24,7 @@ from identity.synthetic.families import (
     families_of,
 )
 from identity.synthetic.model import AS_OF
+from identity.synthetic.names import formal_names_of, nicknames_of
 from identity.synthetic.perturb import (
     OLDEST_PLAUSIBLE,
     diminutive,
@@ -260,3 +261,24 @@ def test_some_jr_sr_share_the_birthday_a_year_digit_away(dataset: dict[str, Any]
                 one_digit += sum(a != b for a, b in pairs) == 1
     assert same_day >= 3
     assert one_digit >= 1
+
+
+def test_a_twin_is_not_named_as_a_nickname_of_the_sibling(dataset: dict[str, Any]) -> None:
+    """Parents do not call twins Elizabeth and Beth: a twin's given name is never a nickname or
+    diminutive of the enrolled sibling's (names that only share one, Robert and William, may)."""
+    siblings: dict[tuple[str, str, str], list[str]] = {}
+    for row in dataset["by_id"].values():
+        key = (row["family"], row["birth_date"], row["address_line1"])
+        siblings.setdefault(key, []).append(row["given"])
+    twins = 0
+    for q in dataset["queries"]:
+        if q["truth"]["relationship"] != "twin":
+            continue
+        patient = _patient(q)
+        given = patient["name"][0]["given"][0]
+        key = (patient["name"][0]["family"], patient["birthDate"], patient["address"][0]["line"][0])
+        for sibling in siblings[key]:
+            twins += 1
+            related = {*nicknames_of(sibling), *formal_names_of(sibling), *diminutives_of(sibling)}
+            assert given not in related, (given, sibling)
+    assert twins >= 50
