@@ -151,7 +151,7 @@ def text_report(run: TrainingRun) -> str:
     out.append("")
     out += _relatives_section(run)
     if run.problems:
-        out.append(f"REFUSED: {len(run.problems)} degeneracy check(s) failed; no policy written")
+        out.append(f"REFUSED: {len(run.problems)} training check(s) failed; no policy written")
         out += [f"  - {p}" for p in run.problems]
     else:
         out.append(
