@@ -149,6 +149,20 @@ RELATIVES: list[tuple[str, StandardRecord, StandardRecord, str, str | None]] = [
         "no_match",
         "twins-different-given-name",
     ),
+    (
+        "a twin whose birth year was keyed wrong",
+        person("Taylor", born="1990-04-02", subscriber_id="S1"),
+        person("Jordan", born="1980-04-02", subscriber_id="S1"),
+        "no_match",
+        "household-relative",
+    ),
+    (
+        "a twin whose day and month were swapped",
+        person("Taylor", born="1980-02-04", subscriber_id="S1"),
+        person("Jordan", born="1980-04-02", subscriber_id="S1"),
+        "no_match",
+        "household-relative",
+    ),
 ]
 
 
