@@ -284,8 +284,10 @@ def test_recall_on_common_diminutive_pairs() -> None:
     before = sum(_equivalent(d, f, s, ()) for d, f, s in COMMON_PAIRS) / len(COMMON_PAIRS)
     after = sum(_equivalent(d, f, s, ALL) for d, f, s in COMMON_PAIRS) / len(COMMON_PAIRS)
     print(f"\ndiminutive pairs ({len(COMMON_PAIRS)}): recall {before:.3f} -> {after:.3f}")
-    assert before < 0.90  # measured 0.892
-    assert after >= 0.97  # measured 0.986
+    # Measured with nicknames 1.0.1: 0.892 -> 0.986. Only the floor is asserted: a newer
+    # package may cover more on its own.
+    assert after >= 0.98
+    assert after >= before
 
 
 def _top_names(weights: dict[str, float], n: int) -> list[str]:
@@ -309,8 +311,10 @@ def test_coverage_of_common_us_given_names(
     before = sum(bool(diminutives_of(n, sex, ())) for n in names) / len(names)
     after = sum(bool(diminutives_of(n, sex, ALL)) for n in names) / len(names)
     print(f"\n{sex} top {len(names)}: names with a diminutive {before:.3f} -> {after:.3f}")
-    assert before == pytest.approx(floor_before, abs=0.005)  # the package alone (measured)
-    assert after >= floor_after - 0.005  # measured
+    # `floor_before`: the package alone (nicknames 1.0.1), for the record; a newer one may
+    # cover more. The floor asserted is the measured coverage with the declared sources.
+    assert after >= floor_after - 0.005
+    assert after >= max(before, floor_before)
 
 
 # --- learned pairs, pure ---------------------------------------------------------------------
