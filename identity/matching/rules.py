@@ -390,8 +390,7 @@ def parse_predicate(field_name: str, spec: Any) -> RulePredicate:
     """`given_name: agree` or `birth_date: {years_apart_at_least: 15}` -> a RulePredicate."""
     if isinstance(spec, dict) and len(spec) == 1:
         test, arg = next(iter(spec.items()))
-        known = (field_name, test) in _TAKES_NUMBER
-        if not known or not isinstance(arg, int) or isinstance(arg, bool) or arg < 0:
+        if (field_name, test) not in _TAKES_NUMBER or not isinstance(arg, int) or arg < 0:
             raise ValueError(f"{field_name}: {spec!r} is not a known predicate with a number")
         return RulePredicate(field_name, str(test), arg)
     if (
