@@ -174,6 +174,8 @@ def canonicals(given: str, sex: str | None, sources: tuple[Source, ...]) -> froz
         # The package does not say whose names they are: Fran is a nickname of Francis and of
         # Frances there. With diminutives declared, its names of the other sex only are dropped.
         nicknamed = frozenset(n for n in nicknamed if n == given or _of_sex_by_census(n, sex))
+    if sources:
+        nicknamed = nicknamed - _own_diminutives(given)
     forms = set(nicknamed)
     if "listed" in sources:
         forms |= _of_sex(_listed(), given, sex)
@@ -186,6 +188,16 @@ def canonicals(given: str, sex: str | None, sources: tuple[Source, ...]) -> froz
     if "derived" in sources:
         forms |= _of_sex(_derived(), given, sex)
     return frozenset(forms)
+
+
+def _own_diminutives(given: str) -> frozenset[str]:
+    """The names the package lists both ways with `given` and that are shorter: its own
+    diminutives, not names it is a form of. The package's rows run both ways (Robert is filed
+    under Bill as Bill is under Robert), so Robert's and William's canonicals would both hold
+    BILL and twins named Robert and William would share a name. A full name keeps only the
+    names it is truly a form of; its diminutives still reach it from their side (Bill -> Robert)."""
+    listed_under = {clean_name(n) for n in _nicknamer_of(given.lower())}
+    return frozenset(n for n in listed_under if n and len(n) < len(given))
 
 
 def _of_sex_by_census(name: str, sex: str) -> bool:

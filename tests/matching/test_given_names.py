@@ -109,6 +109,8 @@ TWINS_NEVER_MATCH = [
     ("Frances", "F", "Fran", "M"),
     ("Francis", "M", "Fran", "F"),
     ("Bobby", "M", "Bobbie", "F"),
+    # Brothers whose names the package's two-way rows joined through a diminutive (Bill).
+    ("Robert", "M", "William", "M"),
 ]
 
 
@@ -159,6 +161,10 @@ DISTINCT_FULL_NAMES = [
     ("JEREMY", "M", "JEFFREY", "M"),
     ("JAMES", "M", "JASON", "M"),
     ("MAE", "F", "RITA", "F"),
+    # Both filed under BILL by the package's two-way rows: a full name does not pivot through
+    # its own diminutive to another full name.
+    ("ROBERT", "M", "WILLIAM", "M"),
+    ("ROBERT", None, "WILLIAM", None),
 ]
 
 
