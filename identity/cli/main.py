@@ -3,6 +3,7 @@ transaction."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -33,6 +34,7 @@ from identity.db import (
 )
 from identity.errors import IdentityError
 from identity.matching.policy import PolicyError, find_policy, load_policy_file, policy_files
+from identity.member.service import LoadMode
 from identity.policy import repository as policy_repository
 from identity.policy import service as policy_service
 
@@ -127,6 +129,14 @@ def members_load(
     files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
     tenant: TenantOption = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    mode: Annotated[
+        LoadMode,
+        typer.Option(help="delta: adds, changes, leavers; snapshot: also ends members absent."),
+    ] = LoadMode.DELTA,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="The files' date (default today)."),
+    ] = None,
 ) -> None:
     """Load FHIR NDJSON (Patient + Coverage) or CSV files; all or nothing."""
     from tqdm import tqdm
@@ -140,7 +150,14 @@ def members_load(
     with tqdm(total=total, unit="B", unit_scale=True, disable=not progress, desc="members") as bar:
         session = factory()
         try:
-            report = load_members(session, tenant, files, on_bytes=bar.update)
+            report = load_members(
+                session,
+                tenant,
+                files,
+                on_bytes=bar.update,
+                mode=mode,
+                as_of=as_of.date() if as_of else None,
+            )
             if report.ok:
                 session.commit()
             else:
@@ -154,7 +171,7 @@ def members_load(
     c = report.counts
     typer.echo(
         f"tenant {tenant}: read {report.read}, inserted {c.inserted}, updated {c.updated}, "
-        f"unchanged {c.unchanged}"
+        f"unchanged {c.unchanged}, left {report.inactive}, terminated {report.terminated}"
     )
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, text, update
@@ -179,6 +180,89 @@ def upsert_members(session: Session, tenant: str, batch: Sequence[PreparedMember
     if coverages:
         session.execute(insert(Coverage), coverages)
     return counts
+
+
+BARE_PERIOD = {
+    "subscriber_id": None,
+    "relationship": None,
+    "period_start": None,
+    "period_end": None,
+    "payor": None,
+}
+
+
+def _terminated_hash(content_hash: str) -> str:
+    """A terminated member's content hash: no file's, so the member's return in a later snapshot
+    (the same record again) is a change that restores the source's coverage."""
+    return hashlib.sha256(f"{content_hash}|terminated".encode()).hexdigest()
+
+
+def terminate_absent(session: Session, tenant: str, present: Iterable[str], on: date) -> int:
+    """End the open coverage of the tenant's members not in `present` (the member ids of a
+    snapshot dated `on`): their last covered day is the day before. Members whose coverage had
+    already ended are left alone. Returns how many were terminated. Never deletes: ids,
+    decisions and the audit trail keep pointing at the member."""
+    last = on - timedelta(days=1)
+    keep = set(present)
+    absent = {
+        pk: content_hash
+        for pk, member_id, content_hash in session.execute(
+            select(Member.id, Member.member_id, Member.content_hash).where(
+                Member.tenant_id == tenant
+            )
+        )
+        if member_id not in keep
+    }
+    open_pks: list[int] = []
+    for chunk in in_chunks(sorted(absent)):
+        ends: dict[int, list[date | None]] = {pk: [] for pk in chunk}
+        for pk, end in session.execute(
+            select(Coverage.member_pk, Coverage.period_end).where(Coverage.member_pk.in_(chunk))
+        ):
+            ends[pk].append(end)
+        open_pks += [pk for pk, e in ends.items() if not e or any(x is None or x > last for x in e)]
+    for chunk in in_chunks(open_pks):
+        session.execute(
+            update(Coverage)
+            .where(
+                Coverage.member_pk.in_(chunk),
+                (Coverage.period_end.is_(None)) | (Coverage.period_end > last),
+            )
+            .values(period_end=last)
+        )
+        with_rows = set(
+            session.scalars(select(Coverage.member_pk).where(Coverage.member_pk.in_(chunk)))
+        )
+        bare = [
+            {"tenant_id": tenant, "member_pk": pk, **BARE_PERIOD, "period_end": last}
+            for pk in chunk
+            if pk not in with_rows
+        ]
+        if bare:
+            session.execute(insert(Coverage), bare)
+        session.execute(
+            update(Member),
+            [{"id": pk, "content_hash": _terminated_hash(absent[pk])} for pk in chunk],
+        )
+    return len(open_pks)
+
+
+def coverage_ends(
+    session: Session, tenant: str, member_ids: Sequence[str]
+) -> dict[str, list[date | None]]:
+    """The end dates of each member's coverage periods (None: open), by member id; a member
+    without any period maps to an empty list."""
+    if not member_ids:
+        return {}
+    ends: dict[str, list[date | None]] = {m: [] for m in member_ids}
+    rows = session.execute(
+        select(Member.member_id, Coverage.period_end)
+        .join(Coverage, Coverage.member_pk == Member.id)
+        .where(Member.tenant_id == tenant, Member.member_id.in_(list(member_ids)))
+    )
+    for member_id, end in rows:
+        ends[member_id].append(end)
+    return ends
 
 
 def refresh_statistics(session: Session) -> None:

@@ -7,7 +7,11 @@ million members never sits in memory. The NDJSON reader makes two passes: the fi
 CSV columns (header required, any order, extra columns ignored; empty means missing):
   member_id (required), given, middle, family, suffix, previous_family, birth_date (YYYY-MM-DD),
   sex (male/female/other/unknown), ssn, phone, email, address_line1, address_line2, city, state,
-  zip, subscriber_id, relationship, coverage_start, coverage_end, payor
+  zip, subscriber_id, relationship, coverage_start, coverage_end, payor, active
+
+Enrolment changes: `coverage_end` (CSV) or `Coverage.period.end` (FHIR) ends that coverage on the
+date given; `active` false (CSV: false/no/0) or `Patient.active: false` (FHIR) means the member
+left: their open coverage ends on the load's date (see identity/member/service.py).
 """
 
 from __future__ import annotations
@@ -46,7 +50,10 @@ CSV_COLUMNS = [
     "coverage_start",
     "coverage_end",
     "payor",
+    "active",
 ]
+_FALSE = frozenset({"false", "f", "no", "n", "0"})
+_TRUE = frozenset({"true", "t", "yes", "y", "1", ""})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +72,7 @@ class SourceRecord:
     raw: RawDemographics
     document: dict[str, Any]  # what the source said, stored verbatim beside the standardised form
     coverages: tuple[CoverageFacts, ...] = field(default=())
+    active: bool = True  # False: the source says the member left (their coverage ends)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +177,8 @@ def read_ndjson(path: Path, on_bytes: Callable[[int], object] | None = None) -> 
             continue
         subscriber_ids = tuple(f.subscriber_id for f in facts if f.subscriber_id)
         raw = replace(raw, subscriber_ids=subscriber_ids or raw.subscriber_ids)
-        yield SourceRecord(number, raw.member_id or "", raw, obj, facts)
+        active = obj.get("active") is not False
+        yield SourceRecord(number, raw.member_id or "", raw, obj, facts, active)
 
 
 def _csv_raw(row: dict[str, str]) -> RawDemographics:
@@ -224,6 +233,10 @@ def read_csv(path: Path, on_bytes: Callable[[int], object] | None = None) -> Ite
             if raw.birth_date and _iso_date(raw.birth_date) is None:
                 yield SourceError(number, "birth_date is not a YYYY-MM-DD date")
                 continue
+            flag = (row.get("active") or "").strip().lower()
+            if flag not in _TRUE and flag not in _FALSE:
+                yield SourceError(number, "active is not true or false")
+                continue
             facts = CoverageFacts(
                 subscriber_id=row.get("subscriber_id") or None,
                 relationship=row.get("relationship") or None,
@@ -233,9 +246,8 @@ def read_csv(path: Path, on_bytes: Callable[[int], object] | None = None) -> Ite
             )
             has_coverage = any(getattr(facts, f.name) for f in fields(facts))
             document = {k: v for k, v in row.items() if k in CSV_COLUMNS and v}
-            yield SourceRecord(
-                number, raw.member_id, raw, document, (facts,) if has_coverage else ()
-            )
+            coverages = (facts,) if has_coverage else ()
+            yield SourceRecord(number, raw.member_id, raw, document, coverages, flag not in _FALSE)
 
 
 def read_source(path: Path, on_bytes: Callable[[int], object] | None = None) -> Iterator[Item]:
