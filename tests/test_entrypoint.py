@@ -17,6 +17,7 @@ from identity.db import current_revision, head_revision, make_session_factory, t
 from identity.matching.policy import find_policy
 from identity.policy import service as policy_service
 from tests.conftest import APP_ROLE, REPO, RULES_DIR, TENANT, PostgresServer
+from tests.test_container_files import as_in_the_service_image
 
 SCRIPT = REPO / "deploy" / "entrypoint.sh"
 CLI = Path(sys.executable).parent / "identity"
@@ -26,8 +27,10 @@ RECORD_PID = "import os, sys; open(sys.argv[1], 'w').write(str(os.getpid()))"
 
 
 def entrypoint_env(tmp: Path, database_url: str, **extra: str) -> dict[str, str]:
-    """Only what the image sets, plus the test's folders: nothing inherited from this run."""
+    """Only what the image sets, plus the test's folders: nothing inherited from this run; the
+    training packages unimportable, as in the service image."""
     return {
+        **as_in_the_service_image(tmp / "site"),
         "PATH": os.environ["PATH"],
         "HOME": str(tmp),
         "IDENTITY_PYTHON": sys.executable,
