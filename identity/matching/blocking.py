@@ -98,14 +98,23 @@ def _dob_given_initial(r: StandardRecord) -> Iterable[str]:
 
 def partial_birth_dates(born: date) -> tuple[str, ...]:
     """The birth date with one part left out, so a date keyed with one error keeps one form:
-    a day digit (year and month kept), a month digit (year and day kept), and any error in the
-    year's last two digits (1972 as 1992, as 1973, as 1927) or month and day swapped (month and
-    day kept as an unordered pair, with the century). Each form alone is far less selective
-    than the date, so these keys are always paired with a name's sound."""
+    a day digit (year and month kept), a month digit (year and day kept), the year's last digit
+    (its first three kept), another digit of the year, 1972 as 1992 (its last digit kept), the
+    year's last two digits swapped, 1972 as 1927 (kept as an unordered pair). Month and day go
+    in either order into the year forms, so day and month swapped keep those. Each form alone
+    is far less selective than the date, so these keys are always paired with a name's sound;
+    narrow forms (rather than, say, the century with month and day) keep the candidates a
+    request finds few."""
     year = f"{born.year:04d}"
     month, day = f"{born.month:02d}", f"{born.day:02d}"
-    low, high = sorted((month, day))
-    return (f"{year}-{month}-", f"{year}--{day}", f"{year[:2]}|{low}{high}")
+    either = "".join(sorted((month, day)))
+    return (
+        f"{year}-{month}-",
+        f"{year}--{day}",
+        f"{year[:3]}_|{either}",
+        f"___{year[3]}|{either}",
+        f"{year[:2]}{''.join(sorted(year[2:]))}~|{month}{day}",
+    )
 
 
 def _given_partial_dob(r: StandardRecord) -> Iterable[str]:

@@ -31,7 +31,8 @@ DATES = [
     ("the same date", BORN, True),
     ("a day digit and a year digit: two errors", "1973-05-08", False),
     ("another person's date", "1980-11-23", False),
-    ("another century", "2072-05-09", False),
+    ("a century away: the year's last digit and the day still meet", "2072-05-09", True),
+    ("another year and another day", "1975-05-19", False),
 ]
 
 
