@@ -22,6 +22,7 @@ APP_PRIVILEGES: dict[str, str] = {
     "remembered_decision": "SELECT, INSERT, UPDATE",  # an undo deactivates, never deletes
     "same_person_pair": "SELECT, INSERT, UPDATE",
     "learned_given_name": "SELECT, INSERT, UPDATE",  # deactivated, never deleted
+    "duplicate_cluster": "SELECT, INSERT",  # `identity dedupe` finds; stewards settle the item
     "match_token": "SELECT, INSERT, UPDATE",  # revoked, never deleted
     "member_match_attempt": "SELECT, INSERT, DELETE",
     "member_match_request": "SELECT, INSERT",

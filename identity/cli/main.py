@@ -13,6 +13,7 @@ from identity.cli.audit import audit_app
 from identity.cli.auth import auth_app, clients_app
 from identity.cli.common import fail as _fail
 from identity.cli.common import open_sessions as _sessions
+from identity.cli.dedupe import dedupe
 from identity.cli.demo import demo
 from identity.cli.evaluate import evaluate
 from identity.cli.gate import gate, gate_jwks
@@ -55,6 +56,7 @@ app.add_typer(auth_app, name="auth")
 app.add_typer(audit_app, name="audit")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(stewards_app, name="stewards")
+app.command()(dedupe)
 app.command()(demo)
 app.command()(evaluate)
 app.command()(synth)

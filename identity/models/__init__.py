@@ -10,6 +10,7 @@ from identity.models.client_assertion import ClientAssertion
 from identity.models.consent_withdrawal import ConsentWithdrawal
 from identity.models.coverage import Coverage
 from identity.models.decision import MatchDecision
+from identity.models.duplicate_cluster import DuplicateCluster
 from identity.models.idempotency_record import IdempotencyRecord
 from identity.models.learned_given_name import LearnedGivenName
 from identity.models.match_token import MatchToken
@@ -35,6 +36,7 @@ __all__ = [
     "ClientAssertion",
     "ClientWebhook",
     "ConsentWithdrawal",
+    "DuplicateCluster",
     "Coverage",
     "IdempotencyRecord",
     "LearnedGivenName",

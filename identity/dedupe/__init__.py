@@ -1,0 +1,1 @@
+"""`identity dedupe`: probable duplicate enrolments in a tenant's member master, for stewards."""

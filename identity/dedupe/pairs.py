@@ -1,0 +1,148 @@
+"""The splink half of dedupe: the master against itself (`dedupe_only`), scored with the policy's
+own comparisons, m/u and term frequencies (`identity.training.splink_model`, as `identity train`
+builds them), blocked on the policy's blocking keys that suit a batch pass.
+
+The policy's prior answers "is this request that member?"; two members of one master are far less
+likely to be one person, so the prior is estimated again on the master, as `identity train` does
+it: from near-certain links (SSN with birth date), scaled by their assumed recall.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+from splink import DuckDBAPI, block_on
+
+from identity.matching.blocking import BLOCKING_KEYS
+from identity.matching.policy import PolicyDocument
+from identity.matching.record import StandardRecord
+from identity.training.splink_model import make_linker, splink_frame
+
+# Keys that find one person enrolled twice. Left out: the member id (a second enrolment has its
+# own), the subscriber id (a whole family shares it, and a new enrolment often has a new one),
+# and the wide partial-birth-date and initials keys (blocks of thousands at a million members,
+# for variations the name-and-date keys already cover).
+DEDUPE_KEYS = (
+    "ssn",
+    "dob_family_phonetic",
+    "dob_given_phonetic",
+    "zip_family_phonetic",
+    "zip_given_phonetic",
+    "dob_zip",
+    "phone",
+    "email",
+)
+# Near-certain links between two members: the same SSN and birth date (a twin has her own SSN).
+PRIOR_RULE = ("ssn", "birth_date")
+
+_TEXT = pd.ArrowDtype(pa.string())
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredPair:
+    a: str  # member ids, a < b
+    b: str
+    probability: float
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    pairs: list[ScoredPair]
+    blocking_keys: tuple[str, ...]
+    prior: float
+    prior_estimated: bool  # False: the policy's own prior was kept (no near-certain links)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    splink_logger = logging.getLogger("splink")
+    before = splink_logger.level
+    splink_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        splink_logger.setLevel(before)
+
+
+def dedupe_keys(document: PolicyDocument) -> tuple[str, ...]:
+    """The policy's blocking keys that dedupe blocks on (its order)."""
+    return tuple(k for k in document.blocking.keys if k in DEDUPE_KEYS)
+
+
+def key_column(name: str) -> str:
+    return f"bk_{name}"
+
+
+def key_value(record: StandardRecord, name: str) -> str | None:
+    """One value per record and key (the smallest: a compound family name's first code), so
+    the key is an equi-join splink can block on."""
+    values = list(BLOCKING_KEYS[name](record))
+    return min(values) if values else None
+
+
+def master_frame(
+    records: Sequence[tuple[str, StandardRecord]], keys: Sequence[str]
+) -> pd.DataFrame:
+    """splink's frame of the master, with one column per blocking key."""
+    frame = splink_frame(records)
+    for name in keys:
+        column = [key_value(record, name) for _, record in records]
+        frame[key_column(name)] = pd.Series(column, dtype=_TEXT)
+    return frame
+
+
+def score_pairs(
+    document: PolicyDocument,
+    records: Sequence[tuple[str, StandardRecord]],
+    *,
+    threshold: float,
+    recall: float,
+    on_step: Callable[[str], None] = lambda _: None,
+) -> Scored:
+    """Every blocked pair of members at or above `threshold` match probability."""
+    keys = dedupe_keys(document)
+    if not keys:
+        raise ValueError("the policy lists none of the blocking keys dedupe can use")
+    with _quiet():
+        api = DuckDBAPI()
+        frame = master_frame(records, keys)
+        on_step("frame")
+        rules = [block_on(key_column(k)) for k in keys]
+        linker = make_linker(document, {"master": frame}, "dedupe_only", rules, db_api=api)
+        del frame
+        assert document.model is not None
+        prior, estimated = document.model.prior, False
+        try:
+            linker.training.estimate_probability_two_random_records_match(
+                [block_on(*PRIOR_RULE)], recall=recall
+            )
+            found = float(linker.misc.save_model_to_json()["probability_two_random_records_match"])
+            if 0.0 < found < 1.0:
+                prior, estimated = found, True
+        except ValueError:  # no near-certain link at all: keep the policy's prior
+            pass
+        on_step("prior")
+        predicted = linker.inference.predict(threshold_match_probability=threshold)
+        table = predicted.as_pandas_dataframe()  # type: ignore[no-untyped-call]
+        on_step("predict")
+    return Scored(list(_pairs(table)), keys, prior, estimated)
+
+
+def _pairs(table: pd.DataFrame) -> Iterable[ScoredPair]:
+    for a, b, p, w in zip(
+        table["unique_id_l"],
+        table["unique_id_r"],
+        table["match_probability"],
+        table["match_weight"],
+        strict=True,
+    ):
+        left, right = (str(a), str(b)) if str(a) < str(b) else (str(b), str(a))
+        weight = float(w) if not math.isnan(float(w)) else 0.0
+        yield ScoredPair(left, right, float(p), weight)
