@@ -93,13 +93,13 @@ def _review(
 
 def seed(sessions: sessionmaker[Session], policy: str, now: datetime) -> None:
     """TENANT, in the last day: two automatic matches (one later kept apart by a steward), two
-    reviews settled after 1 h and 3 h, three of the four decisions named by an audit event; an
-    older decision outside the window. OTHER: one decision waiting in review."""
+    reviews settled after 1 h and 3 h; an older decision outside the window. OTHER: one decision
+    waiting in review."""
     with sessions() as session:
-        kept_apart = _decision(
+        _decision(
             session, TENANT, policy, "match", now - 5 * HOUR, fingerprint="f" * 64, member="M-1"
         )
-        kept = _decision(
+        _decision(
             session, TENANT, policy, "match", now - 4 * HOUR, stage="deterministic", member="M-2"
         )
         first = _decision(session, TENANT, policy, "review", now - 6 * HOUR)
@@ -119,14 +119,6 @@ def seed(sessions: sessionmaker[Session], policy: str, now: datetime) -> None:
                 decided_by="steward-1",
                 decided_at=now - 2 * HOUR,
             )
-        )
-        audit.record(
-            session,
-            Actor(TENANT, "payer-app", None),
-            action="match.create",
-            outcome="success",
-            object_type="match_decision",
-            object_ids=[kept_apart.id, kept.id, first.id],
         )
         other = _decision(session, OTHER, policy, "review", now - HOUR)
         _review(session, other, now - HOUR, None)
@@ -162,7 +154,7 @@ def test_indicators_are_read_per_tenant_from_the_database(
     assert at("identity_sli_overturn_rate") == 0.5
     assert at("identity_sli_reviews_resolved") == 2
     assert at("identity_sli_median_time_to_resolution_seconds") == pytest.approx(2 * 3600)
-    assert at("identity_sli_audited_decision_share") == 0.75
+    assert at("identity_sli_audited_decision_share") is None  # none in the last hour
     # The other tenant's numbers are its own; a rate over nothing is absent, not zero.
     assert at("identity_sli_decisions", OTHER) == 1
     assert at("identity_sli_manual_review_rate", OTHER) == 1.0
@@ -185,6 +177,33 @@ def test_a_shorter_window_leaves_older_decisions_out(
     assert found[("identity_sli_decisions", frozenset({("tenant", TENANT)}))] == 1
     assert found[("identity_sli_match_rate", frozenset({("tenant", TENANT)}))] == 1.0
     assert found[("identity_sli_reviews_resolved", frozenset({("tenant", TENANT)}))] == 1
+
+
+def test_audited_share_counts_the_last_hours_decisions_named_by_an_audit_event(
+    sessions: sessionmaker[Session],
+    app_sessions: sessionmaker[Session],
+    settings: Settings,
+    active_policy: str,
+) -> None:
+    now = datetime.now(UTC)
+    with sessions() as session:
+        recent = [
+            _decision(session, TENANT, active_policy, "no_match", now - timedelta(minutes=10))
+            for _ in range(4)
+        ]
+        # Unaudited, but older than the hour the share looks at.
+        _decision(session, TENANT, active_policy, "no_match", now - 2 * HOUR)
+        audit.record(
+            session,
+            Actor(TENANT, "payer-app", None),
+            action="match.create",
+            outcome="success",
+            object_type="match_decision",
+            object_ids=[r.id for r in recent[:3]],
+        )
+        session.commit()
+    found = scrape(build_metrics(app_sessions, settings))
+    assert found[("identity_sli_audited_decision_share", frozenset({("tenant", TENANT)}))] == 0.75
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -26,6 +26,11 @@ from identity.observability import sli_repository as repo
 
 log = get_logger("identity.metrics")
 
+# The audit-trace share looks at the last hour only (or the window, if shorter): a decision and its
+# audit event commit together, so a gap shows at once, and reading every event of a busy day back
+# (their id lists) is the one costly read here (about 1.2 s per 67,000 events on SQLite).
+AUDIT_TRACE_WINDOW = timedelta(hours=1)
+
 # Bulk job states the gauge always reports (zero included, so an alert's absent() never fires).
 BULK_STATUSES = ("queued", "running", "completed", "failed")
 
@@ -40,7 +45,7 @@ class TenantSli:
     overturned: int
     resolved: int
     median_resolution_s: float | None
-    audited_share: float | None
+    audited_share: float | None  # over the last hour (AUDIT_TRACE_WINDOW)
     bulk_jobs: dict[str, int]
 
 
@@ -61,8 +66,9 @@ def read_tenant(session: Session, tenant: str, window: SliWindow, now: datetime)
         max(0.0, (_utc(settled) - _utc(opened)).total_seconds())
         for opened, settled in repo.resolution_waits(session, tenant, since)
     ]
-    ids = repo.decision_ids(session, tenant, since)
-    audited = len(ids & repo.audited_ids(session, tenant, since)) if ids else 0
+    traced_since = max(since, now - AUDIT_TRACE_WINDOW)
+    ids = repo.decision_ids(session, tenant, traced_since)
+    audited = len(ids & repo.audited_ids(session, tenant, traced_since)) if ids else 0
     return TenantSli(
         tenant=tenant,
         decisions=total,
@@ -179,7 +185,7 @@ def _families() -> dict[str, GaugeMetricFamily]:
         ),
         "audited": gauge(
             "identity_sli_audited_decision_share",
-            "Share of the window's decisions named by an audit event (a complete trace)",
+            "Share of the last hour's decisions named by an audit event (a complete trace)",
         ),
         "bulk": gauge(
             "identity_bulk_jobs_by_status", "$bulk-member-match jobs by status", "status"
