@@ -49,7 +49,7 @@ from identity.observability.endpoints import router as metrics_router
 from identity.observability.metrics import build_metrics
 from identity.policy.cache import MatcherCache
 from identity.policy.published_endpoints import router as policy_router
-from identity.ratelimit import build_rate_limiter
+from identity.ratelimit_store import choose_rate_limiter
 from identity.request_context import RequestContext
 from identity.resolution.endpoints import router as resolution_router
 from identity.resolution.fhir_endpoints import router as fhir_match_router
@@ -152,7 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.signing_key = load_or_create_signing_key(settings.signing_key_file)
         app.state.token_validator = build_validator(settings, app.state.signing_key)
         app.state.metrics = build_metrics(app.state.session_factory, settings)
-        app.state.rate_limiter = build_rate_limiter(settings)
+        app.state.rate_limiter = choose_rate_limiter(settings)
         app.state.sealer = load_or_create_sealer(settings.data_key_file)
         app.state.bulk_worker = None
         if settings.bulk_match_worker:
@@ -167,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await run_in_threadpool(app.state.bulk_worker.stop)
         if app.state.webhook_worker is not None:
             await run_in_threadpool(app.state.webhook_worker.stop)
+        app.state.rate_limiter.close()
         engine.dispose()
 
     app = FastAPI(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -112,6 +113,12 @@ class Settings(BaseSettings):
     )
     rate_limit_tenant_burst: int = Field(
         default=400, ge=1, description="Requests a tenant's clients may make at once, together"
+    )
+    rate_limit_store: Literal["auto", "memory", "database"] = Field(
+        default="auto",
+        description="Where the client and tenant buckets live (identity/ratelimit_store.py): "
+        "'database' shares them between every instance on one PostgreSQL, 'memory' keeps them in "
+        "this process; 'auto' is the database on PostgreSQL, memory on SQLite",
     )
 
     # --- Limits per source address, before authentication (identity/auth/source_limit.py) ---

@@ -41,6 +41,7 @@ APP_PRIVILEGES: dict[str, str] = {
     "steward_sign_in_link": "SELECT, INSERT, UPDATE",
     "client_webhook": "SELECT",  # registered by the owner's CLI
     "webhook_delivery": "SELECT, INSERT, UPDATE",  # the outbox: sent or failed, kept
+    "rate_limit_bucket": "SELECT, INSERT, UPDATE, DELETE",  # ids only; full buckets deleted
     "alembic_version": "SELECT",
 }
 APP_FUNCTIONS = (
@@ -48,6 +49,7 @@ APP_FUNCTIONS = (
     "identity_bulk_match_due(timestamptz)",
     "identity_webhook_due(timestamptz)",
     "identity_review_open_age(timestamptz)",
+    "identity_rate_take(text[], text[], double precision[], double precision[], boolean)",
 )
 
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

@@ -134,6 +134,8 @@ class RateLimiter:
     Holds one or more named limits; a request takes one token from each limit's bucket for its
     key, from all of them or from none."""
 
+    in_process = True  # decides from memory: cheap enough to call on the event loop
+
     def __init__(
         self,
         client_rate: float,
@@ -156,9 +158,7 @@ class RateLimiter:
         return limiter
 
     def _setup(self, limits: Sequence[tuple[str, float, int]], clock: Callable[[], float]) -> None:
-        if any(rate < 0 for _, rate, _ in limits):
-            raise ValueError("rates must be >= 0 (0 disables a limit)")
-        self._limits = tuple(_Limit(name, rate, burst) for name, rate, burst in limits if rate > 0)
+        self._limits = make_limits(limits)
         self._clock = clock
         self._lock = threading.Lock()
         # Sweeping idle buckets at most once per longest refill time keeps it amortised O(1).
@@ -168,6 +168,9 @@ class RateLimiter:
     @property
     def enabled(self) -> bool:
         return bool(self._limits)
+
+    def close(self) -> None:
+        """Nothing to release (the interface of the shared store, identity/ratelimit_store.py)."""
 
     def tracked(self) -> int:
         """How many buckets are held (for tests and curiosity): bounded by recent activity."""
@@ -193,43 +196,59 @@ class RateLimiter:
                 (limit, (limit.bucket if consume else limit.peek)(keys[limit.name], now))
                 for limit in self._limits
             ]
-            short = [(limit, b) for limit, b in taken if b.tokens < 1 - _EPS]
-            if short:
-                return self._refusal(taken, short)
-            if consume:
+            decision = decide([(limit, b.tokens) for limit, b in taken], consume=consume)
+            if decision.allowed and consume:
                 for _, bucket in taken:
                     bucket.tokens -= 1
-            states = tuple(
-                PolicyState(
-                    limit.name,
-                    limit.burst,
-                    limit.window_s,
-                    remaining=int(b.tokens + _EPS),
-                    reset_s=_ceil((limit.burst - b.tokens) / limit.rate),
-                )
-                for limit, b in taken
-            )
-        nearest = min(states, key=lambda s: s.remaining)  # ties: the first listed
-        return LimitDecision(True, 0, states, nearest.name)
+        return decision
 
-    @staticmethod
-    def _refusal(
-        taken: list[tuple[_Limit, _Bucket]], short: list[tuple[_Limit, _Bucket]]
-    ) -> LimitDecision:
-        waits = {limit.name: max(1, _ceil((1 - b.tokens) / limit.rate)) for limit, b in short}
-        states = tuple(
-            PolicyState(
-                limit.name,
-                limit.burst,
-                limit.window_s,
-                remaining=int(b.tokens + _EPS),
-                reset_s=waits.get(limit.name, _ceil((limit.burst - b.tokens) / limit.rate)),
-            )
-            for limit, b in taken
+
+def make_limits(limits: Sequence[tuple[str, float, int]]) -> tuple[_Limit, ...]:
+    """The enabled limits among (name, rate per second, burst): a rate of 0 disables one."""
+    if any(rate < 0 for _, rate, _ in limits):
+        raise ValueError("rates must be >= 0 (0 disables a limit)")
+    return tuple(_Limit(name, rate, burst) for name, rate, burst in limits if rate > 0)
+
+
+def decide(found: Sequence[tuple[_Limit, float]], *, consume: bool = True) -> LimitDecision:
+    """The decision from the tokens each limit's bucket holds, refilled to now, before this
+    request: served when every bucket holds a whole token. Shared by the in-process buckets and
+    the database's (identity/ratelimit_store.py), so both answer with the same fields."""
+    short = [(limit, tokens) for limit, tokens in found if tokens < 1 - _EPS]
+    if short:
+        return _refusal(found, short)
+    after = [(limit, tokens - 1 if consume else tokens) for limit, tokens in found]
+    states = tuple(
+        PolicyState(
+            limit.name,
+            limit.burst,
+            limit.window_s,
+            remaining=int(tokens + _EPS),
+            reset_s=_ceil((limit.burst - tokens) / limit.rate),
         )
-        # The limit that keeps the caller waiting longest is the one to report and to honour.
-        limiting = max(waits, key=lambda name: waits[name])
-        return LimitDecision(False, waits[limiting], states, limiting)
+        for limit, tokens in after
+    )
+    nearest = min(states, key=lambda s: s.remaining)  # ties: the first listed
+    return LimitDecision(True, 0, states, nearest.name)
+
+
+def _refusal(
+    found: Sequence[tuple[_Limit, float]], short: Sequence[tuple[_Limit, float]]
+) -> LimitDecision:
+    waits = {limit.name: max(1, _ceil((1 - tokens) / limit.rate)) for limit, tokens in short}
+    states = tuple(
+        PolicyState(
+            limit.name,
+            limit.burst,
+            limit.window_s,
+            remaining=int(tokens + _EPS),
+            reset_s=waits.get(limit.name, _ceil((limit.burst - tokens) / limit.rate)),
+        )
+        for limit, tokens in found
+    )
+    # The limit that keeps the caller waiting longest is the one to report and to honour.
+    limiting = max(waits, key=lambda name: waits[name])
+    return LimitDecision(False, waits[limiting], states, limiting)
 
 
 def build_rate_limiter(

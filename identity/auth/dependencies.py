@@ -64,14 +64,18 @@ def require(scope: Scope, *also: Scope) -> Callable[[Request], Awaitable[Princip
         principal = await _authenticate(request)
         if not any(principal.has(s) for s in (scope, *also)):
             raise Forbidden(scope.value)
-        return _within_limits(request, principal)
+        return await _within_limits(request, principal)
 
     dependency.required_scope = scope  # type: ignore[attr-defined]  # read by the route-table test
     return dependency
 
 
-def _within_limits(request: Request, principal: Principal) -> Principal:
-    decision = request.app.state.rate_limiter.acquire(principal.client_id, principal.tenant)
+async def _within_limits(request: Request, principal: Principal) -> Principal:
+    limiter = request.app.state.rate_limiter
+    if limiter.in_process:
+        decision = limiter.acquire(principal.client_id, principal.tenant)
+    else:  # the shared store waits on the database: not on the event loop
+        decision = await run_in_threadpool(limiter.acquire, principal.client_id, principal.tenant)
     if not decision.allowed:
         raise RateLimited(decision.retry_after_s, headers=decision.headers())
     # Added to the response by the request-context middleware, whatever the endpoint returns.
@@ -90,7 +94,7 @@ async def any_client(request: Request) -> Principal:
     principal = await _authenticate(request)
     if not any(principal.has(s) for s in Scope):
         raise Forbidden(" ".join(sorted(Scope)))  # any one of them (RFC 6750: a list)
-    return _within_limits(request, principal)
+    return await _within_limits(request, principal)
 
 
 any_client.required_scope = ANY_SCOPE  # type: ignore[attr-defined]
