@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from identity.dedupe.pairs import ScoredPair
 from identity.matching.decision import Status
 from identity.matching.engine import Candidate, Matcher
-from identity.matching.record import StandardRecord
+from identity.matching.record import StandardRecord, record_as_dict
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,24 @@ def excluded(matcher: Matcher, a: StandardRecord, b: StandardRecord) -> bool:
         if resolution.verdicts[0].status is Status.EXCLUDED:
             return True
     return False
+
+
+def cluster_evidence(
+    matcher: Matcher, cluster: Cluster, records: Mapping[str, StandardRecord]
+) -> dict[str, Any]:
+    """The cluster as a decision's evidence, so stewards read it as any review: its first member
+    in the request's place, every other member as a candidate with the engine's verdict on it
+    (rules, field-by-field levels and weights). The retention purge redacts it as any other."""
+    anchor, *others = cluster.members
+    resolution = matcher.resolve(records[anchor], [Candidate(0, m, records[m]) for m in others])
+    return {
+        "anchor_member_id": anchor,
+        "query": record_as_dict(records[anchor]),
+        "candidates": [
+            {**v.evidence(), "record": record_as_dict(v.candidate.record)}
+            for v in resolution.verdicts
+        ],
+    }
 
 
 def keep_pairs(

@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session
 from identity.audit import service as audit
 from identity.audit.actor import Actor
 from identity.dedupe import repository
-from identity.dedupe.clusters import Cluster, connected, keep_pairs
+from identity.dedupe.clusters import Cluster, cluster_evidence, connected, keep_pairs
 from identity.dedupe.pairs import score_pairs
 from identity.matching.engine import Matcher
+from identity.matching.engine_version import engine_version
 from identity.matching.policy import Policy
 from identity.models import DuplicateCluster, MatchDecision, ReviewItem
 from identity.training import repository as training_repository
@@ -135,7 +136,10 @@ def find_duplicates(
     run.new_clusters = [c for c in clusters if c.key not in known]
     run.already_offered = len(clusters) - len(run.new_clusters)
     if options.write:
-        run.item_ids = [_offer(session, tenant, policy, c, options, now) for c in run.new_clusters]
+        run.item_ids = [
+            _offer(session, tenant, policy, c, cluster_evidence(matcher, c, by_id), options, now)
+            for c in run.new_clusters
+        ]
         audit.record(
             session,
             actor,
@@ -166,12 +170,15 @@ def _offer(
     tenant: str,
     policy: Policy,
     cluster: Cluster,
+    members: dict[str, Any],
     options: DedupeOptions,
     now: datetime,
 ) -> str:
     match_id, item_id = str(uuid.uuid4()), str(uuid.uuid4())
     candidates = _candidates(cluster)
     evidence = {
+        "policy_version": policy.version,
+        "engine": engine_version(),
         "decision": {"outcome": "review", "stage": STAGE, "reason": REASON},
         "dedupe": {
             "threshold": options.threshold,
@@ -186,7 +193,7 @@ def _offer(
                 for p in cluster.pairs
             ],
         },
-        "candidates": [],
+        **members,
     }
     repository.add_cluster(
         session,

@@ -15,18 +15,22 @@ import orjson
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from identity.audit.actor import Actor
 from identity.auth.dev import mint_dev_token
+from identity.cli.main import app as cli
 from identity.config import Settings
 from identity.db import tenant_transaction
 from identity.dedupe.report import json_report, text_report
 from identity.dedupe.service import REASON, DedupeOptions, DedupeRun, find_duplicates
 from identity.member.service import load_members
-from identity.models import DuplicateCluster
+from identity.models import DuplicateCluster, StewardSession
 from identity.policy import service as policy_service
+from identity.review_ui.sessions import csrf_token
 from identity.synthetic import DatasetPaths, write_dataset
 from tests.conftest import TENANT, LiveServer
+from tests.review_ui.conftest import sign_in_url
 
 MEMBERS = 4000
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -174,3 +178,68 @@ def test_stewards_confirm_or_dismiss_and_a_rerun_reopens_nothing(
     open_now = steward.get("/v1/review-items", params={"status": "open", "limit": 100}).json()
     still_open = {i["id"] for i in open_now["items"] if i["reason"] == REASON}
     assert still_open == set(first.item_ids) - {item_id, dismissed}
+
+
+def test_the_workbench_shows_a_cluster_and_dismisses_it(
+    sessions: sessionmaker[Session], master: str, live_server: LiveServer
+) -> None:
+    run = _run(sessions, master)
+    cluster, item_id = run.new_clusters[0], run.item_ids[0]
+    with httpx.Client(base_url=live_server.base_url, timeout=30) as browser:
+        assert browser.get(sign_in_url(sessions, live_server)).status_code == 303
+        queue = browser.get("/review", params={"reason": REASON})
+        assert queue.status_code == 200
+        assert item_id[:8] in queue.text
+        page = browser.get(f"/review/items/{item_id}")
+        assert page.status_code == 200
+        assert "One person appears to hold two member records" in page.text
+        assert "Surviving record" in page.text
+        for member in cluster.members:
+            assert member in page.text
+        # The engine's field-by-field verdict on the other records, as on any review item.
+        assert "Birth date" in page.text
+        with sessions() as session:
+            row = session.scalars(select(StewardSession)).one()
+        dismissed = browser.post(
+            f"/review/items/{item_id}/decide", data={"csrf": csrf_token(row), "kind": "keep_apart"}
+        )
+        assert dismissed.status_code == 303, dismissed.text
+    again = _run(sessions, master)
+    assert cluster.key not in {c.key for c in again.new_clusters}
+    with sessions() as session:
+        [offered] = session.scalars(
+            select(DuplicateCluster).where(DuplicateCluster.members_key == cluster.key)
+        ).all()
+    assert offered.review_item_id == item_id
+
+
+def test_the_command_reports_and_a_dry_run_offers_nothing(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    master: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("IDENTITY_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("IDENTITY_DEFAULT_TENANT", TENANT)
+    runner = CliRunner()
+    report = tmp_path / "dedupe.json"
+    dry = runner.invoke(cli, ["dedupe", "--dry-run", "--no-progress", "--report", str(report)])
+    assert dry.exit_code == 0, dry.output
+    found = orjson.loads(report.read_bytes())
+    assert found["clusters"] > 0
+    assert found["new_review_items"] == 0
+    assert (
+        sum(int(k) * v for k, v in found["cluster_sizes"].items()) == found["members_in_clusters"]
+    )
+    assert f"clusters           {found['clusters']}" in dry.output
+    with sessions() as session:
+        assert session.scalars(select(DuplicateCluster)).first() is None
+
+    page = tmp_path / "dedupe.html"
+    real = runner.invoke(cli, ["dedupe", "--no-progress", "--report", str(page)])
+    assert real.exit_code == 0, real.output
+    assert f"{found['clusters']} new, 0 already offered" in real.output
+    assert "<table>" in page.read_text()
+    # A threshold out of range is refused before anything is read.
+    assert runner.invoke(cli, ["dedupe", "--threshold", "1.5"]).exit_code == 2

@@ -1,0 +1,120 @@
+"""`dedupe`: how long `identity dedupe` takes on a synthetic master, and how well it finds the
+generator's duplicate enrolments.
+
+    python -m benchmarks.dedupe_bench --members 100000      # target at 1M: 3 min, 6 GB
+
+1. A synthetic master (`var/bench/dedupe-<members>-<seed>/`, NDJSON and duplicates.csv), loaded
+   into a SQLite file beside it with the default policy active (not timed; kept until --reload).
+2. The dedupe, timed, in a fresh child process (its peak memory its own): `find_duplicates` as
+   the CLI runs it, reading the master from the database, without writing review items (so the
+   run can be repeated on the same file).
+3. Pairs against the truth: precision and recall of the pairs inside clusters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import resource
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import BENCH_DIR, REPO, TENANT
+
+
+def _prepare(members: int, seed: int, reload: bool) -> tuple[str, Path]:
+    from identity.config import Settings
+    from identity.db import make_engine, make_session_factory, transaction, upgrade
+    from identity.matching.policy import find_policy
+    from identity.member.service import load_members
+    from identity.policy import service as policy_service
+    from identity.synthetic import write_dataset
+
+    out = BENCH_DIR / f"dedupe-{members}-{seed}"
+    out.mkdir(parents=True, exist_ok=True)
+    db, marker = out / "dedupe.db", out / "ready"
+    if reload or not marker.exists():
+        for f in (db, marker):
+            f.unlink(missing_ok=True)
+        paths = write_dataset(out, members=members, queries=10, seed=seed, formats=("ndjson",))
+        url = f"sqlite:///{db}"
+        upgrade(url)
+        factory = make_session_factory(make_engine(Settings(database_url=url)))
+        with transaction(factory) as session:
+            assert load_members(session, TENANT, [paths.members_ndjson]).ok
+            policy_service.activate(
+                session, TENANT, find_policy(REPO / "matching_rules", "default")
+            )
+        marker.write_text("ok\n")
+    return f"sqlite:///{db}", out / "duplicates.csv"
+
+
+def _truth(path: Path) -> set[tuple[str, str]]:
+    people: dict[str, set[str]] = {}
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            people.setdefault(row["member_id_a"], {row["member_id_a"]}).add(row["member_id_b"])
+    return {(x, y) for g in people.values() for x in g for y in g if x < y}
+
+
+def _run_in_child(url: str) -> dict[str, Any]:
+    from identity.audit.actor import Actor
+    from identity.config import Settings
+    from identity.db import make_engine, make_session_factory, tenant_transaction
+    from identity.dedupe.service import DedupeOptions, find_duplicates
+    from identity.policy import service as policy_service
+
+    factory = make_session_factory(make_engine(Settings(database_url=url)))
+    actor = Actor(tenant=TENANT, client_id=None, request_id=None, person="bench")
+    start = time.perf_counter()
+    with tenant_transaction(factory, TENANT) as session:
+        version = policy_service.active_policy_version(session, TENANT)
+        assert version is not None
+        policy = policy_service.stored_policy(session, version)
+        options = DedupeOptions(policy.document.decision.review_probability, write=False)
+        run = find_duplicates(session, actor, policy, options, now=datetime.now(UTC))
+    elapsed = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "seconds": elapsed,
+        "peak_gib": peak_kib / 1024 / 1024,
+        "members": run.member_count,
+        "pairs_scored": run.pairs_scored,
+        "excluded": run.pairs_excluded,
+        "clusters": len(run.clusters),
+        "pairs": sorted({(p.a, p.b) for c in run.clusters for p in c.pairs}),
+        "timings": {k: round(v, 1) for k, v in run.timings.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--reload", action="store_true")
+    args = parser.parse_args()
+    url, duplicates = _prepare(args.members, args.seed, args.reload)
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        result = pool.submit(_run_in_child, url).result()
+    truth = _truth(duplicates)
+    found = {tuple(p) for p in result.pop("pairs")}
+    hits = len(found & truth)
+    precision = hits / len(found) if found else 0.0
+    recall = hits / len(truth) if truth else 0.0
+    print(
+        "| members | time (s) | peak RSS (GiB) | pairs ≥ threshold | excluded by rules "
+        "| clusters | true pairs | precision | recall | phases (s) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print(
+        f"| {result['members']:,} | {result['seconds']:.1f} | {result['peak_gib']:.2f} "
+        f"| {result['pairs_scored']:,} | {result['excluded']:,} | {result['clusters']:,} "
+        f"| {len(truth):,} | {precision:.4f} | {recall:.4f} | {result['timings']} |"
+    )
+
+
+if __name__ == "__main__":
+    main()
