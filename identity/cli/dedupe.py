@@ -91,19 +91,17 @@ def dedupe(
         )
         total = count_members(session, tenant)
         with tqdm(total=total, unit="member", disable=not progress, desc="dedupe") as bar:
+
+            def pairs_total(total: int) -> None:
+                bar.reset(total=total)
+                bar.unit, bar.desc = "pair", "rules"
+
             hooks = Progress(
                 members=bar.update,
+                pairs_total=pairs_total,
                 pairs=bar.update,
-                step=lambda name: bar.set_postfix_str(name),
+                step=bar.set_postfix_str,
             )
-
-            def pairs_start(name: str) -> None:
-                bar.set_postfix_str(name)
-                if name == "predict":  # the engine's check of each pair comes next
-                    bar.reset(total=None)
-                    bar.unit = "pair"
-
-            hooks.step = pairs_start
             try:
                 run = find_duplicates(
                     session, actor, chosen, options, now=datetime.now(UTC), progress=hooks

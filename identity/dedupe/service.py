@@ -48,6 +48,7 @@ class Progress:
     """Hooks for a progress bar: the member scan, then the engine's check of each pair."""
 
     members: Callable[[int], object] = lambda _: None
+    pairs_total: Callable[[int], object] = lambda _: None  # the pairs splink scored, to check
     pairs: Callable[[int], object] = lambda _: None
     step: Callable[[str], None] = lambda _: None
 
@@ -116,6 +117,7 @@ def find_duplicates(
     by_id = dict(records)
     del records
     matcher = Matcher(policy)
+    hooks.pairs_total(len(scored.pairs))
     kept, dropped = keep_pairs(matcher, scored.pairs, by_id, on_pair=lambda: hooks.pairs(1))
     clusters = connected(kept)
     lap("rules")

@@ -237,7 +237,7 @@ def test_the_command_reports_and_a_dry_run_offers_nothing(
         assert session.scalars(select(DuplicateCluster)).first() is None
 
     page = tmp_path / "dedupe.html"
-    real = runner.invoke(cli, ["dedupe", "--no-progress", "--report", str(page)])
+    real = runner.invoke(cli, ["dedupe", "--report", str(page)])  # with its progress bar
     assert real.exit_code == 0, real.output
     assert f"{found['clusters']} new, 0 already offered" in real.output
     assert "<table>" in page.read_text()
