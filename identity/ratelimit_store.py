@@ -7,8 +7,9 @@ takes for both buckets under row locks (one round trip); the decision's fields c
 identity.ratelimit.decide, so the RateLimit headers read the same whichever store answers.
 
 It runs in autocommit on an engine of its own: the token is taken whether the request later
-commits or fails (as in memory), and the pool skips the pre-ping the request engine does, which
-would cost a second round trip. A connection found dead is replaced and the statement tried once
+commits or fails (as in memory); the pool skips the pre-ping the request engine does, which
+would cost a second round trip, and its commits do not wait for the WAL (the table is unlogged:
+counters, not records). A connection found dead is replaced and the statement tried once
 more.
 
 Which store: `IDENTITY_RATE_LIMIT_STORE` (auto: the database on PostgreSQL, memory on SQLite,
@@ -100,7 +101,11 @@ def shared_engine(settings: Settings) -> Engine:
         max_overflow=settings.db_pool_size,
         pool_pre_ping=False,
         pool_timeout=settings.db_connect_timeout_s,
-        connect_args={"connect_timeout": max(1, int(settings.db_connect_timeout_s))},
+        connect_args={
+            "connect_timeout": max(1, int(settings.db_connect_timeout_s)),
+            # Counters, not records: no commit of this pool waits for a WAL flush.
+            "options": "-c synchronous_commit=off",
+        },
     )
 
 
