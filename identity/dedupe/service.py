@@ -138,17 +138,19 @@ def find_duplicates(
     run.new_clusters = [c for c in clusters if c.key not in known]
     run.already_offered = len(clusters) - len(run.new_clusters)
     if options.write:
-        run.item_ids = [
+        offered = [
             _offer(session, tenant, policy, c, cluster_evidence(matcher, c, by_id), options, now)
             for c in run.new_clusters
         ]
+        run.item_ids = [item_id for item_id, _ in offered]
+        # The decision rows too: each decision has its audit event, as a request's has.
         audit.record(
             session,
             actor,
             action="dedupe.run",
             outcome="success",
             object_type="review_item",
-            object_ids=run.item_ids,
+            object_ids=[i for pair in offered for i in pair],
             policy_version=policy.version,
         )
     lap("write")
@@ -175,7 +177,8 @@ def _offer(
     members: dict[str, Any],
     options: DedupeOptions,
     now: datetime,
-) -> str:
+) -> tuple[str, str]:
+    """Write one cluster: (review item id, decision id)."""
     match_id, item_id = str(uuid.uuid4()), str(uuid.uuid4())
     candidates = _candidates(cluster)
     evidence = {
@@ -239,4 +242,4 @@ def _offer(
             found_at=now,
         ),
     )
-    return item_id
+    return item_id, match_id

@@ -25,7 +25,7 @@ from identity.db import tenant_transaction
 from identity.dedupe.report import json_report, text_report
 from identity.dedupe.service import REASON, DedupeOptions, DedupeRun, find_duplicates
 from identity.member.service import load_members
-from identity.models import DuplicateCluster, StewardSession
+from identity.models import AuditEvent, DuplicateCluster, StewardSession
 from identity.policy import service as policy_service
 from identity.review_ui.sessions import csrf_token
 from identity.synthetic import DatasetPaths, write_dataset
@@ -92,6 +92,10 @@ def test_pairs_found_against_the_generators_truth(
         rows = list(session.scalars(select(DuplicateCluster)))
     assert len(rows) == len(run.clusters) == len(run.item_ids)
     assert {tuple(r.member_ids) for r in rows} == {c.members for c in run.clusters}
+    # One audit event names every item and decision written (ids only).
+    with sessions() as session:
+        [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "dedupe.run"))
+    assert set(event.object_ids) == {r.review_item_id for r in rows} | {r.match_id for r in rows}
     report = text_report(run)
     assert f"clusters           {len(run.clusters)}" in report
     assert b'"cluster_sizes"' in json_report(run)
