@@ -16,12 +16,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from identity.audit import service as audit
 from identity.audit.actor import Actor
+from identity.auth.dev import mint_dev_token
 from identity.config import Settings
 from identity.db import make_engine, make_session_factory
 from identity.models import MatchDecision, RememberedDecision, ReviewItem, ReviewResolution
 from identity.observability.metrics import Metrics, build_metrics
 from identity.observability.sli import SliCollector, TenantSli
 from tests.conftest import TENANT, LiveServer, as_app_role, service_settings
+from tests.factories import fhir_patient
 
 OTHER = "other-payer"
 HOUR = timedelta(hours=1)
@@ -284,3 +286,25 @@ def test_static_scrape_token_reads_metrics_only_and_is_revoked_by_removing_it(
     revoked = base.model_copy(update={"metrics_token_sha256": spare_digest})
     with LiveServer(revoked) as server, server.client(token) as scraper:
         assert scraper.get("/metrics").status_code == 401
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_live_requests_audit_event_is_counted(
+    live_server: LiveServer, settings: Settings
+) -> None:
+    """Through the real app: the request's session is the watched one."""
+    token = mint_dev_token(settings, tenant=TENANT, client_id="payer-app")
+    created = frozenset({("action", "match.create"), ("outcome", "success")})
+    with live_server.client(token) as client:
+        for given in ("Zqxcanary", "Vwbcanary"):
+            assert (
+                client.post("/v1/match", json={"patient": fhir_patient(given)}).status_code == 200
+            )
+        scraped = client.get("/metrics")
+    found = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(scraped.text)
+        for s in family.samples
+    }
+    assert found[("identity_audit_events_total", created)] == 2
+    assert "CANARY" not in scraped.text.upper()
