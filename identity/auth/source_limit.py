@@ -15,6 +15,11 @@ the peer with the X-Forwarded-For address only when the peer is one of its FORWA
 (default 127.0.0.1 and ::1; `uvicorn --forwarded-allow-ips`), and this module never reads the
 header itself, so a caller cannot choose its own source. An IPv6 source is its /64 network: one host
 usually holds a whole /64 and would otherwise have 2^64 fresh budgets.
+
+These buckets stay in each process, unlike the client and tenant ones (identity/ratelimit_store.py):
+they stop a flood before it costs anything, and a database round trip per unauthenticated request
+would pass the flood on to the database every instance shares. With n instances a source may send
+up to n times the rate: generous flood guards, not quotas, so that is safe.
 """
 
 from __future__ import annotations
