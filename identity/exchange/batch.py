@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -33,7 +33,7 @@ from identity.config import Settings
 from identity.consent import service as consent_service
 from identity.consent.evaluate import ConsentDecision, evaluate_consent
 from identity.consent.withdrawal import honour_withdrawal
-from identity.exchange import guard, repository
+from identity.exchange import coverage, guard, repository
 from identity.exchange.guard import GuardKeys
 from identity.exchange.outcomes import (
     ConsentInvalid,
@@ -58,6 +58,7 @@ from identity.learned_names import service as learned_names
 from identity.matching.decision import Outcome, Reason
 from identity.matching.record import StandardRecord
 from identity.matching.standardize import standardize
+from identity.member.repository import coverage_ends
 from identity.models import ReviewItem
 from identity.policy.cache import MatcherCache
 from identity.resolution import batch as resolution
@@ -203,6 +204,7 @@ def member_match_batch(
         },
     )
 
+    ends = coverage_ends(session, actor.tenant, sorted(answerable))
     results: list[MemberMatchResult] = []
     stored_requests: list[dict[str, Any]] = []
     token_rows: list[dict[str, Any]] = []
@@ -242,7 +244,15 @@ def member_match_batch(
             if decision.member_id:  # the single path's check, on the batch's one read
                 at = withdrawals.get(decision.member_id)
                 consent = honour_withdrawal(consent, at, now=now)
+            status = None
+            if decision.member_id and decision.outcome == Outcome.MATCH:
+                spec = coverage.spec_for(session, decision.policy_version)
+                status = coverage.status_of(ends.get(decision.member_id, []), spec, now.date())
+                if not coverage.disclosed(status, spec):  # the single path's check, too
+                    decision = replace(decision, outcome=Outcome.NO_MATCH)
             result = _answer(actor, decision, consent, patients, token_rows, settings, now)
+            if isinstance(result, Matched) and status is not None:
+                result = replace(result, coverage_status=status.value)
             policy_version = decision.policy_version
         attempts.append(
             {

@@ -44,7 +44,8 @@ def _render(request: Request, result: MemberMatchResult) -> JSONResponse:
         identifier = member_identifier(
             result.token, system=_public(request, "/fhir/match-tokens"), assigner=tenant
         )
-        return JSONResponse(member_match_parameters(identifier), media_type=FHIR_JSON)
+        answer = member_match_parameters(identifier, result.coverage_status)
+        return JSONResponse(answer, media_type=FHIR_JSON)
     err = result.refusal
     headers = dict(err.headers)
     if "Content-Location" in headers:

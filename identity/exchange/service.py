@@ -25,7 +25,7 @@ from identity.consent import service as consent_service
 from identity.consent.evaluate import ConsentDecision, evaluate_consent
 from identity.consent.withdrawal import honour_withdrawal
 from identity.errors import NotFound
-from identity.exchange import guard, repository
+from identity.exchange import coverage, guard, repository
 from identity.exchange.guard import GuardKeys
 from identity.exchange.outcomes import (
     ConsentInvalid,
@@ -54,6 +54,7 @@ class Matched:
     match_id: str
     token_id: str
     member_id: str
+    coverage_status: str | None = None  # identity/member/coverage.py: CoverageStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +154,10 @@ def _answer_with_member(
     now: datetime,
     replaces: bool = True,
 ) -> MemberMatchResult:
+    spec = coverage.spec_for(session, policy_version)
+    status = coverage.statuses(session, actor.tenant, [member_id], spec, now.date())[member_id]
+    if not coverage.disclosed(status, spec):  # a former member past the look-back
+        return Refused(NoMatch("no member matches"), match_id)
     withdrawn = consent_service.withdrawn_at(session, actor.tenant, [member_id], recipient)
     consent = honour_withdrawal(consent, withdrawn.get(member_id), now=now)
     if not consent.ok:
@@ -172,7 +177,7 @@ def _answer_with_member(
         max_lifetime=timedelta(seconds=settings.match_token_lifetime_s),
         audited=False,
     )
-    return Matched(issued.token, match_id, issued.token_id, member_id)
+    return Matched(issued.token, match_id, issued.token_id, member_id, status.value)
 
 
 def _answer_decision(

@@ -172,7 +172,19 @@ def member_identifier(token: str, system: str, assigner: str) -> dict[str, Any]:
     }
 
 
-def member_match_parameters(identifier: dict[str, Any]) -> dict[str, Any]:
+COVERAGE_STATUS_URL = "urn:identity:coverage-status"  # our extension's url (not a profile's)
+
+
+def member_match_parameters(
+    identifier: dict[str, Any], coverage_status: str | None = None
+) -> dict[str, Any]:
+    """The answer; with the matched member's coverage status (current, ended within the
+    look-back...) as an extension on the MemberIdentifier part when known."""
+    status = (
+        {"extension": [{"url": COVERAGE_STATUS_URL, "valueCode": coverage_status}]}
+        if coverage_status
+        else {}
+    )
     return {
         "resourceType": "Parameters",
         "meta": {
@@ -181,7 +193,7 @@ def member_match_parameters(identifier: dict[str, Any]) -> dict[str, Any]:
             ]
         },
         "parameter": [
-            {"name": "MemberIdentifier", "valueIdentifier": identifier},
+            {"name": "MemberIdentifier", **status, "valueIdentifier": identifier},
             {"name": "MemberId", "valueReference": {"type": "Patient", "identifier": identifier}},
         ],
     }

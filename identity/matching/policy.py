@@ -439,6 +439,16 @@ class GivenNameEquivalencesSpec(_Frozen):
         return sources
 
 
+class CoverageStatusSpec(_Frozen):
+    """What $member-match discloses about former members. CMS payer-to-payer exchange covers
+    members who left within the last five years; a member whose coverage ended before the
+    look-back is still matched (the evidence says so) but answered as no match unless
+    `past_lookback: disclosed`. Absent from a policy: these defaults."""
+
+    lookback_years: int = Field(default=5, ge=1, le=30)
+    past_lookback: Literal["not_disclosed", "disclosed"] = "not_disclosed"
+
+
 class PolicyDocument(_Frozen):
     label: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-_]{0,40}$")
     name: str = Field(min_length=1, max_length=80)
@@ -450,6 +460,7 @@ class PolicyDocument(_Frozen):
     guards: tuple[GuardSpec, ...] = ()
     steward_decisions: StewardDecisionsSpec | None = None
     given_name_equivalences: GivenNameEquivalencesSpec | None = None
+    coverage_status: CoverageStatusSpec = Field(default_factory=CoverageStatusSpec)
     comparisons: tuple[ComparisonSpec, ...] = ()
     model: ModelSpec | None = None
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -26,6 +27,7 @@ from identity.matching.engine import Candidate, Matcher
 from identity.matching.given_names import NO_LEARNED, LearnedNames
 from identity.matching.policy import Policy
 from identity.matching.record import StandardRecord
+from identity.member import status as coverage_evidence
 from identity.member.repository import find_candidates_many
 from identity.resolution import repository
 from identity.resolution.service import decision_fields, fingerprint
@@ -128,9 +130,12 @@ def decide(
     )
 
 
-def store(session: Session, decisions: Sequence[NewDecision]) -> None:
-    """The decisions, then their review items (which reference them), one statement each."""
-    repository.add_decisions_serialized(session, [d.row for d in decisions])
+def store(session: Session, decisions: Sequence[NewDecision], today: date | None = None) -> None:
+    """The decisions, then their review items (which reference them), one statement each; the
+    candidates' coverage status joins each decision's evidence here (one read for the batch)."""
+    rows = [d.row for d in decisions]
+    coverage_evidence.add_to_rows(session, rows, today or date.today())
+    repository.add_decisions_serialized(session, rows)
     review_repository.add_items(session, [d.review_row for d in decisions if d.review_row])
 
 

@@ -41,6 +41,7 @@ from identity.matching.engine_version import engine_version
 from identity.matching.record import RawDemographics, StandardRecord, record_as_dict
 from identity.matching.standardize import standardize
 from identity.member.repository import find_candidates, source_documents
+from identity.member.status import evidence as coverage_evidence
 from identity.models import MatchDecision
 from identity.policy.cache import MatcherCache
 from identity.resolution import repository
@@ -194,6 +195,11 @@ def match(
         "decide": round((decided - retrieved) * 1000, 3),
     }
     decision = MatchDecision(**decision_fields(tenant, query, resolution, policy.version, timings))
+    # Whether each candidate's coverage is current or ended, and when (former members are found).
+    listed = [v.candidate.member_id for v in resolution.verdicts]
+    spec = policy.document.coverage_status
+    covered = coverage_evidence(session, tenant, listed, spec, today)
+    decision.evidence = {**decision.evidence, "coverage_status": covered}
     decision.client_id = requester or (actor.client_id if actor is not None else None)
     repository.add_decision(session, decision)
     item = (
