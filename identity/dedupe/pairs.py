@@ -42,6 +42,7 @@ DEDUPE_KEYS = (
 PRIOR_RULE = ("ssn", "birth_date")
 
 _TEXT = pd.ArrowDtype(pa.string())
+_CHUNK = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +91,17 @@ def key_value(record: StandardRecord, name: str) -> str | None:
 def master_frame(
     records: Sequence[tuple[str, StandardRecord]], keys: Sequence[str]
 ) -> pd.DataFrame:
-    """splink's frame of the master, with one column per blocking key."""
-    frame = splink_frame(records)
-    for name in keys:
-        column = [key_value(record, name) for _, record in records]
-        frame[key_column(name)] = pd.Series(column, dtype=_TEXT)
-    return frame
+    """splink's frame of the master, with one column per blocking key, built in chunks: the rows
+    of a whole master as Python dicts at once would double the peak memory."""
+    parts = []
+    for start in range(0, max(len(records), 1), _CHUNK):
+        chunk = records[start : start + _CHUNK]
+        frame = splink_frame(chunk)
+        for name in keys:
+            column = [key_value(record, name) for _, record in chunk]
+            frame[key_column(name)] = pd.Series(column, dtype=_TEXT)
+        parts.append(frame)
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
 def score_pairs(
