@@ -17,6 +17,7 @@ from identity.cli.dedupe import dedupe
 from identity.cli.demo import demo
 from identity.cli.evaluate import evaluate
 from identity.cli.gate import gate, gate_jwks
+from identity.cli.members import erase
 from identity.cli.openapi import openapi
 from identity.cli.policy_diff import policy_diff
 from identity.cli.purge import purge
@@ -49,6 +50,7 @@ members_app = typer.Typer(help="The member master.", no_args_is_help=True)
 policy_app = typer.Typer(help="Matching policies in matching_rules/.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(members_app, name="members")
+members_app.command("erase")(erase)
 app.add_typer(policy_app, name="policy")
 policy_app.command("diff")(policy_diff)
 app.add_typer(clients_app, name="clients")

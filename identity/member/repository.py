@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, cast
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from identity.db import in_chunks
 from identity.matching.engine import Candidate
 from identity.matching.record import StandardRecord
-from identity.models import BlockingKey, Coverage, Member
+from identity.models import BlockingKey, Coverage, MatchDecision, Member
 
 # Scalar standardised fields stored as columns of the same name.
 _SCALAR = (
@@ -263,6 +263,69 @@ def coverage_ends(
     for member_id, end in rows:
         ends[member_id].append(end)
     return ends
+
+
+def member_pks(session: Session, tenant: str, member_ids: Sequence[str]) -> dict[str, int]:
+    """The primary keys of the tenant's members with these ids (unknown ids are absent)."""
+    found: dict[str, int] = {}
+    for chunk in in_chunks(set(member_ids)):
+        rows = session.execute(
+            select(Member.member_id, Member.id).where(
+                Member.tenant_id == tenant, Member.member_id.in_(chunk)
+            )
+        )
+        found.update({member_id: pk for member_id, pk in rows})
+    return found
+
+
+def erase_demographics(session: Session, tenant: str, pks: Sequence[int]) -> None:
+    """Empty the members' demographics (standardised columns, the source as loaded, the
+    multi-valued fields), drop their blocking keys (nothing can find them any more) and their
+    cards' subscriber ids; their rows, ids and coverage periods stay."""
+    blank: dict[str, Any] = dict.fromkeys(_SCALAR)
+    for chunk in in_chunks(set(pks)):
+        session.execute(
+            update(Member),
+            [
+                {
+                    "id": pk,
+                    **blank,
+                    "extra": {},
+                    "raw": {"erased": True},
+                    "content_hash": hashlib.sha256(f"erased|{pk}".encode()).hexdigest(),
+                }
+                for pk in chunk
+            ],
+        )
+        session.execute(
+            delete(BlockingKey).where(
+                BlockingKey.tenant_id == tenant, BlockingKey.member_pk.in_(chunk)
+            )
+        )
+        session.execute(
+            update(Coverage)
+            .where(Coverage.tenant_id == tenant, Coverage.member_pk.in_(chunk))
+            .values(subscriber_id=None)
+        )
+
+
+def decisions_naming(
+    session: Session, tenant: str, member_ids: Collection[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """(id, evidence) of the tenant's decisions, not purged yet, that list any of these members
+    as a candidate (their evidence holds the member's record). A walk over the tenant's
+    decisions: erasure is rare, and the candidate lists are JSON on both databases."""
+    wanted = set(member_ids)
+    rows = session.execute(
+        select(MatchDecision.id, MatchDecision.candidates, MatchDecision.evidence)
+        .where(MatchDecision.tenant_id == tenant, MatchDecision.purged_at.is_(None))
+        .execution_options(yield_per=1_000)
+    )
+    return [
+        (match_id, dict(evidence or {}))
+        for match_id, candidates, evidence in rows
+        if any(isinstance(c, dict) and c.get("member_id") in wanted for c in candidates or ())
+    ]
 
 
 def refresh_statistics(session: Session) -> None:
