@@ -19,6 +19,7 @@ from identity.audit.actor import Actor
 from identity.auth.dev import mint_dev_token
 from identity.config import Settings
 from identity.db import make_engine, make_session_factory
+from identity.dedupe import STAGE as DEDUPE_STAGE
 from identity.models import MatchDecision, RememberedDecision, ReviewItem, ReviewResolution
 from identity.observability.metrics import Metrics, build_metrics
 from identity.observability.sli import SliCollector, TenantSli
@@ -107,6 +108,9 @@ def seed(sessions: sessionmaker[Session], policy: str, now: datetime) -> None:
         first = _decision(session, TENANT, policy, "review", now - 6 * HOUR)
         second = _decision(session, TENANT, policy, "review", now - 6 * HOUR)
         _decision(session, TENANT, policy, "no_match", now - 72 * HOUR)
+        # A duplicate-enrolment cluster `identity dedupe` wrote: no one's request, so neither a
+        # decision nor a review of the request-based indicators.
+        _decision(session, TENANT, policy, "review", now - 2 * HOUR, stage=DEDUPE_STAGE)
         settled = _review(session, first, now - 6 * HOUR, HOUR)
         _review(session, second, now - 6 * HOUR, 3 * HOUR)
         assert settled is not None

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from identity.audit import service as audit
 from identity.audit.actor import Actor
-from identity.dedupe import repository
+from identity.dedupe import STAGE, repository
 from identity.dedupe.clusters import Cluster, cluster_evidence, connected, keep_pairs
 from identity.dedupe.pairs import score_pairs
 from identity.matching.engine import Matcher
@@ -33,7 +33,6 @@ from identity.training import repository as training_repository
 from identity.training.data import Keyed, master_records
 
 REASON = "duplicate-enrolment"
-STAGE = "dedupe"
 
 
 @dataclass(frozen=True, slots=True)

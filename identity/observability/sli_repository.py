@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from identity.dedupe import STAGE as DEDUPE_STAGE
 from identity.models import (
     ApiClient,
     AuditEvent,
@@ -32,9 +33,14 @@ def client_tenants(session: Session) -> list[str]:
 
 
 def decisions_by_outcome(session: Session, tenant: str, since: datetime) -> dict[str, int]:
+    """Requests' decisions by outcome; dedupe's cluster decisions are no one's request."""
     rows = session.execute(
         select(MatchDecision.outcome, func.count())
-        .where(MatchDecision.tenant_id == tenant, MatchDecision.created_at >= since)
+        .where(
+            MatchDecision.tenant_id == tenant,
+            MatchDecision.created_at >= since,
+            MatchDecision.stage != DEDUPE_STAGE,
+        )
         .group_by(MatchDecision.outcome)
     )
     return {str(outcome): int(n) for outcome, n in rows}
