@@ -317,15 +317,24 @@ def decisions_naming(
     decisions: erasure is rare, and the candidate lists are JSON on both databases."""
     wanted = set(member_ids)
     rows = session.execute(
-        select(MatchDecision.id, MatchDecision.candidates, MatchDecision.evidence)
+        select(MatchDecision.id, MatchDecision.candidates)
         .where(MatchDecision.tenant_id == tenant, MatchDecision.purged_at.is_(None))
         .execution_options(yield_per=1_000)
     )
-    return [
-        (match_id, dict(evidence or {}))
-        for match_id, candidates, evidence in rows
+    ids = [
+        match_id
+        for match_id, candidates in rows
         if any(isinstance(c, dict) and c.get("member_id") in wanted for c in candidates or ())
     ]
+    found: list[tuple[str, dict[str, Any]]] = []
+    for chunk in in_chunks(ids):  # the evidence (the large column) of those only
+        found += [
+            (match_id, dict(evidence or {}))
+            for match_id, evidence in session.execute(
+                select(MatchDecision.id, MatchDecision.evidence).where(MatchDecision.id.in_(chunk))
+            )
+        ]
+    return found
 
 
 def refresh_statistics(session: Session) -> None:
