@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from identity.config import Settings
 from identity.ratelimit import CLIENT, TENANT, RateLimiter
 from identity.ratelimit_store import SharedRateLimiter, choose_rate_limiter, shared_engine
-from tests.conftest import PostgresServer, as_app_role, service_settings
+from tests.conftest import APP_ROLE, PostgresServer, as_app_role, service_settings
 
 # Rates so slow that a test's own duration refills nothing worth a token.
 SLOW = 0.001
@@ -165,4 +165,25 @@ def test_disabled_limits_never_reach_the_database(pg_settings: Settings) -> None
     assert not limiter.enabled
     assert limiter.acquire("c", "t").allowed
     assert rows(pg_settings) == 0
+    limiter.close()
+
+
+def test_a_connection_the_server_dropped_is_replaced(pg_settings: Settings) -> None:
+    """The limiter's pool skips the pre-ping: a dead connection must cost a retry, not a 503."""
+    limiter = instance(pg_settings, client=(SLOW, 3))
+    assert limiter.acquire("c", "t").allowed
+    owner_url = pg_settings.database_url.replace(f"//{APP_ROLE}@", f"//{PostgresServer.user}@")
+    owner = create_engine(owner_url)
+    with owner.connect() as conn:
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    owner.dispose()
+    assert killed >= 1
+    time.sleep(0.2)  # the backend is gone before the next take
+    decisions = [limiter.acquire("c", "t") for _ in range(3)]
+    assert [d.allowed for d in decisions] == [True, True, False]  # the bucket survived
     limiter.close()
