@@ -32,7 +32,7 @@ SEED = 11
 EXPECTED_HEADER = (
     "member_id,given,middle,family,suffix,previous_family,birth_date,sex,ssn,phone,email,"
     "address_line1,address_line2,city,state,zip,subscriber_id,relationship,coverage_start,"
-    "coverage_end,payor"
+    "coverage_end,payor,active"
 )
 
 
@@ -135,6 +135,8 @@ def test_csv_header_is_exact(dataset: dict[str, Any]) -> None:
     first_line = dataset["paths"].members_csv.read_text(encoding="utf-8").split("\n", 1)[0]
     assert first_line == EXPECTED_HEADER
     assert ",".join(CSV_HEADER) == EXPECTED_HEADER
+    assert all(len(row) == len(CSV_HEADER) and None not in row for row in dataset["rows"])
+    assert {row["active"] for row in dataset["rows"]} == {"true"}
 
 
 def test_each_patient_is_followed_by_its_coverage(dataset: dict[str, Any]) -> None:
