@@ -27,7 +27,7 @@ mirrors; an empty cell means the value is missing:
 | coverage_start  | YYYY-MM-DD                              | Coverage.period.start                |
 | coverage_end    | YYYY-MM-DD                              | Coverage.period.end                  |
 | payor           | payor display name                      | Coverage.payor[0].display            |
-| active          | true (every generated member is current) | Patient.active (absent: true)       |
+| active          | true: every generated member is current | Patient.active (absent means true)   |
 
 Member id system: urn:identity:sample-payer:member-id; SSN system: http://hl7.org/fhir/sid/us-ssn;
 relationship codes: http://terminology.hl7.org/CodeSystem/subscriber-relationship.
