@@ -67,6 +67,18 @@ def train(
             "find, to scale the prior.",
         ),
     ] = 0.6,
+    splink_engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="Where splink runs: `duckdb` on this host, or `spark` for a master one host "
+            "cannot hold (needs the `spark` extra and Java).",
+        ),
+    ] = "duckdb",
+    spark_master: Annotated[
+        str,
+        typer.Option(help="Spark master URL for --engine spark (local[2], spark://host:7077)."),
+    ] = "local[2]",
 ) -> None:
     """Train POLICY's m/u, prior and term frequencies on the tenant's data (splink, offline).
 
@@ -74,11 +86,18 @@ def train(
     master; the result is checked and written as a NEW policy file in the rules folder, to
     activate with `identity policy activate`.
     """
+    from identity.training.engines import ENGINES, SplinkEngine
     from identity.training.errors import TrainingRefused
     from identity.training.report import html_report, text_report
     from identity.training.service import train_policy
     from identity.training.train import TrainOptions
 
+    if splink_engine not in ENGINES:
+        _error(f"--engine takes {' or '.join(ENGINES)}, not {splink_engine!r}")
+        raise typer.Exit(2)
+    if labels is not None and splink_engine != "duckdb":
+        _error("--labels trains on DuckDB only (stewards' pairs are few); drop --engine")
+        raise typer.Exit(2)
     settings = load_settings()
     tenant = tenant or settings.default_tenant
     try:
@@ -95,7 +114,10 @@ def train(
         _error(str(exc))
         raise typer.Exit(2) from exc
     options = TrainOptions(
-        max_pairs=max_pairs, recall=recall, em_max_pairs=max(max_pairs // 2, 10_000)
+        max_pairs=max_pairs,
+        recall=recall,
+        em_max_pairs=max(max_pairs // 2, 10_000),
+        engine=SplinkEngine(splink_engine, spark_master=spark_master),
     )
     if labels is not None and (labels != "reviewed" or extract):
         _error("--labels takes `reviewed` (stewards' settlements), and no --extract")

@@ -16,6 +16,7 @@ import pyarrow as pa
 from splink import DuckDBAPI, Linker, SettingsCreator
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
 from splink.internals.blocking_rule_creator_utils import to_blocking_rule_creator
+from splink.internals.database_api import DatabaseAPISubClass
 from splink.internals.splink_dataframe import SplinkDataFrame
 
 from identity.matching.comparison_columns import LIST_COLUMNS, TEXT_COLUMNS, frame_row
@@ -23,6 +24,7 @@ from identity.matching.comparisons import splink_comparison, value_column
 from identity.matching.policy import PolicyDocument
 from identity.matching.record import StandardRecord
 from identity.matching.scoring import checked_frequencies
+from identity.training.engines import DUCKDB, SplinkEngine
 
 LinkType = Literal["link_only", "dedupe_only", "link_and_dedupe"]
 BlockingRule = BlockingRuleCreator | str | dict[str, Any]
@@ -40,8 +42,11 @@ def _model(document: PolicyDocument) -> Any:
     return document.model
 
 
-def splink_comparisons(document: PolicyDocument) -> list[dict[str, Any]]:
-    """The policy's comparisons as splink dicts, with its m/u and tf minimum u filled in."""
+def splink_comparisons(
+    document: PolicyDocument, engine: SplinkEngine = DUCKDB
+) -> list[dict[str, Any]]:
+    """The policy's comparisons as splink dicts in the engine's SQL, with its m/u and tf minimum
+    u filled in."""
     model = _model(document)
     out = []
     for spec in document.comparisons:
@@ -49,6 +54,8 @@ def splink_comparisons(document: PolicyDocument) -> list[dict[str, Any]]:
         params = model.parameters[spec.name]
         tf = model.term_frequencies.get(spec.name)
         for level in comparison["comparison_levels"]:
+            if level["sql_condition"] != "ELSE":
+                level["sql_condition"] = engine.condition(level["sql_condition"])
             if level.get("is_null_level"):
                 continue
             p = params[level["label_for_charts"]]
@@ -66,12 +73,13 @@ def splink_settings(
     blocking_rules: Sequence[BlockingRule] = (),
     *,
     retain_intermediate_calculation_columns: bool = True,
+    engine: SplinkEngine = DUCKDB,
 ) -> SettingsCreator:
     """splink settings for the policy's comparisons, parameters and prior."""
     model = _model(document)
     return SettingsCreator(
         link_type=link_type,
-        comparisons=list(splink_comparisons(document)),
+        comparisons=list(splink_comparisons(document, engine)),
         blocking_rules_to_generate_predictions=[
             to_blocking_rule_creator(r) for r in blocking_rules
         ],
@@ -91,7 +99,10 @@ def splink_frame(records: Iterable[tuple[str, StandardRecord]]) -> pd.DataFrame:
 
 
 def term_frequency_tables(
-    linker: Linker, db_api: DuckDBAPI, document: PolicyDocument
+    linker: Linker,
+    db_api: DatabaseAPISubClass,
+    document: PolicyDocument,
+    engine: SplinkEngine = DUCKDB,
 ) -> list[SplinkDataFrame]:
     """Register the policy's term frequencies as the linker's tf tables, one per tf comparison.
 
@@ -112,7 +123,7 @@ def term_frequency_tables(
                 f"tf_{column}": pd.Series(list(values.values()), dtype=_FLOAT),
             }
         )
-        tf_frame = db_api.register(table)
+        tf_frame = db_api.register(engine.table(table))
         registered.append(linker.table_management.register_term_frequency_lookup(tf_frame, column))
     return registered
 
@@ -123,15 +134,19 @@ def make_linker(
     link_type: LinkType,
     blocking_rules: Sequence[BlockingRule],
     *,
-    db_api: DuckDBAPI | None = None,
+    db_api: DatabaseAPISubClass | None = None,
+    engine: SplinkEngine = DUCKDB,
 ) -> Linker:
-    """A DuckDB linker over named frames (one to dedupe, two or more to link), with the policy's
-    settings and term frequencies registered."""
+    """A linker over named frames (one to dedupe, two or more to link), with the policy's
+    settings and term frequencies registered; on DuckDB unless `db_api` is `engine`'s."""
     api = db_api or DuckDBAPI()
-    inputs = [api.register(frame, dataset_display_name=name) for name, frame in frames.items()]
-    settings = splink_settings(document, link_type, blocking_rules)
+    inputs = [
+        api.register(engine.table(frame), dataset_display_name=name)
+        for name, frame in frames.items()
+    ]
+    settings = splink_settings(document, link_type, blocking_rules, engine=engine)
     linker = Linker(inputs[0] if len(inputs) == 1 else inputs, settings, log_level=None)
-    term_frequency_tables(linker, api, document)
+    term_frequency_tables(linker, api, document, engine)
     return linker
 
 

@@ -27,9 +27,11 @@ from typing import Any, cast
 from splink import DuckDBAPI, Linker, block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
+from splink.internals.database_api import DatabaseAPISubClass
 from splink.internals.splink_dataframe import SplinkDataFrame
 
 from identity.matching.policy import LevelParameters, PolicyDocument, TermFrequencies
+from identity.training.engines import DUCKDB, SplinkEngine
 from identity.training.errors import TrainingRefused
 from identity.training.estimates import (
     EmRun,
@@ -64,10 +66,16 @@ class TrainOptions:
     # Share of true links the deterministic rules find: requests often lack the member id.
     recall: float = 0.6
     seed: int = 42
+    # u sampling stops early once every level has this many pairs (splink's default); None
+    # counts every sampled pair, so that two engines, which chunk pairs by different hashes,
+    # count the same ones.
+    u_min_count: int | None = 100
     # EM runs on at most this many blocked pairs per rule (splink samples beyond it).
     em_max_pairs: int = 5_000_000
     prior_rules: tuple[tuple[str, ...], ...] = PRIOR_RULES
     em_rules: tuple[tuple[str, ...], ...] = EM_RULES
+    # DuckDB on this host, or Spark for a master one host cannot hold.
+    engine: SplinkEngine = DUCKDB
 
 
 @dataclass
@@ -98,14 +106,15 @@ def _rule(columns: Sequence[str]) -> BlockingRuleCreator:
 
 
 def _linker(
-    api: DuckDBAPI,
+    api: DatabaseAPISubClass,
     document: PolicyDocument,
     inputs: Sequence[SplinkDataFrame],
     link_type: LinkType,
+    engine: SplinkEngine = DUCKDB,
 ) -> Linker:
-    settings = splink_settings(document, link_type)
+    settings = splink_settings(document, link_type, engine=engine)
     linker = Linker(list(inputs) if len(inputs) > 1 else inputs[0], settings, log_level=None)
-    term_frequency_tables(linker, api, document)
+    term_frequency_tables(linker, api, document, engine)
     return linker
 
 
@@ -253,15 +262,15 @@ def estimate(
         timings[name] = now - clock
         clock = now
 
-    with _quiet_splink():
-        api = DuckDBAPI()
-        master_sdf = api.register(master, dataset_display_name="master")
-        incoming_sdf = api.register(incoming, dataset_display_name="incoming")
+    engine = options.engine
+    with _quiet_splink(), engine.api() as api:
+        master_sdf = api.register(engine.table(master), dataset_display_name="master")
+        incoming_sdf = api.register(engine.table(incoming), dataset_display_name="incoming")
         lap("register")
 
-        u_linker = _linker(api, document, [master_sdf], "dedupe_only")
+        u_linker = _linker(api, document, [master_sdf], "dedupe_only", engine)
         u_linker.training.estimate_u_using_random_sampling(
-            max_pairs=options.max_pairs, seed=options.seed
+            max_pairs=options.max_pairs, seed=options.seed, min_count_per_level=options.u_min_count
         )
         u_sampled = _trained(u_linker, "u")
         u_values = {k: mu[1] for k, mu in _levels_in_model(u_linker).items() if k in u_sampled}
@@ -269,7 +278,7 @@ def estimate(
 
         start = _with_u(document, u_values, term_frequencies)
         inputs = [incoming_sdf, master_sdf]
-        linker = _linker(api, start, inputs, "link_only")
+        linker = _linker(api, start, inputs, "link_only", engine)
         try:
             linker.training.estimate_probability_two_random_records_match(
                 [_rule(c) for c in options.prior_rules], recall=options.recall
