@@ -79,6 +79,13 @@ def train(
         str,
         typer.Option(help="Spark master URL for --engine spark (local[2], spark://host:7077)."),
     ] = "local[2]",
+    spark_checkpoint_dir: Annotated[
+        str | None,
+        typer.Option(
+            help="Where Spark writes intermediate tables (default: a temporary folder); on a "
+            "cluster, storage every executor reaches (hdfs://, s3a://).",
+        ),
+    ] = None,
 ) -> None:
     """Train POLICY's m/u, prior and term frequencies on the tenant's data (splink, offline).
 
@@ -117,7 +124,9 @@ def train(
         max_pairs=max_pairs,
         recall=recall,
         em_max_pairs=max(max_pairs // 2, 10_000),
-        engine=SplinkEngine(splink_engine, spark_master=spark_master),
+        engine=SplinkEngine(
+            splink_engine, spark_master=spark_master, checkpoint_dir=spark_checkpoint_dir
+        ),
     )
     if labels is not None and (labels != "reviewed" or extract):
         _error("--labels takes `reviewed` (stewards' settlements), and no --extract")
