@@ -107,6 +107,7 @@ def spark_session(engine: SplinkEngine) -> Any:
         .appName("identity-train")
         .config("spark.driver.memory", engine.driver_memory)
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")  # the command reports its own steps
         # size(NULL) is NULL, as DuckDB's len(NULL), not the legacy -1.
         .config("spark.sql.legacy.sizeOfNull", "false")
     )
@@ -116,6 +117,8 @@ def spark_session(engine: SplinkEngine) -> Any:
         builder = builder.config("spark.sql.shuffle.partitions", "8")
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = builder.getOrCreate()
+    # Spark warns at every empty parquet read splink does; errors still show.
+    spark.sparkContext.setLogLevel("ERROR")
     _register_similarities(spark)
     return spark
 
