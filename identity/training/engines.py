@@ -83,6 +83,12 @@ class SplinkEngine:
         with tempfile.TemporaryDirectory(prefix="identity-spark-") as scratch:
             yield _spark_api(spark_session(self), self.checkpoint_dir or scratch)
 
+    @property
+    def u_chunks(self) -> int:
+        """Pieces splink counts u in: DuckDB 10 (splink's default, bounding its memory); Spark
+        one, since each piece is a Spark job with a fixed cost and Spark spills by itself."""
+        return 10 if self.name == "duckdb" else 1
+
     def condition(self, sql: str) -> str:
         """A level's condition in this engine's SQL."""
         return sql if self.name == "duckdb" else spark_condition(sql)

@@ -270,7 +270,10 @@ def estimate(
 
         u_linker = _linker(api, document, [master_sdf], "dedupe_only", engine)
         u_linker.training.estimate_u_using_random_sampling(
-            max_pairs=options.max_pairs, seed=options.seed, min_count_per_level=options.u_min_count
+            max_pairs=options.max_pairs,
+            seed=options.seed,
+            min_count_per_level=options.u_min_count,
+            num_chunks=engine.u_chunks,
         )
         u_sampled = _trained(u_linker, "u")
         u_values = {k: mu[1] for k, mu in _levels_in_model(u_linker).items() if k in u_sampled}
