@@ -33,12 +33,7 @@ from identity.training import repository
 from identity.training.checks import degeneracy_problems
 from identity.training.data import Incoming, Keyed, Tally, data_fingerprint, master_records
 from identity.training.errors import TrainingRefused
-from identity.training.estimates import (
-    Estimates,
-    LevelEstimate,
-    apply_m_bounds,
-    apply_weight_bounds,
-)
+from identity.training.estimates import Estimates
 from identity.training.service import (
     MIN_MASTER,
     TrainingRun,
@@ -54,6 +49,7 @@ from identity.training.train import (
     _quiet_splink,
     _trained,
     _with_u,
+    bounded_levels,
     policy_charts,
 )
 from identity.training.write import default_label, render, trained_document, write_policy
@@ -117,25 +113,7 @@ def estimate_from_labels(
         final = _levels_in_model(linker)
         timings["m from labels"] = time.perf_counter() - started - timings["u"]
 
-    levels = []
-    for spec in document.comparisons:
-        for level in spec.levels:
-            key = (spec.name, level.label)
-            m, u = final[key]
-            levels.append(
-                LevelEstimate(
-                    comparison=spec.name,
-                    level=level.label,
-                    kind=level.kind,
-                    m=m,
-                    u=u,
-                    m_trained=key in m_trained,
-                    u_trained=key in u_sampled,
-                    m_estimated=m,
-                )
-            )
-    levels = apply_m_bounds(levels, document.model.m_bounds)
-    levels = apply_weight_bounds(levels, document.model.weight_bounds)
+    levels = bounded_levels(document, final, m_trained, u_sampled)
     return Estimates(
         prior=document.model.prior,
         levels=levels,

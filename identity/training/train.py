@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -302,26 +302,7 @@ def estimate(
         chart = linker.visualisations.parameter_estimate_comparisons_chart().chart_dict
         lap("results")
 
-    levels = []
-    for spec in document.comparisons:
-        for level in spec.levels:
-            key = (spec.name, level.label)
-            m, u = final[key]
-            levels.append(
-                LevelEstimate(
-                    comparison=spec.name,
-                    level=level.label,
-                    kind=level.kind,
-                    m=m,
-                    u=u,
-                    m_trained=key in m_trained,
-                    u_trained=key in u_sampled,
-                    m_estimated=m,
-                )
-            )
-    assert document.model is not None
-    levels = apply_m_bounds(levels, document.model.m_bounds)
-    levels = apply_weight_bounds(levels, document.model.weight_bounds)
+    levels = bounded_levels(document, final, m_trained, u_sampled)
     estimates = Estimates(
         prior=prior,
         levels=levels,
@@ -347,3 +328,34 @@ def policy_charts(document: PolicyDocument) -> dict[str, dict[str, Any]]:
             "Match weights": linker.visualisations.match_weights_chart().chart_dict,
             "m and u parameters": linker.visualisations.m_u_parameters_chart().chart_dict,
         }
+
+
+def bounded_levels(
+    document: PolicyDocument,
+    final: Mapping[tuple[str, str], tuple[float, float]],
+    m_trained: Collection[tuple[str, str]],
+    u_sampled: Collection[tuple[str, str]],
+) -> list[LevelEstimate]:
+    """Every level's m and u as splink left them, in policy order, then clipped into the
+    policy's m_bounds and weight_bounds (what the service will score with), whichever way m
+    was estimated (EM or stewards' labels)."""
+    levels = []
+    for spec in document.comparisons:
+        for level in spec.levels:
+            key = (spec.name, level.label)
+            m, u = final[key]
+            levels.append(
+                LevelEstimate(
+                    comparison=spec.name,
+                    level=level.label,
+                    kind=level.kind,
+                    m=m,
+                    u=u,
+                    m_trained=key in m_trained,
+                    u_trained=key in u_sampled,
+                    m_estimated=m,
+                )
+            )
+    assert document.model is not None
+    levels = apply_m_bounds(levels, document.model.m_bounds)
+    return apply_weight_bounds(levels, document.model.weight_bounds)
