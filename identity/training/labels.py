@@ -27,32 +27,31 @@ from splink import DuckDBAPI
 from sqlalchemy.orm import Session
 
 from identity.evaluation.reviewed_labels import LabelledRequest, reviewed_labels
-from identity.matching.policy import Policy, PolicyDocument, PolicyError, parse_policy
+from identity.matching.policy import Policy, PolicyDocument
 from identity.matching.record import StandardRecord
 from identity.training import repository
-from identity.training.checks import degeneracy_problems
 from identity.training.data import Incoming, Keyed, Tally, data_fingerprint, master_records
 from identity.training.errors import TrainingRefused
 from identity.training.estimates import Estimates
 from identity.training.service import (
     MIN_MASTER,
     TrainingRun,
-    _check_label,
-    _check_trainable,
-    _relatives_check,
+    add_policy_charts,
+    check_label,
+    check_trainable,
+    checked_document,
 )
 from identity.training.splink_model import splink_frame
 from identity.training.train import (
     TrainOptions,
-    _levels_in_model,
-    _linker,
-    _quiet_splink,
-    _trained,
-    _with_u,
     bounded_levels,
-    policy_charts,
+    levels_in_model,
+    new_linker,
+    quiet_splink,
+    trained_levels,
+    with_u,
 )
-from identity.training.write import default_label, render, trained_document, write_policy
+from identity.training.write import default_label, write_policy
 
 # Fewer settled links than this cannot say what a level's m is (a level a few percent of true
 # pairs reach would be seen once or never).
@@ -92,25 +91,25 @@ def estimate_from_labels(
     assert document.model is not None
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    with _quiet_splink():
+    with quiet_splink():
         api = DuckDBAPI()
         master_sdf = api.register(master, dataset_display_name="master")
-        u_linker = _linker(api, document, [master_sdf], "dedupe_only")
+        u_linker = new_linker(api, document, [master_sdf], "dedupe_only")
         u_linker.training.estimate_u_using_random_sampling(
             max_pairs=options.max_pairs, seed=options.seed
         )
-        u_sampled = _trained(u_linker, "u")
-        u_values = {k: mu[1] for k, mu in _levels_in_model(u_linker).items() if k in u_sampled}
+        u_sampled = trained_levels(u_linker, "u")
+        u_values = {k: mu[1] for k, mu in levels_in_model(u_linker).items() if k in u_sampled}
         timings["u"] = time.perf_counter() - started
 
-        start = _with_u(document, u_values, term_frequencies)
+        start = with_u(document, u_values, term_frequencies)
         labelled_sdf = api.register(splink_frame(records), dataset_display_name="labelled")
-        linker = _linker(api, start, [labelled_sdf], "dedupe_only")
+        linker = new_linker(api, start, [labelled_sdf], "dedupe_only")
         table = pd.DataFrame(pairs, columns=["unique_id_l", "unique_id_r"])
         linker.table_management.register_table(table, "__identity_labels", overwrite=True)
         linker.training.estimate_m_from_pairwise_labels("__identity_labels")  # type: ignore[no-untyped-call]
-        m_trained = _trained(linker, "m")
-        final = _levels_in_model(linker)
+        m_trained = trained_levels(linker, "m")
+        final = levels_in_model(linker)
         timings["m from labels"] = time.perf_counter() - started - timings["u"]
 
     levels = bounded_levels(document, final, m_trained, u_sampled)
@@ -179,9 +178,9 @@ def train_on_labels(
     options = options or TrainOptions()
     run_at = now or datetime.now(UTC)
     document = source.document
-    _check_trainable(document)
+    check_trainable(document)
     label = label or default_label(document.label, run_at)
-    _check_label(rules_dir, label)
+    check_label(rules_dir, label)
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -217,22 +216,18 @@ def train_on_labels(
     del master_frame
     timings.update({f"splink {k}": v for k, v in estimates.timings.items()})
 
-    problems = degeneracy_problems(estimates)
     training = _provenance(
         run_at, source, labels, len(pairs), master_tally.count, fingerprint, estimates
     )
-    new_document = trained_document(
-        source, estimates, label=label, term_frequencies=term_frequencies, training=training
+    text, problems, relatives = checked_document(
+        source,
+        estimates,
+        label,
+        term_frequencies,
+        training,
+        command="identity train --labels reviewed",
+        how=": m from stewards' links",
     )
-    header = (
-        f"Trained by `identity train --labels reviewed` from policy {source.version} "
-        f"at {training['trained_at']} (splink {splink.__version__}): m from stewards' links.\n"
-        "Parameters, term frequencies and their provenance (model.training) are generated: "
-        "retrain rather than edit."
-    )
-    text = render(new_document, header)
-    relatives, relative_refusals = _relatives_check(text, label)
-    problems += relative_refusals
     queries = [(key, record) for key, record in records if key.startswith("q:")]
     run = TrainingRun(
         tenant=tenant,
@@ -251,11 +246,7 @@ def train_on_labels(
     if not problems:
         run.path, run.written = write_policy(rules_dir, label, text)
     if charts:
-        try:
-            drawn = run.written or parse_policy(text, source=f"{label} (refused)")
-            run.charts.update(policy_charts(drawn.document))
-        except (PolicyError, ValueError) as exc:
-            run.chart_note = f"the match weights and m/u charts could not be drawn: {exc}"
+        add_policy_charts(run)
     return run
 
 

@@ -76,14 +76,14 @@ class TrainingRun:
         return not self.problems and self.written is not None
 
 
-def _check_trainable(document: PolicyDocument) -> None:
+def check_trainable(document: PolicyDocument) -> None:
     if document.model is None or not document.comparisons:
         raise TrainingRefused(
             f"policy {document.label} has no probabilistic stage (comparisons and model) to train"
         )
 
 
-def _check_label(rules_dir: Path, label: str) -> None:
+def check_label(rules_dir: Path, label: str) -> None:
     """Fail before the expensive part, not after it."""
     if not _LABEL.match(label):
         raise TrainingRefused(
@@ -180,6 +180,43 @@ def _check_incoming(incoming: Incoming, where: str) -> None:
         )
 
 
+def checked_document(
+    source: Policy,
+    estimates: Estimates,
+    label: str,
+    term_frequencies: dict[str, dict[str, float]],
+    training: dict[str, Any],
+    *,
+    command: str,
+    how: str = "",
+) -> tuple[str, list[str], list[ProfileScore]]:
+    """The trained policy's text, headed by how it was made, and every reason to refuse it: the
+    estimates' degeneracy and the relative profiles scored on exactly this text. One place for
+    EM training and training from stewards' labels."""
+    problems = degeneracy_problems(estimates)
+    new_document = trained_document(
+        source, estimates, label=label, term_frequencies=term_frequencies, training=training
+    )
+    header = (
+        f"Trained by `{command}` from policy {source.version} "
+        f"at {training['trained_at']} (splink {splink.__version__}){how}.\n"
+        "Parameters, term frequencies and their provenance (model.training) are generated: "
+        "retrain rather than edit."
+    )
+    text = render(new_document, header)
+    relatives, relative_refusals = _relatives_check(text, label)
+    return text, problems + relative_refusals, relatives
+
+
+def add_policy_charts(run: TrainingRun) -> None:
+    """The match-weight and m/u charts of the policy written (or, refused, of its text)."""
+    try:
+        drawn = run.written or parse_policy(run.document_text, source=f"{run.label} (refused)")
+        run.charts.update(policy_charts(drawn.document))
+    except (PolicyError, ValueError) as exc:
+        run.chart_note = f"the match weights and m/u charts could not be drawn: {exc}"
+
+
 def _relatives_check(text: str, label: str) -> tuple[list[ProfileScore], list[str]]:
     """The relative profiles scored on exactly the document to be written (its weights, prior,
     term frequencies and review threshold), and a refusal reason for each that reaches review.
@@ -212,9 +249,9 @@ def train_policy(
 ) -> TrainingRun:
     """Train on the tenant's members and stored match requests (or `extracts`)."""
     run_at = now or datetime.now(UTC)
-    _check_trainable(source.document)
+    check_trainable(source.document)
     label = label or default_label(source.document.label, run_at)
-    _check_label(rules_dir, label)
+    check_label(rules_dir, label)
     timings: dict[str, float] = {}
     clock = _Clock(timings)
     progress("reading the incoming side")
@@ -263,9 +300,9 @@ def train_sides(
     options = options or TrainOptions()
     run_at = now or datetime.now(UTC)
     document = source.document
-    _check_trainable(document)
+    check_trainable(document)
     label = label or default_label(document.label, run_at)
-    _check_label(rules_dir, label)
+    check_label(rules_dir, label)
     _check_incoming(incoming, incoming.source)
     if master_count < MIN_MASTER:
         raise TrainingRefused(
@@ -297,22 +334,12 @@ def train_sides(
     timings.update({f"splink {k}": v for k, v in estimates.timings.items()})
     clock.skip()
 
-    problems = degeneracy_problems(estimates)
     training = _provenance(
         run_at, source, incoming, master_tally.count, fingerprint, estimates, extracts
     )
-    new_document = trained_document(
-        source, estimates, label=label, term_frequencies=term_frequencies, training=training
+    text, problems, relatives = checked_document(
+        source, estimates, label, term_frequencies, training, command="identity train"
     )
-    header = (
-        f"Trained by `identity train` from policy {source.version} "
-        f"at {training['trained_at']} (splink {splink.__version__}).\n"
-        "Parameters, term frequencies and their provenance (model.training) are generated: "
-        "retrain rather than edit."
-    )
-    text = render(new_document, header)
-    relatives, relative_refusals = _relatives_check(text, label)
-    problems += relative_refusals
     run = TrainingRun(
         tenant=tenant,
         source=source,
@@ -335,10 +362,6 @@ def train_sides(
         progress("drawing the charts")
         if trained.estimate_chart:
             run.charts["EM estimates of m, per blocking rule"] = trained.estimate_chart
-        try:
-            drawn = run.written or parse_policy(text, source=f"{label} (refused)")
-            run.charts.update(policy_charts(drawn.document))
-        except (PolicyError, ValueError) as exc:
-            run.chart_note = f"the match weights and m/u charts could not be drawn: {exc}"
+        add_policy_charts(run)
         clock.lap("charts")
     return run

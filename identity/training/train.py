@@ -86,7 +86,7 @@ class Trained:
 
 
 @contextmanager
-def _quiet_splink() -> Iterator[None]:
+def quiet_splink() -> Iterator[None]:
     """splink warns per unobserved level on stderr; the report lists them once, in our terms."""
     splink_logger = logging.getLogger("splink")
     before = splink_logger.level
@@ -105,7 +105,7 @@ def _rule(columns: Sequence[str]) -> BlockingRuleCreator:
     return block_on(*columns)
 
 
-def _linker(
+def new_linker(
     api: DatabaseAPISubClass,
     document: PolicyDocument,
     inputs: Sequence[SplinkDataFrame],
@@ -118,7 +118,7 @@ def _linker(
     return linker
 
 
-def _levels_in_model(linker: Linker) -> dict[tuple[str, str], tuple[float, float]]:
+def levels_in_model(linker: Linker) -> dict[tuple[str, str], tuple[float, float]]:
     """(comparison, level label) -> (m, u) as the linker holds them now."""
     model = linker.misc.save_model_to_json()
     out: dict[tuple[str, str], tuple[float, float]] = {}
@@ -134,7 +134,7 @@ def _levels_in_model(linker: Linker) -> dict[tuple[str, str], tuple[float, float
     return out
 
 
-def _trained(linker: Linker, m_or_u: str) -> set[tuple[str, str]]:
+def trained_levels(linker: Linker, m_or_u: str) -> set[tuple[str, str]]:
     """Levels with at least one numeric estimate of m (or u) in this linker's training history."""
     chart = linker.visualisations.parameter_estimate_comparisons_chart(
         include_m=m_or_u == "m", include_u=m_or_u == "u"
@@ -149,7 +149,7 @@ def _trained(linker: Linker, m_or_u: str) -> set[tuple[str, str]]:
     }
 
 
-def _with_u(
+def with_u(
     document: PolicyDocument, u: dict[tuple[str, str], float], tf: dict[str, dict[str, float]]
 ) -> PolicyDocument:
     """The document splink starts EM from: sampled u where there is one, master name
@@ -263,25 +263,25 @@ def estimate(
         clock = now
 
     engine = options.engine
-    with _quiet_splink(), engine.api() as api:
+    with quiet_splink(), engine.api() as api:
         master_sdf = api.register(engine.table(master), dataset_display_name="master")
         incoming_sdf = api.register(engine.table(incoming), dataset_display_name="incoming")
         lap("register")
 
-        u_linker = _linker(api, document, [master_sdf], "dedupe_only", engine)
+        u_linker = new_linker(api, document, [master_sdf], "dedupe_only", engine)
         u_linker.training.estimate_u_using_random_sampling(
             max_pairs=options.max_pairs,
             seed=options.seed,
             min_count_per_level=options.u_min_count,
             num_chunks=engine.u_chunks,
         )
-        u_sampled = _trained(u_linker, "u")
-        u_values = {k: mu[1] for k, mu in _levels_in_model(u_linker).items() if k in u_sampled}
+        u_sampled = trained_levels(u_linker, "u")
+        u_values = {k: mu[1] for k, mu in levels_in_model(u_linker).items() if k in u_sampled}
         lap("u")
 
-        start = _with_u(document, u_values, term_frequencies)
+        start = with_u(document, u_values, term_frequencies)
         inputs = [incoming_sdf, master_sdf]
-        linker = _linker(api, start, inputs, "link_only", engine)
+        linker = new_linker(api, start, inputs, "link_only", engine)
         try:
             linker.training.estimate_probability_two_random_records_match(
                 [_rule(c) for c in options.prior_rules], recall=options.recall
@@ -297,8 +297,8 @@ def estimate(
             runs.append(_em_run(linker, inputs, columns, options.em_max_pairs))
             lap(f"em {i}")
 
-        m_trained = _trained(linker, "m")
-        final = _levels_in_model(linker)
+        m_trained = trained_levels(linker, "m")
+        final = levels_in_model(linker)
         chart = linker.visualisations.parameter_estimate_comparisons_chart().chart_dict
         lap("results")
 
@@ -320,10 +320,10 @@ def estimate(
 def policy_charts(document: PolicyDocument) -> dict[str, dict[str, Any]]:
     """splink's match weights and m/u charts of a policy, drawn from its own parameters (no data
     needed), so they show exactly what the service will use."""
-    with _quiet_splink():
+    with quiet_splink():
         api = DuckDBAPI()
         empty = api.register(splink_frame([]), dataset_display_name="empty")
-        linker = _linker(api, document, [empty], "dedupe_only")
+        linker = new_linker(api, document, [empty], "dedupe_only")
         return {
             "Match weights": linker.visualisations.match_weights_chart().chart_dict,
             "m and u parameters": linker.visualisations.m_u_parameters_chart().chart_dict,
