@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,9 +16,9 @@ from tests.factories import fhir_coverage, fhir_patient
 HOME = {"street": "48 Orchard Street", "zip_code": "02143"}
 
 
-@pytest.fixture
-def household(sessions: sessionmaker[Session], tmp_path: Path) -> None:
-    resources = [
+def garcia_okafor() -> list[dict[str, Any]]:
+    """Maria Garcia (M1) and her son Jordan Okafor (M2): one home, one card (S100)."""
+    return [
         fhir_patient(
             "Maria",
             "Garcia",
@@ -32,6 +33,23 @@ def household(sessions: sessionmaker[Session], tmp_path: Path) -> None:
         fhir_coverage("S100", "Patient/p1"),
         fhir_patient("Jordan", "Okafor", "2011-07-30", member_id="M2", resource_id="p2", **HOME),
         fhir_coverage("S100", "Patient/p2", "child"),
+    ]
+
+
+def load_resources(
+    sessions: sessionmaker[Session], path: Path, resources: list[dict[str, Any]]
+) -> None:
+    """Write FHIR resources as NDJSON to `path` and load them as the tenant's members."""
+    path.write_text("".join(json.dumps(r) + "\n" for r in resources))
+    with sessions() as session:
+        assert load_members(session, TENANT, [path]).ok
+        session.commit()
+
+
+@pytest.fixture
+def household(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    resources = [
+        *garcia_okafor(),
         fhir_patient(
             "William",
             "Chen",
@@ -43,8 +61,4 @@ def household(sessions: sessionmaker[Session], tmp_path: Path) -> None:
         ),
         fhir_coverage("S200", "Patient/p3"),
     ]
-    path = tmp_path / "household.ndjson"
-    path.write_text("".join(json.dumps(r) + "\n" for r in resources))
-    with sessions() as session:
-        assert load_members(session, TENANT, [path]).ok
-        session.commit()
+    load_resources(sessions, tmp_path / "household.ndjson", resources)

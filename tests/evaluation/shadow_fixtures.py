@@ -14,7 +14,6 @@ model does; the fixture checks the premises the tests rest on.)
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,15 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from identity.db import transaction
 from identity.matching.policy import Policy, parse_policy
-from identity.member.service import load_members
 from identity.models import MatchDecision
 from identity.policy.cache import MatcherCache
 from identity.resolution import service
 from tests.conftest import RULES_DIR, TENANT
 from tests.factories import fhir_coverage, fhir_patient
+from tests.households import HOME, garcia_okafor, load_resources
 
 TODAY = date(2026, 11, 22)
-HOME = {"street": "48 Orchard Street", "zip_code": "02143"}
 _DEFAULT = (RULES_DIR / "default.yaml").read_text()
 _LABEL = 'label: "1.5.0"'
 
@@ -77,20 +75,7 @@ class Stored:
 
 def load_master(sessions: sessionmaker[Session], tmp_path: Path) -> None:
     resources = [
-        fhir_patient(
-            "Maria",
-            "Garcia",
-            "1984-03-12",
-            gender="female",
-            member_id="M1",
-            resource_id="p1",
-            ssn="372-45-6780",
-            phone="617-555-2368",
-            **HOME,
-        ),
-        fhir_coverage("S100", "Patient/p1"),
-        fhir_patient("Jordan", "Okafor", "2011-07-30", member_id="M2", resource_id="p2", **HOME),
-        fhir_coverage("S100", "Patient/p2", "child"),
+        *garcia_okafor(),
         fhir_patient(
             "Patricia",
             "Person",
@@ -103,11 +88,7 @@ def load_master(sessions: sessionmaker[Session], tmp_path: Path) -> None:
         ),
         fhir_coverage("S555", "Patient/p4"),
     ]
-    path = tmp_path / "shadow-master.ndjson"
-    path.write_text("".join(json.dumps(r) + "\n" for r in resources))
-    with sessions() as session:
-        assert load_members(session, TENANT, [path]).ok
-        session.commit()
+    load_resources(sessions, tmp_path / "shadow-master.ndjson", resources)
 
 
 @pytest.fixture
