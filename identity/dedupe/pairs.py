@@ -9,10 +9,8 @@ it: from near-certain links (SSN with birth date), scaled by their assumed recal
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -23,6 +21,7 @@ from identity.matching.blocking import BLOCKING_KEYS
 from identity.matching.policy import PolicyDocument
 from identity.matching.record import StandardRecord
 from identity.training.splink_model import make_linker, splink_frame
+from identity.training.train import quiet_splink
 
 # Keys that find one person enrolled twice. Left out: the member id (a second enrolment has its
 # own), the subscriber id (a whole family shares it, and a new enrolment often has a new one),
@@ -59,17 +58,6 @@ class Scored:
     blocking_keys: tuple[str, ...]
     prior: float
     prior_estimated: bool  # False: the policy's own prior was kept (no near-certain links)
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    splink_logger = logging.getLogger("splink")
-    before = splink_logger.level
-    splink_logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        splink_logger.setLevel(before)
 
 
 def dedupe_keys(document: PolicyDocument) -> tuple[str, ...]:
@@ -116,7 +104,7 @@ def score_pairs(
     keys = dedupe_keys(document)
     if not keys:
         raise ValueError("the policy lists none of the blocking keys dedupe can use")
-    with _quiet():
+    with quiet_splink():
         api = DuckDBAPI()
         frame = master_frame(records, keys)
         on_step("frame")
