@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow as pa
-from splink import DuckDBAPI, block_on
+from splink import block_on
 
 from identity.matching.blocking import BLOCKING_KEYS
 from identity.matching.policy import PolicyDocument
 from identity.matching.record import StandardRecord
+from identity.training.engines import DUCKDB, SplinkEngine
 from identity.training.splink_model import make_linker, splink_frame
 from identity.training.train import quiet_splink
 
@@ -98,18 +99,21 @@ def score_pairs(
     *,
     threshold: float,
     recall: float,
+    engine: SplinkEngine = DUCKDB,
     on_step: Callable[[str], None] = lambda _: None,
 ) -> Scored:
-    """Every blocked pair of members at or above `threshold` match probability."""
+    """Every blocked pair of members at or above `threshold` match probability, on `engine`
+    (DuckDB on this host, or Spark: the same linker, the engine a parameter)."""
     keys = dedupe_keys(document)
     if not keys:
         raise ValueError("the policy lists none of the blocking keys dedupe can use")
-    with quiet_splink():
-        api = DuckDBAPI()
+    with quiet_splink(), engine.api() as api:
         frame = master_frame(records, keys)
         on_step("frame")
         rules = [block_on(key_column(k)) for k in keys]
-        linker = make_linker(document, {"master": frame}, "dedupe_only", rules, db_api=api)
+        linker = make_linker(
+            document, {"master": frame}, "dedupe_only", rules, db_api=api, engine=engine
+        )
         del frame
         assert document.model is not None
         prior, estimated = document.model.prior, False

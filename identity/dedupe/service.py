@@ -31,6 +31,7 @@ from identity.matching.policy import Policy
 from identity.models import DuplicateCluster, MatchDecision, ReviewItem
 from identity.training import repository as training_repository
 from identity.training.data import Keyed, master_records
+from identity.training.engines import DUCKDB, SplinkEngine
 
 REASON = "duplicate-enrolment"
 
@@ -40,6 +41,7 @@ class DedupeOptions:
     threshold: float  # match probability a pair must reach
     recall: float = 0.6  # share of duplicates the SSN + birth date rule finds (scales the prior)
     write: bool = True  # False: report only
+    engine: SplinkEngine = DUCKDB  # where splink scores the pairs
 
 
 @dataclass
@@ -111,7 +113,12 @@ def find_duplicates(
     records = list(_counted(master_records(session, tenant), hooks.members))
     lap("read")
     scored = score_pairs(
-        policy.document, records, threshold=options.threshold, recall=options.recall, on_step=lap
+        policy.document,
+        records,
+        threshold=options.threshold,
+        recall=options.recall,
+        engine=options.engine,
+        on_step=lap,
     )
     by_id = dict(records)
     del records
