@@ -45,6 +45,7 @@ from identity.health.endpoints import router as health_router
 from identity.http_body import BodyGuard
 from identity.idempotency.sealing import load_or_create_sealer
 from identity.logging_setup import configure_logging, get_logger
+from identity.member.admin_endpoints import router as member_admin_router
 from identity.observability.endpoints import router as metrics_router
 from identity.observability.metrics import build_metrics
 from identity.policy.cache import MatcherCache
@@ -196,6 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(fhir_match_router)
     app.include_router(fhir_metadata_router)
     app.include_router(policy_router)
+    app.include_router(member_admin_router)
     app.include_router(review_router)
     app.include_router(remembered_router)
     app.include_router(metrics_router)

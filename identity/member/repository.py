@@ -202,7 +202,6 @@ def terminate_absent(session: Session, tenant: str, present: Iterable[str], on: 
     snapshot dated `on`): their last covered day is the day before. Members whose coverage had
     already ended are left alone. Returns how many were terminated. Never deletes: ids,
     decisions and the audit trail keep pointing at the member."""
-    last = on - timedelta(days=1)
     keep = set(present)
     absent = {
         pk: content_hash
@@ -213,8 +212,19 @@ def terminate_absent(session: Session, tenant: str, present: Iterable[str], on: 
         )
         if member_id not in keep
     }
+    return len(end_open_coverage(session, tenant, absent, on))
+
+
+def end_open_coverage(
+    session: Session, tenant: str, members: Mapping[int, str], on: date
+) -> list[int]:
+    """Terminate these members (primary key -> content hash) on `on`: coverage still open then
+    ends the day before (a bare period records the end for a member with none), and the content
+    hash is marked. Members whose coverage had already ended are left alone; returns the primary
+    keys of those terminated. Shared by a snapshot's absentees and the admin API's termination."""
+    last = on - timedelta(days=1)
     open_pks: list[int] = []
-    for chunk in in_chunks(sorted(absent)):
+    for chunk in in_chunks(sorted(members)):
         ends: dict[int, list[date | None]] = {pk: [] for pk in chunk}
         for pk, end in session.execute(
             select(Coverage.member_pk, Coverage.period_end).where(Coverage.member_pk.in_(chunk))
@@ -242,9 +252,32 @@ def terminate_absent(session: Session, tenant: str, present: Iterable[str], on: 
             session.execute(insert(Coverage), bare)
         session.execute(
             update(Member),
-            [{"id": pk, "content_hash": _terminated_hash(absent[pk])} for pk in chunk],
+            [{"id": pk, "content_hash": _terminated_hash(members[pk])} for pk in chunk],
         )
-    return len(open_pks)
+    return open_pks
+
+
+def add_open_coverage(session: Session, tenant: str, pk: int, content_hash: str, on: date) -> None:
+    """Reinstate a member: a coverage period from `on`, open-ended, and a marked content hash
+    (as a termination's is), so a later load of the member's source line is a change again and
+    restores what the source says."""
+    session.execute(
+        insert(Coverage),
+        [{"tenant_id": tenant, "member_pk": pk, **BARE_PERIOD, "period_start": on}],
+    )
+    marked = hashlib.sha256(f"{content_hash}|reinstated".encode()).hexdigest()
+    session.execute(update(Member), [{"id": pk, "content_hash": marked}])
+
+
+def member_state(session: Session, tenant: str, member_id: str) -> tuple[int, str] | None:
+    """(primary key, content hash) of the tenant's member, locked until the transaction ends
+    (on PostgreSQL), so two lifecycle changes of one member apply one after the other."""
+    row = session.execute(
+        select(Member.id, Member.content_hash)
+        .where(Member.tenant_id == tenant, Member.member_id == member_id)
+        .with_for_update()
+    ).first()
+    return (row.id, row.content_hash) if row is not None else None
 
 
 def coverage_ends(

@@ -38,6 +38,9 @@ def two_tenants(sessions: sessionmaker[Session], tmp_path: Path, active_policy: 
         fhir_coverage("S200", "Patient/p3"),
         fhir_patient("William", "Chen", "1958-11-02", member_id="M4", resource_id="p4"),
         fhir_coverage("S200", "Patient/p4"),
+        # Enrolled here only (the other tenant's master holds an M3 of its own): the object the
+        # enrolment routes (/v1/members/{member_id}/...) are probed with.
+        fhir_patient("Nell", "Oduya", "1975-03-14", gender="female", member_id="M5"),
     ]
     theirs = [fhir_patient("Ana", "Ruiz", "1990-05-06", gender="female", member_id="M3")]
     for tenant, resources in ((TENANT, mine), (OTHER, theirs)):
@@ -109,6 +112,12 @@ def test_cross_tenant_matrix(live_server: LiveServer, settings: Settings) -> Non
             ("DELETE", jobs): {"job_id": doomed},
             f"{jobs}/output/{{page}}": {"job_id": finished, "page": "1"},
         }
+        special.update(
+            {
+                f"/v1/members/{{member_id}}/{change}": {"member_id": "M5"}
+                for change in ("termination", "reinstatement", "erasure")
+            }
+        )
         # A remembered decision of ours: the same request again opens a second item, kept apart.
         again = mine.post("/v1/match", json=body).json()
         settled = mine.post(
