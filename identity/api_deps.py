@@ -3,6 +3,7 @@ body. The caller and its tenant come from identity.auth.dependencies."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
+from identity import group_commit
 from identity.auth.dependencies import authenticate
 from identity.db import bind_tenant, finish
 from identity.errors import FieldError, InvalidInput, Unauthorized
@@ -24,17 +26,32 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
     Async, so opening it costs no hop to a worker thread (a session connects lazily, in the
     endpoint's thread); the commit or rollback, which talk to the database, run in one, shielded
     from cancellation so a transaction is never left open."""
-    session = request.app.state.session_factory()
+    app_state = request.app.state
+    session = app_state.session_factory()
     state = request.state
     bind_tenant(session, lambda: getattr(getattr(state, "principal", None), "tenant", None))
+    grouped = app_state.settings.group_commit
+    if grouped:
+        committer = group_commit.committer_for(app_state.session_factory)
+        group_commit.allow(session)
     try:
         yield session
     except BaseException:
+        if grouped:
+            group_commit.discard(session)
         with CancelScope(shield=True):
             await run_in_threadpool(finish, session, commit=False)
         raise
     with CancelScope(shield=True):
-        await run_in_threadpool(finish, session, commit=True)
+        if not grouped:
+            await run_in_threadpool(finish, session, commit=True)
+            return
+        # Staged writes are committed with other requests' by the engine's one writer; this
+        # request is answered once that commit returned (no worker thread held meanwhile).
+        unit = await run_in_threadpool(group_commit.hand_over, session)
+        if unit is not None:
+            await asyncio.wrap_future(committer.submit(unit))
+            group_commit.observe(unit, app_state.metrics.observe_audited)
 
 
 async def json_body(request: Request) -> Any:

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     log_json: bool = True
     db_pool_size: int = 16
     db_connect_timeout_s: float = 3.0
+    group_commit: bool = Field(
+        default=False,
+        description="Commit concurrent match requests' writes together, one transaction and one "
+        "audit chain append per group, by one writer thread per process (off: each request "
+        "commits its own transaction)",
+    )
     max_body_bytes: int = 256 * 1024
     max_json_depth: int = Field(
         default=32,

@@ -123,6 +123,14 @@ def _set_tenant(session: Session, _transaction: Any, connection: Connection) -> 
 _SET_TENANT = text("SELECT set_config('identity.tenant', :tenant, true)")
 
 
+def act_for(connection: Connection, tenant: str) -> None:
+    """From here to the end of the transaction (or of the savepoint it is set in), PostgreSQL's
+    row-level security admits `tenant`'s rows: for a transaction that writes for several
+    tenants in turn (the group committer's)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(_SET_TENANT, {"tenant": tenant})
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A unit of work for a CLI command: commit on success, roll back on any error."""
@@ -239,10 +247,16 @@ def _shape(cls: type[Any]) -> _RowShape:
     return shape
 
 
+# Set by identity.group_commit.stage: a list that `insert_row` appends (table, values) to instead
+# of executing the INSERT.
+STAGED_ROWS = "db.staged_rows"
+
+
 def insert_row(session: Session, row: Any) -> None:
-    """INSERT one mapped object now, with a Core statement, and leave it transient (not in the
-    session). For rows written once on the hot path and never changed in the same transaction
-    (a decision, its review item, a token, an attempt, an audit event): the unit of work's flush
+    """INSERT one mapped object now (or stage it, when the session's writes are staged for a
+    group commit), with a Core statement, and leave it transient (not in the session). For
+    rows written once on the hot path and never changed in the same transaction (a decision,
+    its review item, a token, an attempt, an audit event): the unit of work's flush
     (identity map, dependency sort, per-object bookkeeping) cost more than the statement itself.
     Python-side column defaults are applied to the object first and a database-assigned key is
     read back, so the object reads as a flushed one would."""
@@ -260,6 +274,13 @@ def insert_row(session: Session, row: Any) -> None:
         if value is None and shape.autoincrement is not None and column is shape.autoincrement[1]:
             continue
         values[column.key] = value
+    staged: list[tuple[Table, dict[str, Any]]] | None = session.info.get(STAGED_ROWS)
+    auto_key_missing = (
+        shape.autoincrement is not None and getattr(row, shape.autoincrement[0]) is None
+    )
+    if staged is not None and not auto_key_missing:
+        staged.append((shape.table, values))  # written at the commit (identity/group_commit.py)
+        return
     connection = session.connection()
     if shape.autoincrement is not None and getattr(row, shape.autoincrement[0]) is None:
         key, column = shape.autoincrement

@@ -124,6 +124,11 @@ class QueuedWriterConnection(sqlite3.Connection):
             self._release()
             raise
 
+    def begin_write(self) -> None:
+        """Take the writer turn and open the write transaction now, before any statement: for a
+        transaction whose first statement is not DML (a SAVEPOINT)."""
+        self.before_statement("insert")
+
     def after_statement(self) -> None:
         # A transaction ended by a statement of its own (COMMIT, ROLLBACK) or a failed BEGIN.
         if self._holding and not self.in_transaction:
@@ -153,3 +158,12 @@ class QueuedWriterConnection(sqlite3.Connection):
         finally:
             if self._holding:
                 self._release()
+
+
+def begin_write(connection: sqlite3.Connection) -> None:
+    """Open a write transaction on `connection` now (SQLite's write lock taken at once), in
+    arrival order with this process's other writers when it is a queued connection."""
+    if isinstance(connection, QueuedWriterConnection):
+        connection.begin_write()
+    elif not connection.in_transaction:
+        connection.execute("BEGIN IMMEDIATE")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -127,18 +127,44 @@ def deferred(session: Session) -> Iterator[None]:
     the moment of the append, instead of from the first event to the commit. For a unit of work
     that records many events in one transaction (a batch of bulk members). The events still
     commit with the changes they describe, or not at all; an error leaves none behind."""
-    if _DEFERRED in session.info:
-        raise RuntimeError("audit events are already deferred in this session")
-    pending: list[tuple[AuditEvent, EventFields]] = []
-    session.info[_DEFERRED] = pending
+    pending = hold(session)
     try:
         yield
     finally:
         del session.info[_DEFERRED]
-    by_tenant: dict[str, list[tuple[AuditEvent, EventFields]]] = {}
+    append_held(session, pending)
+
+
+Held = list[tuple[AuditEvent, EventFields]]
+
+
+def hold(session: Session) -> Held:
+    """From now on `record` holds the session's events back in the list returned, for
+    `append_held` to chain (the deferred block, or a group commit: identity/group_commit.py)."""
+    if _DEFERRED in session.info:
+        raise RuntimeError("audit events are already deferred in this session")
+    pending: Held = []
+    session.info[_DEFERRED] = pending
+    return pending
+
+
+def release_held(session: Session) -> Held:
+    """Stop holding the session's events back; the ones held so far."""
+    return list(session.info.pop(_DEFERRED, ()))
+
+
+def append_held(
+    session: Session, pending: Held, *, act_for: Callable[[str], None] | None = None
+) -> None:
+    """Chain held events onto their tenants' chains in `session`'s transaction: each tenant's
+    head locked once, its events appended in one statement. `act_for(tenant)` runs before a
+    tenant's append (a transaction writing for several tenants names each in turn)."""
+    by_tenant: dict[str, Held] = {}
     for event, fields in pending:
         by_tenant.setdefault(fields.tenant_id, []).append((event, fields))
     for tenant, events in sorted(by_tenant.items()):
+        if act_for is not None:
+            act_for(tenant)
         seq, prev = repository.lock_head(session, tenant)
         for event, fields in events:
             _chained(event, fields, seq, prev)

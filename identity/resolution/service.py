@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
+from identity import group_commit
 from identity.audit import service as audit
 from identity.audit.actor import Actor
 from identity.errors import FieldError, InvalidInput, NotFound
@@ -201,6 +202,7 @@ def match(
     covered = coverage_evidence(session, tenant, listed, spec, today)
     decision.evidence = {**decision.evidence, "coverage_status": covered}
     decision.client_id = requester or (actor.client_id if actor is not None else None)
+    group_commit.stage(session)  # new rows and audit events only from here: groupable
     repository.add_decision(session, decision)
     item = (
         review_service.open_item(session, decision) if decision.outcome == Outcome.REVIEW else None

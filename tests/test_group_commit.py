@@ -1,0 +1,207 @@
+"""Group commit (identity/group_commit.py) on both databases: concurrent requests each get their
+own committed decision and audit event, a unit that fails rolls back alone, the chain verifies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from identity import group_commit
+from identity.audit import service as audit
+from identity.audit.actor import Actor
+from identity.auth.dev import mint_dev_token
+from identity.config import Settings
+from identity.db import bind_tenant
+from identity.models import AuditEvent, MatchDecision, ReviewItem
+from identity.policy.cache import MatcherCache
+from identity.resolution import service
+from tests.conftest import TENANT, LiveServer
+from tests.factories import fhir_coverage, fhir_patient
+
+GIVEN = ["Ana", "Ben", "Cara", "Dev", "Eli", "Fay", "Gus", "Hal", "Ida", "Jo", "Kai", "Lin"]
+
+
+def _body(i: int) -> dict[str, Any]:
+    """A distinct person per i; every fourth is the household's Bill Chen on his card (a match)."""
+    if i % 4 == 0:
+        return {
+            "patient": fhir_patient("Bill", "Chen", "1958-11-02"),
+            "coverage": fhir_coverage("S200"),
+        }
+    return {
+        "patient": fhir_patient(
+            GIVEN[i % len(GIVEN)], f"Zed{i}", f"19{50 + i % 40}-0{1 + i % 9}-1{i % 10}"
+        )
+    }
+
+
+@pytest.fixture
+def grouped_server(settings: Settings, active_policy: str, household: None) -> Iterator[LiveServer]:
+    with LiveServer(settings.model_copy(update={"group_commit": True})) as server:
+        yield server
+
+
+def _committer(server: LiveServer) -> group_commit.GroupCommitter:
+    app: Any = server.server.config.app
+    return group_commit.committer_for(app.state.session_factory)
+
+
+def _match_events(sessions: sessionmaker[Session]) -> list[AuditEvent]:
+    with sessions() as session:
+        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == "match.create")))
+
+
+def test_concurrent_requests_each_commit_their_own_decision_and_event(
+    grouped_server: LiveServer, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    token = mint_dev_token(settings, tenant=TENANT, client_id="grouped")
+    requests = 48
+    with grouped_server.client(token) as http, ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda i: http.post("/v1/match", json=_body(i)), range(requests)))
+    assert [a.status_code for a in answers] == [200] * requests, answers[0].text
+    bodies = [a.json() for a in answers]
+    ids = [b["match_id"] for b in bodies]
+    assert len(set(ids)) == requests
+    assert {b["outcome"] for b in bodies[::4]} == {"match"}
+
+    committer = _committer(grouped_server)
+    assert committer.units == requests  # every request went through the committer
+    assert committer.groups <= requests
+
+    with sessions() as session:
+        stored = {
+            d.id: d for d in session.scalars(select(MatchDecision).where(MatchDecision.id.in_(ids)))
+        }
+        items = {i.match_id: i for i in session.scalars(select(ReviewItem))}
+        report = audit.verify(session, TENANT)
+    assert set(stored) == set(ids)
+    for body in bodies:
+        decision = stored[body["match_id"]]
+        assert (decision.outcome, decision.member_id) == (body["outcome"], body["member_id"])
+        assert decision.probability == body["probability"]
+        # The review item committed with its decision (one unit: both or neither).
+        assert (body["match_id"] in items) == (body["outcome"] == "review")
+        if body["outcome"] == "review":
+            assert items[body["match_id"]].id == body["review_item_id"]
+    events = _match_events(sessions)
+    assert sorted(e.object_ids[0] for e in events) == sorted(ids)  # one event per request
+    assert report.intact, report.breaks
+    assert report.events >= requests
+
+
+def test_a_request_with_an_idempotency_key_commits_on_its_own(
+    grouped_server: LiveServer, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    """Its transaction wrote (the key's claim) before the decision: not groupable, and it is
+    stored and replayed as without grouping."""
+    token = mint_dev_token(settings, tenant=TENANT, client_id="keyed")
+    with grouped_server.client(token) as http:
+        first = http.post("/v1/match", json=_body(1), headers={"Idempotency-Key": "k-1"})
+        again = http.post("/v1/match", json=_body(1), headers={"Idempotency-Key": "k-1"})
+        plain = http.post("/v1/match", json=_body(2))
+    assert (first.status_code, again.status_code, plain.status_code) == (200, 200, 200)
+    assert again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    assert _committer(grouped_server).units == 1  # the plain one only
+    with sessions() as session:
+        found = set(session.scalars(select(MatchDecision.id)))
+        assert audit.verify(session, TENANT).intact
+    assert {first.json()["match_id"], plain.json()["match_id"]} <= found
+
+
+def _staged_match(sessions: sessionmaker[Session], i: int) -> tuple[group_commit.Unit, str]:
+    """A real /v1/match unit of work, staged and handed over as the request edge does."""
+    today = datetime.now(UTC).date()
+    session = sessions()
+    bind_tenant(session, TENANT)
+    group_commit.allow(session)
+    result = service.match(
+        session,
+        TENANT,
+        MatcherCache(),
+        service.parse_match_request(_body(i), today),
+        today=today,
+        actor=Actor(TENANT, "unit-test", f"req-{i}"),
+    )
+    unit = group_commit.hand_over(session)
+    assert unit is not None
+    with sessions() as other:  # nothing is stored before the committer commits it
+        assert other.get(MatchDecision, result.decision.id) is None
+    return unit, result.decision.id
+
+
+@pytest.mark.usefixtures("active_policy", "household")
+def test_a_failing_unit_rolls_back_alone(sessions: sessionmaker[Session]) -> None:
+    (a, a_id), (b, b_id), (c, c_id) = (_staged_match(sessions, i) for i in (1, 2, 3))
+    b.rows.append(a.rows[0])  # B also stages A's decision again: a primary-key violation
+    committer = group_commit.GroupCommitter(sessions)
+    committer.commit_group([a, b, c])
+
+    assert a.done.result(timeout=0) is None
+    assert c.done.result(timeout=0) is None
+    with pytest.raises(IntegrityError):
+        b.done.result(timeout=0)
+    assert (committer.groups, committer.units) == (1, 2)
+    with sessions() as session:
+        stored = set(session.scalars(select(MatchDecision.id)))
+        assert audit.verify(session, TENANT).intact
+    assert {a_id, c_id} <= stored
+    assert b_id not in stored  # B's own decision went with its failing row
+    assert sorted(e.object_ids[0] for e in _match_events(sessions)) == sorted([a_id, c_id])
+
+
+@pytest.mark.usefixtures("active_policy", "household")
+def test_a_group_of_one_that_fails_stores_nothing(sessions: sessionmaker[Session]) -> None:
+    (a, a_id), (b, b_id) = (_staged_match(sessions, i) for i in (5, 6))
+    group_commit.GroupCommitter(sessions).commit_group([a])
+    b.rows.append(a.rows[0])
+    group_commit.GroupCommitter(sessions).commit_group([b])
+    with pytest.raises(IntegrityError):
+        b.done.result(timeout=0)
+    with sessions() as session:
+        stored = set(session.scalars(select(MatchDecision.id)))
+        assert audit.verify(session, TENANT).intact
+    assert a_id in stored
+    assert b_id not in stored
+    assert [e.object_ids[0] for e in _match_events(sessions)] == [a_id]
+
+
+def test_outside_a_grouping_edge_nothing_is_staged(
+    sessions: sessionmaker[Session], active_policy: str, household: None
+) -> None:
+    """The CLI, tests and workers: `stage` is a no-op, the session commits as ever."""
+    today = datetime.now(UTC).date()
+    with sessions() as session:
+        bind_tenant(session, TENANT)
+        result = service.match(
+            session,
+            TENANT,
+            MatcherCache(),
+            service.parse_match_request(_body(7), today),
+            today=today,
+            actor=Actor(TENANT, "cli", None),
+        )
+        session.commit()
+    with sessions() as session:
+        assert session.get(MatchDecision, result.decision.id) is not None
+        assert audit.verify(session, TENANT).intact
+
+
+def test_http_clients_see_nothing_different(grouped_server: LiveServer, settings: Settings) -> None:
+    """A read-back of a grouped decision is the decision (answered only after its commit)."""
+    token = mint_dev_token(settings, tenant=TENANT, client_id="reader")
+    with grouped_server.client(token) as http:
+        made = http.post("/v1/match", json=_body(0)).json()
+        read = http.get(f"/v1/matches/{made['match_id']}")
+    assert read.status_code == 200
+    assert (read.json()["outcome"], read.json()["member_id"]) == (
+        made["outcome"],
+        made["member_id"],
+    )
