@@ -12,8 +12,22 @@ from datetime import datetime
 from typing import Any
 
 from identity.matching.policy import Policy
+from identity.policy.published_words import (
+    coverage_in_words,
+    equivalences_in_words,
+    guard_in_words,
+    predicates_in_words,
+    predicates_settings,
+)
 
 IDEMPOTENCY_HOURS = 24  # identity/idempotency keeps a key's answer this long (README)
+
+# Where a policy section is published when not under its own name (a test checks that every
+# section of the policy model is published and rendered).
+NESTED_SECTIONS: dict[str, tuple[str, ...]] = {
+    "steward_decisions": ("review", "remembered_decisions"),
+    "comparisons": ("model", "comparisons"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +98,30 @@ def _outcomes(policy: Policy, terms: Terms) -> list[dict[str, str]]:
 
 
 def _rules(specs: Any) -> list[dict[str, Any]]:
-    return [{"name": r.name, "description": r.description.strip(), "when": r.when} for r in specs]
+    return [
+        {
+            "name": r.name,
+            "description": r.description.strip(),
+            "when": r.when,
+            "when_in_words": predicates_in_words(r.when),
+        }
+        for r in specs
+    ]
+
+
+def _guards(policy: Policy) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": g.name,
+            "description": g.description.strip(),
+            "cap": g.cap,
+            "condition": g.model_dump(
+                mode="json", include={"require_any", "when", "when_predicates", "crosswise"}
+            ),
+            "condition_in_words": guard_in_words(g),
+        }
+        for g in policy.document.guards
+    ]
 
 
 def _model(policy: Policy) -> dict[str, Any] | None:
@@ -154,9 +191,18 @@ def published_policy(
             "max_candidates": doc.blocking.max_candidates,
         },
         "rules": {"negative": _rules(doc.rules.negative), "positive": _rules(doc.rules.positive)},
-        "guards": [
-            {"name": g.name, "description": g.description.strip(), "cap": g.cap} for g in doc.guards
-        ],
+        "predicates": predicates_settings(doc.predicates),
+        "guards": _guards(policy),
+        "given_name_equivalences": {
+            "settings": doc.given_name_equivalences.model_dump(mode="json")
+            if doc.given_name_equivalences is not None
+            else None,
+            "in_words": equivalences_in_words(doc.given_name_equivalences),
+        },
+        "coverage_status": {
+            **doc.coverage_status.model_dump(mode="json"),
+            "in_words": coverage_in_words(doc.coverage_status),
+        },
         "model": _model(policy),
         "member_match": {
             "consent_required": terms.require_consent,

@@ -7,18 +7,22 @@ Autoescaped, no script, no inline style, so it is served with `default-src 'none
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from jinja2 import DictLoader, Environment, select_autoescape
 from markupsafe import Markup
 
 # The content, shared by the stand-alone page below and the workbench's /review/policy.
-_BODY = """<h1>Matching policy {{ p.label }} for {{ p.tenant }}</h1>
-<p>Version <code>{{ p.version }}</code>{% if p.activated_at %}, active since
-<time datetime="{{ p.activated_at }}">{{ p.activated_at }}</time>{% endif %}.</p>
+# Each <section> names, in data-policy, the sections of the policy file it renders (a test checks
+# that together they are every section the policy model has).
+_BODY = """<section data-policy="label name description">
+<h1>Matching policy {{ p.label }} for {{ p.tenant }}</h1>
+<p>Policy <code>{{ p.name }}</code>, version <code>{{ p.version }}</code>{% if p.activated_at %},
+active since <time datetime="{{ p.activated_at }}">{{ p.activated_at }}</time>{% endif %}.</p>
 <p>{{ p.description }}</p>
+</section>
 
+<section data-policy="decision">
 <h2>Decisions</h2>
 <table>
 <caption>Thresholds</caption>
@@ -29,30 +33,53 @@ _BODY = """<h1>Matching policy {{ p.label }} for {{ p.tenant }}</h1>
 <dl>
 {% for o in p.decision.outcomes %}<dt><code>{{ o.outcome }}</code></dt><dd>{{ o.when }}</dd>
 {% endfor %}</dl>
+</section>
 
+<section data-policy="steward_decisions">
 <h2>Review</h2>
 <p>Review items are to be settled within {{ p.review.sla_hours }} hours; a steward's claim on an
 item lasts {{ p.review.claim_lease_minutes }} minutes.</p>
 {% if p.review.remembered_decisions %}<p>Stewards' earlier decisions are applied to later requests:
 {% for kind, effect in p.review.remembered_decisions.items() %}<code>{{ kind }}</code>: {{ effect }}
-{%- if not loop.last %}; {% endif %}{% endfor %}.</p>{% endif %}
+{%- if not loop.last %}; {% endif %}{% endfor %}.</p>{% else %}<p>Stewards' earlier decisions
+are not applied to later requests.</p>{% endif %}
+</section>
 
+<section data-policy="rules">
 <h2>Rules</h2>
 {% for kind in ["negative", "positive"] %}
 <h3>{{ kind | capitalize }} rules</h3>
 <dl>
 {% for r in p.rules[kind] %}<dt><code>{{ r.name }}</code></dt><dd>{{ r.description }}
-<br>When: <code>{{ r.when | tojson_text }}</code></dd>
+<br>When every one holds: {{ r.when_in_words }}.</dd>
+{% else %}<dt>None</dt><dd>This policy declares no {{ kind }} rules.</dd>
 {% endfor %}</dl>
 {% endfor %}
+</section>
 
+<section data-policy="predicates">
+<h2>What the rules' words mean</h2>
+<ul>
+{% for s in p.predicates %}<li>{{ s.meaning }}</li>
+{% endfor %}</ul>
+</section>
+
+<section data-policy="guards">
 <h2>Guards</h2>
 <dl>
 {% for g in p.guards %}<dt><code>{{ g.name }}</code> (at most <code>{{ g.cap }}</code>)</dt>
-<dd>{{ g.description }}</dd>
+<dd>{{ g.description }}<br>The guard {{ g.condition_in_words }}.</dd>
 {% else %}<dt>None</dt><dd>This policy declares no guards.</dd>
 {% endfor %}</dl>
+</section>
 
+<section data-policy="given_name_equivalences">
+<h2>Equivalent given names</h2>
+{% for line in p.given_name_equivalences.in_words %}<p>{{ line }}</p>
+{% endfor %}
+</section>
+
+<section data-policy="blocking comparisons model">
 <h2>Candidates and scores</h2>
 <p>Candidates are found under the blocking keys
 {% for k in p.blocking["keys"] %}<code>{{ k }}</code>{% if not loop.last %}, {% endif %}{% endfor %}
@@ -64,13 +91,22 @@ item lasts {{ p.review.claim_lease_minutes }} minutes.</p>
 <ul>
 {% for c in p.model.comparisons %}<li><code>{{ c.name }}</code>: {{ c.levels | join(", ") }}</li>
 {% endfor %}</ul>{% else %}<p>This policy has no probabilistic model.</p>{% endif %}
+</section>
 
+<section data-policy="coverage_status">
+<h2>Former members</h2>
+<p>{{ p.coverage_status.in_words }}</p>
+</section>
+
+<section>
 <h2>Payer-to-payer requests</h2>
 <p>A member's consent is {{ "required" if p.member_match.consent_required else "optional" }}.
 One client may try at most {{ p.member_match.max_cards_per_person }} cards for one person and
 {{ p.member_match.max_people_per_card }} people for one card within
 {{ p.member_match.window_minutes }} minutes.</p>
+</section>
 
+<section>
 <h2>Evidence and how long it is kept</h2>
 <ul>
 {% for e in p.evidence.kept_with_each_decision %}<li>{{ e }}</li>
@@ -80,6 +116,7 @@ One client may try at most {{ p.member_match.max_cards_per_person }} cards for o
 Match tokens live at most {{ p.evidence.match_token_max_days }} days; bulk results are kept
 {{ p.evidence.bulk_results_kept_hours }} hours for collection; answers remembered for retries
 {{ p.evidence.idempotent_answers_kept_hours }} hours. Audit trail: {{ p.evidence.audit_trail }}.</p>
+</section>
 """
 
 _PAGE = """<!doctype html>
@@ -97,7 +134,6 @@ _ENV = Environment(
     loader=DictLoader({"policy.html": _PAGE, "body.html": _BODY}),
     autoescape=select_autoescape(default=True, default_for_string=True),
 )
-_ENV.filters["tojson_text"] = lambda value: json.dumps(value, sort_keys=True)
 
 
 def render_html(published: dict[str, Any]) -> str:
