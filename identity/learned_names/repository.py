@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Exists, Table, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from identity.db import in_chunks
@@ -45,6 +45,12 @@ _ACTIVE_NAMING = select(
         _TABLE.c.member_given.in_(bindparam("names", expanding=True)),
     ),
 )
+
+
+def any_active(tenant: Any) -> Exists:
+    """Whether the tenant has any active pair (`tenant`: a value or a bound parameter), for the
+    one read that tells matching which stewards' memories it must read at all."""
+    return exists().where(_TABLE.c.tenant_id == tenant, _TABLE.c.active.is_(True))
 
 
 def active_naming(session: Session, tenant: str, names: Collection[str]) -> list[PairRow]:

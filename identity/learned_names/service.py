@@ -106,11 +106,17 @@ def _pairs(rows: Sequence[repository.PairRow]) -> LearnedNames:
 
 
 def for_queries(
-    session: Session, tenant: str, given_names: GivenNames, queries: Sequence[StandardRecord]
+    session: Session,
+    tenant: str,
+    given_names: GivenNames,
+    queries: Sequence[StandardRecord],
+    *,
+    any_active: bool = True,
 ) -> LearnedNames:
     """The active pairs naming these queries' given names: one read for a request or a batch,
-    none when the policy does not learn from links."""
-    if not (given_names and given_names.learn):
+    none when the policy does not learn from links or the tenant has no active pair
+    (`any_active`: from `review.memory.in_use`, read in this transaction)."""
+    if not (given_names and given_names.learn and any_active):
         return NO_LEARNED
     names = {q.given for q in queries if q.given}
     if not names:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Row, String, Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from identity.db import in_chunks
 from identity.matching.engine import Candidate
 from identity.matching.record import StandardRecord
+from identity.member import features
 from identity.models import BlockingKey, Coverage, MatchDecision, Member
 
 # Scalar standardised fields stored as columns of the same name.
@@ -46,30 +47,50 @@ _CANDIDATE_COLUMNS = (
     Member.extra,
 )
 
-# The two reads of every match, built once as Core statements (expanding IN lists): building a
-# select per request and the ORM's compile step around it were a tenth of a request's CPU.
+# The reads of matching, built once as Core statements (expanding IN lists): building a select
+# per request and the ORM's compile step around it were a tenth of a request's CPU.
 _KEYS = cast(Table, BlockingKey.__table__)
 _MEMBERS = cast(Table, Member.__table__)
-_KEY_HITS = (
-    select(_KEYS.c.key, _KEYS.c.member_pk)
+# Members by primary key, every standardised column (a row without features).
+_CANDIDATE_ROWS = select(
+    _MEMBERS.c.tenant_id, *(_MEMBERS.c[c.key] for c in _CANDIDATE_COLUMNS)
+).where(_MEMBERS.c.id.in_(bindparam("pks", expanding=True)))
+
+# A member's coverage end dates, read with its features (a correlated subquery on the coverage's
+# member index): "" an open period, NULL no period on file. Never stored beside the record, so a
+# termination or reinstatement needs nothing rewritten but its coverage rows.
+_COVERAGE = cast(Table, Coverage.__table__)
+_ENDS = (
+    select(func.aggregate_strings(func.coalesce(_COVERAGE.c.period_end.cast(String), ""), ","))
+    .where(_COVERAGE.c.member_pk == _MEMBERS.c.id)
+    .scalar_subquery()
+    .label("ends")
+)
+_FEATURE_COLUMNS = (_MEMBERS.c.tenant_id, _MEMBERS.c.member_id, _MEMBERS.c.features, _ENDS)
+# The one read of a match: the key hits joined to their members' features.
+_FEATURE_HITS = (
+    select(_KEYS.c.key, _KEYS.c.member_pk, *_FEATURE_COLUMNS)
+    .select_from(_KEYS.join(_MEMBERS, _MEMBERS.c.id == _KEYS.c.member_pk))
     .where(
         _KEYS.c.tenant_id == bindparam("tenant"),
         _KEYS.c.key.in_(bindparam("keys", expanding=True)),
     )
     .limit(bindparam("limit"))
 )
-_CANDIDATE_ROWS = select(
-    _MEMBERS.c.tenant_id, *(_MEMBERS.c[c.key] for c in _CANDIDATE_COLUMNS)
-).where(_MEMBERS.c.id.in_(bindparam("pks", expanding=True)))
+# A batch's members by primary key (its key hits are read apart, per key).
+_FEATURE_ROWS = select(_MEMBERS.c.id.label("member_pk"), *_FEATURE_COLUMNS).where(
+    _MEMBERS.c.id.in_(bindparam("pks", expanding=True))
+)
 
 
 def record_columns(record: StandardRecord) -> dict[str, Any]:
-    """The member table's standardised columns for a record."""
+    """The member table's standardised columns for a record, and its compact `features`."""
     cols: dict[str, Any] = {c: getattr(record, c) for c in _SCALAR}
     cols["extra"] = {
         m: sorted(getattr(record, m)) if m == "given_canonicals" else list(getattr(record, m))
         for m in _MULTI
     }
+    cols["features"] = features.encode(record)
     return cols
 
 
@@ -315,7 +336,7 @@ def erase_demographics(session: Session, tenant: str, pks: Sequence[int]) -> Non
     """Empty the members' demographics (standardised columns, the source as loaded, the
     multi-valued fields), drop their blocking keys (nothing can find them any more) and their
     cards' subscriber ids; their rows, ids and coverage periods stay."""
-    blank: dict[str, Any] = dict.fromkeys(_SCALAR)
+    blank: dict[str, Any] = dict.fromkeys(_SCALAR) | {"features": features.encode(StandardRecord())}
     for chunk in in_chunks(set(pks)):
         session.execute(
             update(Member),
@@ -393,6 +414,15 @@ def source_documents(
     return {r.member_id: dict((r.raw or {}).get("source") or {}) for r in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    """A query's candidates, and their coverage periods' end dates (None: open) by member id,
+    read with them for the decision's coverage evidence."""
+
+    candidates: list[Candidate]
+    coverage_ends: dict[str, list[date | None]] = field(default_factory=dict)
+
+
 def find_candidates(
     session: Session,
     tenant: str,
@@ -401,31 +431,49 @@ def find_candidates(
     max_block_size: int,
     max_candidates: int,
 ) -> list[Candidate]:
-    """Members sharing a blocking key with the query: two indexed reads, never a table scan.
+    """Members sharing a blocking key with the query (`retrieve_candidates`' candidates)."""
+    return retrieve_candidates(
+        session, tenant, keys, max_block_size=max_block_size, max_candidates=max_candidates
+    ).candidates
+
+
+def retrieve_candidates(
+    session: Session,
+    tenant: str,
+    keys: Iterable[str],
+    *,
+    max_block_size: int,
+    max_candidates: int,
+) -> Retrieved:
+    """Members sharing a blocking key with the query, with their coverage end dates: one
+    indexed read (the key hits joined to the members' compact features), never a table scan.
 
     A key value shared by more than `max_block_size` members is dropped (it discriminates
     nothing). Candidates found under more key names rank first when there are too many.
     """
     wanted = list(keys)
     if not wanted:
-        return []
+        return Retrieved([])
     connection = session.connection()
+    # Joined by primary key alone: with the member's `tenant_id = ?` as well, SQLite's planner
+    # may walk the tenant's (tenant_id, member_id) index instead, reading every member. The
+    # tenant is checked on the rows instead (the keys were already tenant-scoped).
     hits = connection.execute(
-        _KEY_HITS, {"tenant": tenant, "keys": wanted, "limit": max_block_size * len(wanted) + 1}
+        _FEATURE_HITS,
+        {"tenant": tenant, "keys": wanted, "limit": max_block_size * len(wanted) + 1},
     ).all()
     per_key: dict[str, list[int]] = defaultdict(list)
-    for key, pk in hits:
-        per_key[key].append(pk)
+    rows: dict[int, Any] = {}
+    for hit in hits:
+        per_key[hit.key].append(hit.member_pk)
+        rows[hit.member_pk] = hit
     chosen, names_by_member = _choose(
         per_key, max_block_size=max_block_size, max_candidates=max_candidates
     )
     if not chosen:
-        return []
-    # By primary key alone: with `tenant_id = ?` as well, SQLite's planner may walk the tenant's
-    # (tenant_id, member_id) index instead, reading every member. The tenant is checked on the
-    # rows instead (the keys above were already tenant-scoped).
-    records = _records(connection.execute(_CANDIDATE_ROWS, {"pks": chosen}), tenant)
-    return _candidates(chosen, names_by_member, records)
+        return Retrieved([])
+    records, ends = _decoded(session, [rows[pk] for pk in chosen], tenant)
+    return Retrieved(_candidates(chosen, names_by_member, records), ends)
 
 
 def _choose(
@@ -446,8 +494,37 @@ def _choose(
     return [pk for pk, _ in ranked.most_common(max_candidates)], names_by_member
 
 
+def _decoded(
+    session: Session, rows: Iterable[Any], tenant: str
+) -> tuple[dict[int, tuple[str, StandardRecord]], dict[str, list[date | None]]]:
+    """Members' records by primary key, from their features (from their columns where a row
+    has none, or one of a layout this code does not know), and their coverage end dates by
+    member id; the tenant checked on each row."""
+    records: dict[int, tuple[str, StandardRecord]] = {}
+    ends: dict[str, list[date | None]] = {}
+    unread: list[int] = []
+    for r in rows:
+        if r.tenant_id != tenant:
+            continue
+        record = features.decode(r.features, r.member_id) if r.features else None
+        if record is None:
+            unread.append(r.member_pk)
+        else:
+            records[r.member_pk] = (r.member_id, record)
+        ends[r.member_id] = (
+            []
+            if r.ends is None
+            else [date.fromisoformat(e) if e else None for e in r.ends.split(",")]
+        )
+    for chunk in in_chunks(unread):
+        records.update(
+            _records(session.connection().execute(_CANDIDATE_ROWS, {"pks": chunk}), tenant)
+        )
+    return records, ends
+
+
 def _records(rows: Iterable[Row[Any]], tenant: str) -> dict[int, tuple[str, StandardRecord]]:
-    """Candidate rows by primary key, the tenant checked on each row."""
+    """Candidate rows (all their standardised columns) by primary key, the tenant checked."""
     return {r.id: (r.member_id, record_from_row(r)) for r in rows if r.tenant_id == tenant}
 
 
@@ -523,7 +600,8 @@ def find_candidates_many(
     records: dict[int, tuple[str, StandardRecord]] = {}
     connection = session.connection()
     for pks in in_chunks(needed):
-        records.update(_records(connection.execute(_CANDIDATE_ROWS, {"pks": pks}), tenant))
+        decoded, _ = _decoded(session, connection.execute(_FEATURE_ROWS, {"pks": pks}), tenant)
+        records.update(decoded)
 
     answers: list[list[Candidate]] = []
     for keys, found in zip(keys_per_query, chosen_per_query, strict=True):

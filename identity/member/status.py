@@ -1,9 +1,10 @@
-"""Members' coverage status on a date, read from their stored coverage periods (one query)."""
+"""Members' coverage status on a date, from their stored coverage periods (one query, or none
+when candidate retrieval read the end dates with the candidates)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -35,10 +36,17 @@ def statuses(
     member_ids: Collection[str],
     spec: CoverageStatusSpec,
     today: date,
+    known: Mapping[str, Sequence[date | None]] | None = None,
 ) -> dict[str, CoverageStatus]:
-    """Each member's coverage status on `today`, under the policy's look-back."""
-    ends = coverage_ends(session, tenant, sorted(member_ids))
-    return {m: coverage_status(e, today, spec.lookback_years) for m, e in ends.items()}
+    """Each member's coverage status on `today`, under the policy's look-back, by member id in
+    id order. `known`: end dates already read (`repository.Retrieved`); the rest are read."""
+    known = known or {}
+    unread = sorted(m for m in set(member_ids) if m not in known)
+    read = coverage_ends(session, tenant, unread) if unread else {}
+    return {
+        m: coverage_status(known[m] if m in known else read[m], today, spec.lookback_years)
+        for m in sorted(set(member_ids))
+    }
 
 
 def evidence(
@@ -47,17 +55,12 @@ def evidence(
     member_ids: Collection[str],
     spec: CoverageStatusSpec,
     today: date,
+    known: Mapping[str, Sequence[date | None]] | None = None,
 ) -> dict[str, Any]:
     """The decision's record of the candidates' coverage: the date and look-back it was judged
     on, and each candidate's status (whether $member-match may disclose them follows from it)."""
-    return {
-        "as_of": today.isoformat(),
-        "lookback_years": spec.lookback_years,
-        "past_lookback": spec.past_lookback,
-        "members": {
-            m: s.value for m, s in statuses(session, tenant, member_ids, spec, today).items()
-        },
-    }
+    found = statuses(session, tenant, member_ids, spec, today, known)
+    return _record(spec, today, {m: s.value for m, s in found.items()})
 
 
 def add_to_rows(session: Session, rows: Sequence[dict[str, Any]], today: date) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, String, UniqueConstraint
+from sqlalchemy import Date, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from identity.models.base import Base, BigId, JsonDoc, utcnow
@@ -40,6 +40,9 @@ class Member(Base):
     ssn: Mapped[str | None] = mapped_column(String(9))
     # Multi-valued standardised fields (family parts, earlier names, phones, ids, nickname forms).
     extra: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    # The standardised columns above as one compact array (identity/member/features.py),
+    # written with them: candidate retrieval reads this column alone. NULL: read the columns.
+    features: Mapped[str | None] = mapped_column(Text)
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -41,13 +41,13 @@ from identity.matching.engine import Resolution
 from identity.matching.engine_version import engine_version
 from identity.matching.record import RawDemographics, StandardRecord, record_as_dict
 from identity.matching.standardize import standardize
-from identity.member.repository import find_candidates, source_documents
+from identity.member.repository import retrieve_candidates, source_documents
 from identity.member.status import evidence as coverage_evidence
 from identity.models import MatchDecision
 from identity.policy.cache import MatcherCache
 from identity.resolution import repository
 from identity.review import service as review_service
-from identity.review.memory import mark_candidates
+from identity.review.memory import in_use, mark_candidates
 
 
 def parse_match_request(body: Any, today: date) -> RawDemographics:
@@ -174,9 +174,14 @@ def match(
     standardised = time.perf_counter()
 
     blocking = policy.document.blocking
+    # Which stewards' memories the tenant has anything in (one read spares the others' reads).
+    memory = in_use(session, tenant)
     # Given-name pairs stewards' links taught, when the policy learns from them (one read).
-    learned = learned_names.for_queries(session, tenant, matcher.given_names, [query])
-    candidates = find_candidates(
+    learned = learned_names.for_queries(
+        session, tenant, matcher.given_names, [query], any_active=memory.learned_names
+    )
+    # The candidates with their coverage end dates (one read).
+    found = retrieve_candidates(
         session,
         tenant,
         blocking_keys(matcher.given_names.query_view(query, learned), blocking.keys),
@@ -184,7 +189,8 @@ def match(
         max_candidates=blocking.max_candidates,
     )
     # What stewards decided about this request and these candidates (remembered decisions).
-    candidates = mark_candidates(session, tenant, [(fingerprint(query), candidates)])[0]
+    marked = mark_candidates(session, tenant, [(fingerprint(query), found.candidates)], memory)
+    candidates = marked[0]
     retrieved = time.perf_counter()
 
     resolution = matcher.resolve(query, candidates, learned)
@@ -199,7 +205,7 @@ def match(
     # Whether each candidate's coverage is current or ended, and when (former members are found).
     listed = [v.candidate.member_id for v in resolution.verdicts]
     spec = policy.document.coverage_status
-    covered = coverage_evidence(session, tenant, listed, spec, today)
+    covered = coverage_evidence(session, tenant, listed, spec, today, found.coverage_ends)
     decision.evidence = {**decision.evidence, "coverage_status": covered}
     decision.client_id = requester or (actor.client_id if actor is not None else None)
     group_commit.stage(session)  # new rows and audit events only from here: groupable

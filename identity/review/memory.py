@@ -122,21 +122,45 @@ def undo_remembered(
     return view(row)
 
 
+@dataclass(frozen=True, slots=True)
+class InUse:
+    """Which of the stewards' memories the tenant has anything active in: matching skips the
+    reads of the others. Read per request, in its transaction (never cached in the process, so
+    a steward's new decision counts at once on every instance)."""
+
+    remembered: bool = True  # keep-apart / link decisions
+    pairs: bool = True  # same-person pairs
+    learned_names: bool = True  # given-name pairs learned from links
+
+
+def in_use(session: Session, tenant: str) -> InUse:
+    """One read: what `mark_candidates` and `learned_names.for_queries` need to read at all."""
+    return InUse(*repository.memory_in_use(session, tenant))
+
+
 def mark_candidates(
-    session: Session, tenant: str, queries: Sequence[tuple[str, Sequence[Candidate]]]
+    session: Session,
+    tenant: str,
+    queries: Sequence[tuple[str, Sequence[Candidate]]],
+    memory: InUse = InUse(),
 ) -> list[list[Candidate]]:
     """Each query's candidates (by its fingerprint) with what stewards decided about them, the
     `steward-decision` stage's input: a remembered keep-apart or link for this query and member,
     and, for another record of one person, its surviving record when that is a candidate too.
-    One read for the whole batch (and one more when some pair could apply)."""
-    fingerprints = {fp for fp, found in queries if fp and found}
+    One read for the whole batch (and one more when some pair could apply); none of what
+    `memory` (`in_use`) says the tenant has nothing of."""
+    fingerprints = {fp for fp, found in queries if fp and found} if memory.remembered else set()
     remembered = repository.remembered_for(session, tenant, fingerprints) if fingerprints else []
     decided: dict[tuple[str, str], StewardMark] = {}
     for fp, member, kind, rid in remembered:
         # Keep apart outranks link should both be in force (two items settled at once).
         if decided.get((fp, member), StewardMark("", "")).kind != "keep_apart":
             decided[(fp, member)] = StewardMark(kind, rid)
-    members = {c.member_id for _, found in queries if len(found) >= 2 for c in found}
+    members = (
+        {c.member_id for _, found in queries if len(found) >= 2 for c in found}
+        if memory.pairs
+        else set()
+    )
     pairs = repository.pairs_among(session, tenant, members) if members else []
     survivors: dict[str, list[tuple[str, str]]] = {}
     for survivor, other, rid in pairs:

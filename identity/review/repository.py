@@ -10,7 +10,10 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
+    Table,
+    bindparam,
     case,
+    exists,
     func,
     insert,
     select,
@@ -21,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from identity.db import in_chunks, insert_row
 from identity.keyed_lock import lock_keys
+from identity.learned_names import repository as learned_names
 from identity.models import (
     Coverage,
     MatchDecision,
@@ -419,6 +423,24 @@ def remembered_by_id(
             .execution_options(**fresh)
         )
     return found
+
+
+_REMEMBERED = cast(Table, RememberedDecision.__table__)
+_PAIRS = cast(Table, SamePersonPair.__table__)
+# Matching's first read, built once: whether the tenant has any active remembered decision, any
+# active same-person pair, any active learned given-name pair (each an index's first entry).
+_IN_USE = select(
+    exists().where(_REMEMBERED.c.tenant_id == bindparam("tenant"), _REMEMBERED.c.active.is_(True)),
+    exists().where(_PAIRS.c.tenant_id == bindparam("tenant"), _PAIRS.c.active.is_(True)),
+    learned_names.any_active(bindparam("tenant")),
+)
+
+
+def memory_in_use(session: Session, tenant: str) -> tuple[bool, bool, bool]:
+    """(any remembered decision, any same-person pair, any learned name pair) active for the
+    tenant, read in the caller's transaction like the reads it spares."""
+    row = session.connection().execute(_IN_USE, {"tenant": tenant}).one()
+    return bool(row[0]), bool(row[1]), bool(row[2])
 
 
 def remembered_for(
