@@ -2,6 +2,7 @@
 generator's duplicate enrolments.
 
     python -m benchmarks.dedupe_bench --members 100000      # target at 1M: 3 min, 6 GB
+    python -m benchmarks.dedupe_bench --members 1000000 --dataset var/bench/1000000-7/data
 
 1. A synthetic master (`var/bench/dedupe-<members>-<seed>/`, NDJSON and duplicates.csv), loaded
    into a SQLite file beside it with the default policy active (not timed; kept until --reload).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import resource
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
@@ -25,7 +27,9 @@ from typing import Any
 from benchmarks import BENCH_DIR, REPO, TENANT
 
 
-def _prepare(members: int, seed: int, reload: bool) -> tuple[str, Path]:
+def _prepare(
+    members: int, seed: int, reload: bool, dataset: Path | None = None
+) -> tuple[str, Path]:
     from identity.config import Settings
     from identity.db import make_engine, make_session_factory, transaction, upgrade
     from identity.matching.policy import find_policy
@@ -39,12 +43,17 @@ def _prepare(members: int, seed: int, reload: bool) -> tuple[str, Path]:
     if reload or not marker.exists():
         for f in (db, marker):
             f.unlink(missing_ok=True)
-        paths = write_dataset(out, members=members, queries=10, seed=seed, formats=("ndjson",))
+        if dataset is None:
+            paths = write_dataset(out, members=members, queries=10, seed=seed, formats=("ndjson",))
+            source = paths.members_ndjson
+        else:  # another benchmark's master of the same size and seed (generating 1M takes long)
+            source = dataset / "members.ndjson"
+            shutil.copy(dataset / "duplicates.csv", out / "duplicates.csv")
         url = f"sqlite:///{db}"
         upgrade(url)
         factory = make_session_factory(make_engine(Settings(database_url=url)))
         with transaction(factory) as session:
-            assert load_members(session, TENANT, [paths.members_ndjson]).ok
+            assert load_members(session, TENANT, [source]).ok
             policy_service.activate(
                 session, TENANT, find_policy(REPO / "matching_rules", "default")
             )
@@ -95,8 +104,14 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--reload", action="store_true")
+    parser.add_argument(
+        "--dataset",
+        type=Path,
+        help="A folder with members.ndjson and duplicates.csv to load instead of generating "
+        "(e.g. var/bench/1000000-7/data, the load benchmark's)",
+    )
     args = parser.parse_args()
-    url, duplicates = _prepare(args.members, args.seed, args.reload)
+    url, duplicates = _prepare(args.members, args.seed, args.reload, args.dataset)
     with ProcessPoolExecutor(max_workers=1) as pool:
         result = pool.submit(_run_in_child, url).result()
     truth = _truth(duplicates)

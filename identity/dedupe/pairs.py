@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 import pandas as pd
 import pyarrow as pa
@@ -59,6 +60,7 @@ class Scored:
     blocking_keys: tuple[str, ...]
     prior: float
     prior_estimated: bool  # False: the policy's own prior was kept (no near-certain links)
+    members: int = 0  # records in the master
 
 
 def dedupe_keys(document: PolicyDocument) -> tuple[str, ...]:
@@ -73,29 +75,35 @@ def key_column(name: str) -> str:
 def key_value(record: StandardRecord, name: str) -> str | None:
     """One value per record and key (the smallest: a compound family name's first code), so
     the key is an equi-join splink can block on."""
-    values = list(BLOCKING_KEYS[name](record))
-    return min(values) if values else None
+    return min(BLOCKING_KEYS[name](record), default=None)
 
 
 def master_frame(
-    records: Sequence[tuple[str, StandardRecord]], keys: Sequence[str]
+    records: Iterable[tuple[str, StandardRecord]], keys: Sequence[str]
 ) -> pd.DataFrame:
-    """splink's frame of the master, with one column per blocking key, built in chunks: the rows
-    of a whole master as Python dicts at once would double the peak memory."""
+    """splink's frame of the master, with one column per blocking key, built in chunks as the
+    records stream past: the records themselves are not kept (a million of them are gigabytes;
+    the few in scored pairs are read again by id)."""
     parts = []
-    for start in range(0, max(len(records), 1), _CHUNK):
-        chunk = records[start : start + _CHUNK]
-        frame = splink_frame(chunk)
-        for name in keys:
-            column = [key_value(record, name) for _, record in chunk]
-            frame[key_column(name)] = pd.Series(column, dtype=_TEXT)
-        parts.append(frame)
+    stream = iter(records)
+    while chunk := list(islice(stream, _CHUNK)):
+        parts.append(_frame(chunk, keys))
+    if not parts:
+        return _frame([], keys)
     return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+def _frame(chunk: Sequence[tuple[str, StandardRecord]], keys: Sequence[str]) -> pd.DataFrame:
+    frame = splink_frame(chunk)
+    for name in keys:
+        column = [key_value(record, name) for _, record in chunk]
+        frame[key_column(name)] = pd.Series(column, dtype=_TEXT)
+    return frame
 
 
 def score_pairs(
     document: PolicyDocument,
-    records: Sequence[tuple[str, StandardRecord]],
+    records: Iterable[tuple[str, StandardRecord]],
     *,
     threshold: float,
     recall: float,
@@ -109,6 +117,7 @@ def score_pairs(
         raise ValueError("the policy lists none of the blocking keys dedupe can use")
     with quiet_splink(), engine.api() as api:
         frame = master_frame(records, keys)
+        members = len(frame)
         on_step("frame")
         rules = [block_on(key_column(k)) for k in keys]
         linker = make_linker(
@@ -124,13 +133,17 @@ def score_pairs(
             found = float(linker.misc.save_model_to_json()["probability_two_random_records_match"])
             if 0.0 < found < 1.0:
                 prior, estimated = found, True
-        except ValueError:  # no near-certain link at all: keep the policy's prior
+        except ValueError:  # more near-certain links than the recall allows
             pass
+        if not estimated:
+            # No near-certain link at all (splink then set the prior to 0, which no weight can
+            # be computed from): score with the policy's prior. splink has no public setter.
+            linker._settings_obj._probability_two_random_records_match = prior
         on_step("prior")
         predicted = linker.inference.predict(threshold_match_probability=threshold)
         table = predicted.as_pandas_dataframe()  # type: ignore[no-untyped-call]
         on_step("predict")
-    return Scored(list(_pairs(table)), keys, prior, estimated)
+    return Scored(list(_pairs(table)), keys, prior, estimated, members)
 
 
 def _pairs(table: pd.DataFrame) -> Iterable[ScoredPair]:

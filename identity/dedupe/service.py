@@ -30,7 +30,7 @@ from identity.matching.engine_version import engine_version
 from identity.matching.policy import Policy
 from identity.models import DuplicateCluster, MatchDecision, ReviewItem
 from identity.training import repository as training_repository
-from identity.training.data import Keyed, master_records
+from identity.training.data import Keyed, master_records, master_records_by_id
 from identity.training.engines import DUCKDB, SplinkEngine
 
 REASON = "duplicate-enrolment"
@@ -110,18 +110,19 @@ def find_duplicates(
         hooks.step(name)
 
     tenant = actor.tenant
-    records = list(_counted(master_records(session, tenant), hooks.members))
-    lap("read")
+    # The master streams into splink's frame ("frame": read and build); only the members of
+    # scored pairs are read back, for the rules and the evidence.
     scored = score_pairs(
         policy.document,
-        records,
+        _counted(master_records(session, tenant), hooks.members),
         threshold=options.threshold,
         recall=options.recall,
         engine=options.engine,
         on_step=lap,
     )
-    by_id = dict(records)
-    del records
+    paired = sorted({m for pair in scored.pairs for m in (pair.a, pair.b)})
+    by_id = dict(master_records_by_id(session, tenant, paired))
+    lap("read pairs")
     matcher = Matcher(policy)
     hooks.pairs_total(len(scored.pairs))
     kept, dropped = keep_pairs(matcher, scored.pairs, by_id, on_pair=lambda: hooks.pairs(1))
@@ -131,7 +132,7 @@ def find_duplicates(
         tenant=tenant,
         policy_version=policy.version,
         threshold=options.threshold,
-        member_count=len(by_id),
+        member_count=scored.members,
         prior=scored.prior,
         prior_estimated=scored.prior_estimated,
         blocking_keys=scored.blocking_keys,

@@ -52,6 +52,14 @@ def master_records(session: Session, tenant: str) -> Iterator[Keyed]:
         yield row.member_id, record_from_row(row)
 
 
+def master_records_by_id(
+    session: Session, tenant: str, member_ids: Sequence[str]
+) -> Iterator[Keyed]:
+    """The named members as (member id, record)."""
+    for row in repository.member_rows_by_id(session, tenant, member_ids):
+        yield row.member_id, record_from_row(row)
+
+
 def request_records(session: Session, tenant: str) -> Incoming:
     """Stored match requests, each distinct standardised input once (keyed by decision id)."""
     seen: set[str] = set()

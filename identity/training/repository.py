@@ -6,12 +6,13 @@ session's identity map and the order (hence the splink input) is the same run af
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.orm import Session
 
+from identity.db import in_chunks
 from identity.models import MatchDecision, Member
 
 # The columns `identity.member.repository.record_from_row` reads, and nothing heavier (not `raw`).
@@ -56,6 +57,18 @@ def iter_member_rows(session: Session, tenant: str) -> Iterator[Row[Any]]:
         .execution_options(yield_per=BATCH)
     )
     yield from session.connection().execute(stmt)
+
+
+def member_rows_by_id(
+    session: Session, tenant: str, member_ids: Sequence[str]
+) -> Iterator[Row[Any]]:
+    """The named members of the tenant, the same columns as `iter_member_rows` (dedupe reads
+    back only the members of the pairs it scored)."""
+    for chunk in in_chunks(member_ids):
+        stmt = select(*_MEMBER_COLUMNS).where(
+            Member.tenant_id == tenant, Member.member_id.in_(chunk)
+        )
+        yield from session.connection().execute(stmt)
 
 
 def _unpurged(tenant: str) -> ColumnElement[bool]:

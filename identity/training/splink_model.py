@@ -8,7 +8,7 @@ frequencies the service will use.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import pandas as pd
@@ -19,7 +19,7 @@ from splink.internals.blocking_rule_creator_utils import to_blocking_rule_creato
 from splink.internals.database_api import DatabaseAPISubClass
 from splink.internals.splink_dataframe import SplinkDataFrame
 
-from identity.matching.comparison_columns import LIST_COLUMNS, TEXT_COLUMNS, frame_row
+from identity.matching.comparison_columns import LIST_COLUMNS, TEXT_COLUMNS
 from identity.matching.comparisons import splink_comparison, value_column
 from identity.matching.policy import PolicyDocument
 from identity.matching.record import StandardRecord
@@ -90,12 +90,24 @@ def splink_settings(
 
 
 def splink_frame(records: Iterable[tuple[str, StandardRecord]]) -> pd.DataFrame:
-    """One row per record: `unique_id` and every column the comparison SQL reads."""
-    rows = [{"unique_id": record_id, **frame_row(record)} for record_id, record in records]
-    columns = ["unique_id", *TEXT_COLUMNS, *LIST_COLUMNS]
-    frame = pd.DataFrame(rows, columns=columns)
-    dtypes = {c: _TEXT for c in ("unique_id", *TEXT_COLUMNS)} | {c: _LIST for c in LIST_COLUMNS}
-    return frame.astype(dtypes)
+    """One row per record: `unique_id` and every column the comparison SQL reads, with
+    `frame_row`'s values (tests/training/test_frame.py holds them equal), built column by
+    column: a dict per row was most of the time of a million-member frame."""
+    items = list(records)
+    found = [record for _, record in items]
+    columns: dict[str, pd.Series] = {
+        "unique_id": pd.Series([record_id for record_id, _ in items], dtype=_TEXT)
+    }
+    for name, get in TEXT_COLUMNS.items():
+        columns[name] = pd.Series([get(r) or None for r in found], dtype=_TEXT)
+    for name, get_items in LIST_COLUMNS.items():
+        columns[name] = pd.Series([_items(get_items(r)) for r in found], dtype=_LIST)
+    return pd.DataFrame(columns)
+
+
+def _items(values: Collection[str]) -> list[str]:
+    """A list column's value as `frame_row` gives it: the non-empty items, once, sorted."""
+    return sorted({v for v in values if v}) if values else []
 
 
 def term_frequency_tables(
