@@ -7,11 +7,18 @@ The rules, in one place (`check`): an auditor never decides; only a lead settles
 item; a claim held by another person blocks a steward (not a lead); the members named must be
 the item's candidates (a same-person pair may also name any member of the tenant); undoing a
 same-person pair needs one to be in force.
+
+"Same person" names the surviving record and one other (`other_member_id`) or several
+(`other_member_ids`: a duplicate-enrolment cluster of three or more settled in one decision, or
+the records a steward picked from it). Each other record becomes one same-person pair with the
+survivor, all under the one resolution; the resolution row names the other record when there is
+one, and the pairs (by resolution id) name them when there are several.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,6 +37,7 @@ from identity.webhooks import service as webhooks
 
 KINDS = ("link", "keep_apart", "new_person", "same_person", "not_same_person", "escalate")
 _NOTE_MAX = 2000
+_OTHERS_MAX = 100  # records one same-person decision may pair with its survivor
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,13 @@ class StewardDecision:
     member_id: str | None = None
     other_member_id: str | None = None  # same_person / not_same_person: the other record
     note: str | None = None
+    # same_person only, instead of other_member_id: every other record of the person
+    other_member_ids: tuple[str, ...] = ()
+
+    @property
+    def others(self) -> tuple[str, ...]:
+        """The records a same-person decision pairs with the survivor, in the order given."""
+        return self.other_member_ids or ((self.other_member_id,) if self.other_member_id else ())
 
 
 @dataclass(frozen=True)
@@ -53,9 +68,13 @@ class ResolutionView:
     decided_by: str
     decided_at: datetime
     superseded: bool
+    other_member_ids: tuple[str, ...] = ()  # same_person: every record paired with the survivor
 
 
-def view(row: ReviewResolution) -> ResolutionView:
+def view(row: ReviewResolution, others: Sequence[str] = ()) -> ResolutionView:
+    """`others`: the records a same-person resolution paired (its pairs), else the row's own."""
+    if not others and row.other_member_id:
+        others = (row.other_member_id,)
     return ResolutionView(
         id=row.id,
         version=row.version,
@@ -66,6 +85,7 @@ def view(row: ReviewResolution) -> ResolutionView:
         decided_by=row.decided_by,
         decided_at=aware(row.decided_at) or row.decided_at,
         superseded=row.superseded_at is not None,
+        other_member_ids=tuple(others),
     )
 
 
@@ -102,9 +122,13 @@ def _shape_errors(item: ReviewItem, decision: StewardDecision) -> list[FieldErro
         errors.append(FieldError("/member_id", "not a candidate of this item"))
     if kind in ("new_person", "escalate", "link", "keep_apart") and other is not None:
         errors.append(FieldError("/other_member_id", "not used by this kind of decision"))
+    if kind != "same_person" and decision.other_member_ids:
+        errors.append(FieldError("/other_member_ids", "used by same_person only"))
     if kind in ("new_person", "escalate") and member is not None:
         errors.append(FieldError("/member_id", "not used by this kind of decision"))
-    if kind in ("same_person", "not_same_person"):
+    if kind == "same_person" and decision.other_member_ids:
+        errors += _others_errors(decision)
+    elif kind in ("same_person", "not_same_person"):
         if not member:
             errors.append(FieldError("/member_id", "required: the surviving member record"))
         if not other:
@@ -113,6 +137,25 @@ def _shape_errors(item: ReviewItem, decision: StewardDecision) -> list[FieldErro
             errors.append(FieldError("/other_member_id", "must differ from member_id"))
     if decision.note is not None and len(decision.note) > _NOTE_MAX:
         errors.append(FieldError("/note", f"at most {_NOTE_MAX} characters"))
+    return errors
+
+
+def _others_errors(decision: StewardDecision) -> list[FieldError]:
+    """A same-person decision naming several other records: the survivor, then distinct others
+    that are not the survivor, and not also the single `other_member_id`."""
+    others = decision.other_member_ids
+    errors = []
+    if not decision.member_id:
+        errors.append(FieldError("/member_id", "required: the surviving member record"))
+    if decision.other_member_id is not None:
+        errors.append(FieldError("/other_member_id", "give other_member_id or other_member_ids"))
+    if len(others) > _OTHERS_MAX:
+        errors.append(FieldError("/other_member_ids", f"at most {_OTHERS_MAX} records"))
+    for i, other in enumerate(others):
+        if not other or other == decision.member_id or other in others[:i]:
+            errors.append(
+                FieldError(f"/other_member_ids/{i}", "a member record other than the survivor")
+            )
     return errors
 
 
@@ -148,6 +191,7 @@ def decide(
         )
         if not pairs:
             raise Conflict("those two member records are not marked as the same person")
+    others = decision.others if kind == "same_person" else ()
     history = repository.resolutions_of(session, actor.tenant, item.id)
     version = history[0].version + 1 if history else 1
     repository.supersede(session, actor.tenant, item.id, now)
@@ -158,7 +202,8 @@ def decide(
         version=version,
         kind=kind,
         member_id=decision.member_id,
-        other_member_id=decision.other_member_id,
+        # One other record as ever; several are named by the resolution's pairs.
+        other_member_id=others[0] if len(others) == 1 else decision.other_member_id,
         note=decision.note,
         decided_by=me,
         decided_by_role=role.value,
@@ -170,7 +215,7 @@ def decide(
     learned_names.forget_for_item(session, actor.tenant, item.id, by=me, now=now)
     if kind == "not_same_person":
         repository.deactivate(session, pairs, by=me, now=now)
-    _remember(session, item, row)
+    _remember(session, item, row, others)
     if kind == "link":  # a given name the link shows equivalent to the member's
         decision_row = repository.decision_of(session, actor.tenant, item.match_id)
         learned_names.learn_from_link(session, row, decision_row)
@@ -205,6 +250,7 @@ def decide(
             now=now,
         )
     touched = [item.id, item.match_id, row.id, decision.member_id, decision.other_member_id]
+    touched += decision.other_member_ids
     audit.record(
         session,
         actor,
@@ -214,7 +260,7 @@ def decide(
         object_ids=[i for i in touched if i],
         policy_version=item.policy_version,
     )
-    return view(row)
+    return view(row, others)
 
 
 def revoke_answers(session: Session, actor: Actor, decisions: list[str], *, now: datetime) -> None:
@@ -231,21 +277,29 @@ def _settled_member(decision: StewardDecision) -> str | None:
 
 def _check_members(session: Session, tenant: str, item: ReviewItem, d: StewardDecision) -> None:
     """Both records of a same-person pair are candidates of the item or members of the tenant."""
-    named = [m for m in (d.member_id, d.other_member_id) if m]
+    named = [m for m in (d.member_id, *d.others) if m]
     unknown = set(named) - set(candidate_ids(item))
     if unknown:
         unknown -= repository.existing_member_ids(session, tenant, sorted(unknown))
     if unknown:
-        field = "/member_id" if d.member_id in unknown else "/other_member_id"
+        fields = [] if d.member_id not in unknown else ["/member_id"]
+        if d.other_member_id in unknown:
+            fields.append("/other_member_id")
+        fields += [
+            f"/other_member_ids/{i}" for i, m in enumerate(d.other_member_ids) if m in unknown
+        ]
         raise InvalidInput(
             "a same-person pair names two member records of the tenant",
-            errors=[FieldError(field, "not a candidate of this item nor a member")],
+            errors=[FieldError(f, "not a candidate of this item nor a member") for f in fields],
         )
 
 
-def _remember(session: Session, item: ReviewItem, row: ReviewResolution) -> None:
+def _remember(
+    session: Session, item: ReviewItem, row: ReviewResolution, others: Sequence[str]
+) -> None:
     """What later matching answers without asking: keep apart / link for this query's
-    fingerprint (new person: apart from every candidate), or the same-person pair."""
+    fingerprint (new person: apart from every candidate), or the same-person pairs (the
+    survivor with each other record)."""
     base = {
         "tenant_id": row.tenant_id,
         "resolution_id": row.id,
@@ -254,15 +308,13 @@ def _remember(session: Session, item: ReviewItem, row: ReviewResolution) -> None
         "active": True,
     }
     if row.kind == "same_person":
-        repository.add_pair(
-            session,
-            SamePersonPair(
-                id=str(uuid.uuid4()),
-                member_id=row.member_id,
-                other_member_id=row.other_member_id,
-                **base,
-            ),
-        )
+        for other in others:
+            repository.add_pair(
+                session,
+                SamePersonPair(
+                    id=str(uuid.uuid4()), member_id=row.member_id, other_member_id=other, **base
+                ),
+            )
         return
     targets: list[tuple[str, str]] = []
     if row.kind in ("link", "keep_apart") and row.member_id:
@@ -293,6 +345,8 @@ def history(session: Session, actor: Actor, item_id: str) -> list[ResolutionView
     """Every version of the item's resolution, newest first (audited as a read of the item)."""
     item = _get(session, actor, item_id)
     rows = repository.resolutions_of(session, actor.tenant, item.id)
+    several = [r.id for r in rows if r.kind == "same_person" and not r.other_member_id]
+    paired = repository.pair_members_of(session, actor.tenant, several) if several else {}
     audit.record(
         session,
         actor,
@@ -302,4 +356,4 @@ def history(session: Session, actor: Actor, item_id: str) -> list[ResolutionView
         object_ids=[item.id, *(r.id for r in rows)],
         policy_version=item.policy_version,
     )
-    return [view(r) for r in rows]
+    return [view(r, paired.get(r.id, ())) for r in rows]

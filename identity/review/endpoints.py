@@ -240,6 +240,11 @@ class Decision(BaseModel):
     member_id: str | None = _MEMBER_ID
     other_member_id: str | None = _MEMBER_ID
     note: str | None = Field(default=None, max_length=2000)
+    # same_person, instead of other_member_id: several records of the survivor's person (a
+    # duplicate-enrolment cluster of three or more in one decision)
+    other_member_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, max_length=100
+    )
 
 
 @router.post(
@@ -267,6 +272,7 @@ def decide_review_item(
                 member_id=body.member_id,
                 other_member_id=body.other_member_id,
                 note=body.note,
+                other_member_ids=tuple(body.other_member_ids or ()),
             ),
             role=role_of_client(caller),
             now=datetime.now(UTC),

@@ -634,3 +634,20 @@ def settled_items(session: Session, tenant: str, *, limit: int) -> list[SettledI
         .limit(limit)
     )
     return [SettledItem(*row) for row in rows]
+
+
+def pair_members_of(
+    session: Session, tenant: str, resolution_ids: Collection[str]
+) -> dict[str, list[str]]:
+    """resolution id -> the other records its same-person pairs name (active or undone), for a
+    resolution that paired several records with its survivor."""
+    found: dict[str, list[str]] = {}
+    for chunk in in_chunks(resolution_ids):
+        rows = session.execute(
+            select(SamePersonPair.resolution_id, SamePersonPair.other_member_id)
+            .where(SamePersonPair.tenant_id == tenant, SamePersonPair.resolution_id.in_(chunk))
+            .order_by(SamePersonPair.other_member_id)
+        )
+        for resolution_id, other in rows:
+            found.setdefault(resolution_id, []).append(other)
+    return found

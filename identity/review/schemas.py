@@ -39,6 +39,7 @@ class ResolutionOut(BaseModel):
     decided_by: str
     decided_at: datetime
     superseded: bool
+    other_member_ids: list[str] = []  # same_person: every record paired with the survivor
 
 
 class ResolutionHistory(BaseModel):

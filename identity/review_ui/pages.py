@@ -259,15 +259,19 @@ def decide_item(
     other_member_id: Annotated[str | None, Form(max_length=64)] = None,
     note: Annotated[str | None, Form(max_length=2000)] = None,
     next_item: Annotated[str | None, Form(max_length=4)] = None,
+    other_member_ids: Annotated[list[str] | None, Form(max_length=100)] = None,
 ) -> Response:
     def build(person: signin.Person) -> Response:
         actor = actor_of(request, person)
-        # One form serves every kind: keep only the fields the chosen kind takes.
+        # One form serves every kind: keep only the fields the chosen kind takes. A cluster's
+        # form ticks every record; the one chosen as survivor is not paired with itself.
+        others = [m for m in other_member_ids or () if m and m != member_id]
         decision = review.StewardDecision(
             kind=kind,
             member_id=(member_id or None) if kind in MEMBER_KINDS else None,
             other_member_id=(other_member_id or None) if kind in PAIR_KINDS else None,
             note=(note or "").strip() or None,
+            other_member_ids=tuple(others) if kind == "same_person" else (),
         )
         review.decide(session, actor, item_id, decision, role=Role(person.role), now=utc_now())
         if next_item:

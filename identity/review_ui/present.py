@@ -23,7 +23,7 @@ KINDS = {
     "link": "Linked to a member",
     "keep_apart": "Kept apart from a member",
     "new_person": "A new person: no member",
-    "same_person": "Two member records marked the same person",
+    "same_person": "Member records marked the same person",
     "not_same_person": "Same-person marking undone",
     "escalate": "Escalated to a lead",
 }
