@@ -26,6 +26,7 @@ import gzip
 import hashlib
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -262,35 +263,51 @@ def run_in_process(sessions: sessionmaker[Session], requests: Sequence[Request])
     return results
 
 
+def _exchange(client: httpx.Client, query_id: str, body: Any) -> tuple[Json, dict[str, str]]:
+    """`POST /v1/match` then `GET /v1/matches/{id}`: the result and its per-run ids."""
+    posted = client.post("/v1/match", json=body)
+    if posted.status_code != 200:
+        problem = posted.json() if posted.status_code < 500 else {}
+        refused = {"status": posted.status_code, "errors": problem.get("errors")}
+        return {"id": query_id, "refused": refused}, {}
+    answer = posted.json()
+    fetched = client.get(f"/v1/matches/{answer['match_id']}")
+    if fetched.status_code != 200:
+        raise AssertionError(f"{query_id}: GET /v1/matches answered {fetched.status_code}")
+    result = {
+        "id": query_id,
+        "answer": normalise_answer(answer),
+        "document": normalise_document(fetched.json(), over_http=True),
+    }
+    return result, _ids(answer["match_id"], answer["review_item_id"])
+
+
 def run_over_http(
     client: httpx.Client, sessions: sessionmaker[Session], requests: Sequence[Request]
 ) -> list[Json]:
-    """`POST /v1/match` then `GET /v1/matches/{id}` over real HTTP, for FHIR bodies."""
+    """Each request over real HTTP in turn, with the audit events it appended."""
     tail = AuditTail(sessions)
     results: list[Json] = []
     for query_id, body in requests:
-        posted = client.post("/v1/match", json=body)
-        if posted.status_code != 200:
-            problem = posted.json() if posted.status_code < 500 else {}
-            refused = {"status": posted.status_code, "errors": problem.get("errors")}
-            results.append(
-                {"id": query_id, "refused": refused, "audit": audit_rows(tail.take(), {})}
-            )
-            continue
-        answer = posted.json()
-        fetched = client.get(f"/v1/matches/{answer['match_id']}")
-        if fetched.status_code != 200:
-            raise AssertionError(f"{query_id}: GET /v1/matches answered {fetched.status_code}")
-        ids = _ids(answer["match_id"], answer["review_item_id"])
-        results.append(
-            {
-                "id": query_id,
-                "answer": normalise_answer(answer),
-                "document": normalise_document(fetched.json(), over_http=True),
-                "audit": audit_rows(tail.take(), ids),
-            }
-        )
+        result, ids = _exchange(client, query_id, body)
+        results.append({**result, "audit": audit_rows(tail.take(), ids)})
     return results
+
+
+def run_over_http_at_once(
+    client: httpx.Client,
+    sessions: sessionmaker[Session],
+    requests: Sequence[Request],
+    workers: int,
+) -> tuple[list[Json], list[Json]]:
+    """The requests over real HTTP from `workers` threads at once (so a group commit groups
+    them): each one's result, and every audit event they appended, in chain order (the events
+    of concurrent requests interleave, so they are not told apart per request)."""
+    tail = AuditTail(sessions)
+    with ThreadPoolExecutor(workers) as pool:
+        done = list(pool.map(lambda item: _exchange(client, *item), requests))
+    ids = {match_id: name for _, found in done for match_id, name in found.items()}
+    return [result for result, _ in done], audit_rows(tail.take(), ids)
 
 
 def http_sample(results: Sequence[Json], requests: Sequence[Request]) -> list[Request]:

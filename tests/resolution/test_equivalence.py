@@ -66,11 +66,21 @@ def test_synthetic_requests_are_decided_stored_and_audited_as_before(
 
     bodies = dict(data.requests)
     sample = [(r["id"], bodies[r["id"]]) for r in kept["over_http"]]
-    with LiveServer(settings) as server:
-        token = mint_dev_token(settings, tenant=TENANT, client_id=eq.CLIENT)
-        with server.client(token) as client:
-            over_http = eq.run_over_http(client, sessions, sample)
+    token = mint_dev_token(settings, tenant=TENANT, client_id=eq.CLIENT)
+    with LiveServer(settings) as server, server.client(token) as client:
+        over_http = eq.run_over_http(client, sessions, sample)
     assert_same("over HTTP", kept["over_http"], over_http)
+
+    # Again from eight threads at once with group commit on: grouped commits store and audit
+    # the same (the events interleave, so they are compared as a whole).
+    grouped = settings.model_copy(update={"group_commit": True})
+    with LiveServer(grouped) as server, server.client(token) as client:
+        results, events = eq.run_over_http_at_once(client, sessions, sample, workers=8)
+    without_audit = [{k: v for k, v in r.items() if k != "audit"} for r in kept["over_http"]]
+    assert_same("over HTTP at once, group commit on", without_audit, results)
+    assert sorted(map(eq.canonical, events)) == sorted(
+        eq.canonical(e) for r in kept["over_http"] for e in r["audit"]
+    ), "over HTTP at once, group commit on: other audit events than the old path's"
     assert eq.chain_intact(sessions)
 
 
