@@ -43,6 +43,9 @@ APP_PRIVILEGES: dict[str, str] = {
     "webhook_delivery": "SELECT, INSERT, UPDATE",  # the outbox: sent or failed, kept
     "rate_limit_bucket": "SELECT, INSERT, UPDATE, DELETE",  # ids only; full buckets deleted
     "alembic_version": "SELECT",
+    # A view (migration 0021) with its reader's rights: member's and coverage's row-level
+    # security apply to it.
+    "member_lifecycle": "SELECT",
 }
 APP_FUNCTIONS = (
     "identity_review_queue_depth()",

@@ -63,6 +63,7 @@ class MemberLifecycle(BaseModel):
     member_id: str
     changed: bool  # false: the member was already so; nothing was written
     coverage_status: CoverageStatus  # on the change's date
+    terminated_on: date | None  # the last covered day, once every coverage period has ended
 
 
 class NoBody(BaseModel):
@@ -112,7 +113,10 @@ def apply_enrolment_changes(
 
 def _lifecycle(change: lifecycle.LifecycleChange) -> MemberLifecycle:
     return MemberLifecycle(
-        member_id=change.member_id, changed=change.changed, coverage_status=change.status
+        member_id=change.member_id,
+        changed=change.changed,
+        coverage_status=change.status,
+        terminated_on=change.terminated_on,
     )
 
 

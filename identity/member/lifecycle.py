@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from identity.audit import service as audit
 from identity.audit.actor import Actor
 from identity.errors import FieldError, InvalidInput, NotFound
-from identity.member import repository
+from identity.member import lifecycle_repository, repository
 from identity.member.coverage import CoverageStatus, coverage_status
 from identity.member.service import LoadMode, LoadReport, load_members
 from identity.member.sources import SourceRecord, read_source
@@ -41,6 +41,7 @@ class LifecycleChange:
     member_id: str
     changed: bool  # False: the member was already in that state (nothing written)
     status: CoverageStatus  # after the change, on the change's date
+    terminated_on: date | None  # the last covered day, once every coverage period has ended
 
 
 def apply_delta(
@@ -85,6 +86,15 @@ def _status(session: Session, tenant: str, member_id: str, on: date) -> Coverage
     return coverage_status(ends, on, _ANY_LOOKBACK)
 
 
+def _change(
+    session: Session, tenant: str, member_id: str, on: date, changed: bool
+) -> LifecycleChange:
+    terminated_on, _ = lifecycle_repository.lifecycle(session, tenant, [member_id])[member_id]
+    return LifecycleChange(
+        member_id, changed, _status(session, tenant, member_id, on), terminated_on
+    )
+
+
 def terminate(session: Session, actor: Actor, member_id: str, on: date) -> LifecycleChange:
     """The member is no longer covered from `on`: their coverage still open then ends the day
     before, as a snapshot that no longer lists them would end it. Terminating a member whose
@@ -92,7 +102,7 @@ def terminate(session: Session, actor: Actor, member_id: str, on: date) -> Lifec
     pk, content_hash = _state(session, actor.tenant, member_id)
     changed = bool(repository.end_open_coverage(session, actor.tenant, {pk: content_hash}, on))
     _audit(session, actor, "member.terminate", member_id)
-    return LifecycleChange(member_id, changed, _status(session, actor.tenant, member_id, on))
+    return _change(session, actor.tenant, member_id, on, changed)
 
 
 def reinstate(session: Session, actor: Actor, member_id: str, on: date) -> LifecycleChange:
@@ -105,7 +115,7 @@ def reinstate(session: Session, actor: Actor, member_id: str, on: date) -> Lifec
     if changed:
         repository.add_open_coverage(session, actor.tenant, pk, content_hash, on)
     _audit(session, actor, "member.reinstate", member_id)
-    return LifecycleChange(member_id, changed, _status(session, actor.tenant, member_id, on))
+    return _change(session, actor.tenant, member_id, on, changed)
 
 
 def _audit(session: Session, actor: Actor, action: str, member_id: str) -> None:

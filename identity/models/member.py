@@ -21,6 +21,9 @@ class Member(Base):
     # sha256 of the raw record: a reload of an unchanged member is detected without a diff.
     content_hash: Mapped[str] = mapped_column(String(64))
     raw: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    # When the demographics were last erased on request (identity/member/erase.py); the view
+    # member_lifecycle (migration 0021) shows it, with the last covered day, while still erased.
+    erased_at: Mapped[datetime | None] = mapped_column()
 
     given: Mapped[str | None] = mapped_column(String(100))
     middle: Mapped[str | None] = mapped_column(String(200))

@@ -153,13 +153,23 @@ def test_terminate_and_reinstate_change_coverage_status_once(
             assert r.status_code == 200, r.text
             return dict(r.json())
 
-        ended = {"member_id": "A1", "changed": True, "coverage_status": "ended-within-lookback"}
+        ended = {
+            "member_id": "A1",
+            "changed": True,
+            "coverage_status": "ended-within-lookback",
+            "terminated_on": "2026-02-28",
+        }
         assert call("termination", "2026-03-01") == ended
         assert call("termination", "2026-03-01") == {**ended, "changed": False}
         with sessions() as session:
             assert _coverage(session, "A1") == [(None, date(2026, 2, 28))]
 
-        back = {"member_id": "A1", "changed": True, "coverage_status": "current"}
+        back = {
+            "member_id": "A1",
+            "changed": True,
+            "coverage_status": "current",
+            "terminated_on": None,
+        }
         assert call("reinstatement", "2026-05-01") == back
         assert call("reinstatement", "2026-05-01") == {**back, "changed": False}
         with sessions() as session:
