@@ -7,7 +7,8 @@ Built once per policy version (rules compiled up front) and reused for every req
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from identity.matching.decision import Decision, Outcome, Reason, Stage, Status, decide
@@ -15,8 +16,8 @@ from identity.matching.given_names import NO_LEARNED, GivenNames, LearnedNames
 from identity.matching.guards import GuardCheck, Guards, capped
 from identity.matching.policy import Policy
 from identity.matching.record import StandardRecord
-from identity.matching.rules import Rule, RuleResult, evaluate_rules
-from identity.matching.scoring import FellegiSunter, PairScore
+from identity.matching.rules import Rule, RuleResult, RuleSet
+from identity.matching.scoring import FellegiSunter, PairScore, Scores
 from identity.matching.steward import StewardMark, SurvivorMark, survivor_of
 
 
@@ -62,10 +63,27 @@ class CandidateVerdict:
         return evidence
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Resolution:
+    """A request's decision and what it was decided from, candidate i in row i of each column.
+
+    The columns are what the matcher computed, all candidates at once; `verdicts` presents them
+    as one CandidateVerdict per candidate (with its RuleResults and PairScore), built only when
+    something reads it: a request's stored evidence is built from the columns directly
+    (`identity.matching.evidence`), and reports and replays read the verdicts."""
+
     decision: Decision
-    verdicts: tuple[CandidateVerdict, ...]
+    candidates: tuple[Candidate, ...]  # as judged: given names widened as the policy declares
+    statuses: tuple[Status, ...]
+    fired: tuple[tuple[bool, ...], ...]  # per candidate, per rule of `matcher.ruleset`
+    scores: Scores | None  # None without a model or without candidates
+    steward: tuple[StewardMark | None, ...]  # the steward's decision that set each status
+    # The policy's guards, checked on the candidate the stages chose (no one else's are).
+    guarded: int | None
+    guard_checks: tuple[GuardCheck, ...]
+    # The query as scored (given names widened), whose values the score evidence shows.
+    scored_query: StandardRecord
+    matcher: Matcher = field(repr=False, compare=False)
     # The rules judged without the query's SSN, because two or more candidates hold it.
     ssn_set_aside: bool = False
     # Answered with a surviving record: {"member_id", "others", "resolution_ids"}.
@@ -77,7 +95,33 @@ class Resolution:
     @property
     def member(self) -> Candidate | None:
         chosen = self.decision.chosen
-        return None if chosen is None else self.verdicts[chosen].candidate
+        return None if chosen is None else self.candidates[chosen]
+
+    @property
+    def probabilities(self) -> list[float | None]:
+        if self.scores is None:
+            return [None] * len(self.candidates)
+        return list(self.scores.probabilities)
+
+    @cached_property
+    def verdicts(self) -> tuple[CandidateVerdict, ...]:
+        ruleset, scorer, scores = self.matcher.ruleset, self.matcher.scorer, self.scores
+        out = []
+        for i, c in enumerate(self.candidates):
+            score = None
+            if scorer is not None and scores is not None:
+                score = scorer.pair_score(self.scored_query, c.record, scores, i)
+            out.append(
+                CandidateVerdict(
+                    c,
+                    self.statuses[i],
+                    ruleset.results(self.fired[i]),
+                    score,
+                    self.guard_checks if i == self.guarded else (),
+                    self.steward[i],
+                )
+            )
+        return tuple(out)
 
 
 def rules_view(query: StandardRecord, candidates: Sequence[Candidate]) -> StandardRecord:
@@ -107,25 +151,35 @@ class Matcher:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.rules = compile_rules(policy)
+        self.ruleset = RuleSet(self.rules)
         self.guards = Guards(policy)
         doc = policy.document
         self.given_names = GivenNames.of(doc.given_name_equivalences)
         self.scorer = FellegiSunter(doc.comparisons, doc.model) if doc.model else None
 
+    def _status(self, fired: Sequence[bool]) -> Status:
+        if any(fired[i] for i in self.ruleset.negative):
+            return Status.EXCLUDED
+        if any(fired[i] for i in self.ruleset.positive):
+            return Status.CERTAIN
+        return Status.OPEN
+
     def verdict(
         self, query: StandardRecord, candidate: Candidate, score: PairScore | None = None
     ) -> CandidateVerdict:
-        results = tuple(evaluate_rules(self.rules, query, candidate.record))
-        if any(r.fired and r.kind == "negative" for r in results):
-            status = Status.EXCLUDED
-        elif any(r.fired and r.kind == "positive" for r in results):
-            status = Status.CERTAIN
-        else:
-            status = Status.OPEN
+        """One pair judged by the rules and the steward stage, as `resolve` judges each."""
+        fired = self.ruleset.fired(query, [candidate.record])[0]
+        status, mark = self._judged(fired, candidate)
+        return CandidateVerdict(candidate, status, self.ruleset.results(fired), score, steward=mark)
+
+    def _judged(
+        self, fired: Sequence[bool], candidate: Candidate
+    ) -> tuple[Status, StewardMark | None]:
+        status = self._status(fired)
         mark = self._applied(candidate.steward)
         if mark is not None:
             status = Status.EXCLUDED if mark.kind == "keep_apart" else Status.CERTAIN
-        return CandidateVerdict(candidate, status, results, score, steward=mark)
+        return status, mark
 
     def _applied(self, mark: StewardMark | None) -> StewardMark | None:
         """The steward's decision, if the policy's `steward-decision` stage uses its kind."""
@@ -147,7 +201,8 @@ class Matcher:
         """Every candidate is scored (the evidence shows why rules and weights agree or not);
         only the open ones compete in the probabilistic decision. The candidate the stages
         chose then meets the policy's guards, which may lower the match (to review). Given
-        names are first widened as the policy declares (diminutives, `learned` pairs)."""
+        names are first widened as the policy declares (diminutives, `learned` pairs).
+        All candidates go through each stage together, as columns."""
         learned_used: tuple[dict[str, Any], ...] = ()
         if self.given_names:
             widened = self.given_names.widen(
@@ -161,42 +216,69 @@ class Matcher:
                 c if r is c.record else replace(c, record=r)
                 for c, r in zip(candidates, widened.records, strict=True)
             ]
-        scores: Sequence[PairScore | None] = [None] * len(candidates)
+        records = [c.record for c in candidates]
+        scores = None
         if self.scorer is not None and candidates:
-            scores = self.scorer.score(query, [c.record for c in candidates])
+            scores = self.scorer.score_all(query, records)
+        probabilities: Sequence[float | None] = (
+            [None] * len(candidates) if scores is None else scores.probabilities
+        )
         judged = rules_view(query, candidates)
-        verdicts = tuple(
-            self.verdict(judged, c, s) for c, s in zip(candidates, scores, strict=True)
+        fired = self.ruleset.fired(judged, records)
+        statuses, marks = [], []
+        for row, c in zip(fired, candidates, strict=True):
+            status, mark = self._judged(row, c)
+            statuses.append(status)
+            marks.append(mark)
+        decision = decide(statuses, probabilities, self.policy.document.decision)
+        decision, same_person = self._steward_stage(
+            decision, candidates, statuses, probabilities, marks
         )
-        decision = decide(
-            [v.status for v in verdicts],
-            [v.probability for v in verdicts],
-            self.policy.document.decision,
-        )
-        decision, same_person = self._steward_stage(decision, verdicts)
         # A person linked this request to this member: the assurance floor guards the machine's
         # choices, not theirs. Two records judged one person still leave the choice of that
         # person to the machine, so the floor still applies.
         linked = decision.reason is Reason.STEWARD_DECISION
+        guarded: int | None = None
+        checks: tuple[GuardCheck, ...] = ()
         if self.guards and decision.chosen is not None and not linked:
-            i = decision.chosen
-            checks = self.guards.check(judged, verdicts[i].candidate.record, verdicts[i].score)
-            verdicts = (*verdicts[:i], replace(verdicts[i], guards=checks), *verdicts[i + 1 :])
+            guarded = decision.chosen
+            levels = {}
+            if self.scorer is not None and scores is not None:
+                levels = self.scorer.levels(scores, guarded)
+            checks = self.guards.check_levels(judged, records[guarded], levels)
             decision = capped(decision, checks)
         return Resolution(
             decision,
-            verdicts,
+            tuple(candidates),
+            tuple(statuses),
+            tuple(fired),
+            scores,
+            tuple(marks),
+            guarded,
+            checks,
+            query,
+            self,
             ssn_set_aside=judged is not query,
             same_person=same_person,
             learned_given_names=learned_used,
         )
 
-    def _tied(self, decision: Decision, verdicts: Sequence[CandidateVerdict]) -> list[str]:
+    def _tied(
+        self,
+        decision: Decision,
+        candidates: Sequence[Candidate],
+        statuses: Sequence[Status],
+        probabilities: Sequence[float | None],
+    ) -> list[str]:
         """The members a review could not choose between: several certain ones, or open ones
         within the margin of a best probability that reaches the match threshold (a duplicate
         enrolment scores alike on both records). Empty for any other decision."""
         if decision.reason is Reason.MULTIPLE_CERTAIN:
-            return [v.candidate.member_id for v in verdicts if v.status is Status.CERTAIN]
+            return [
+                c.member_id
+                for c, s in zip(candidates, statuses, strict=True)
+                if s is Status.CERTAIN
+            ]
         spec = self.policy.document.decision
         best = decision.probability
         if decision.reason is not Reason.AMBIGUOUS or best is None:
@@ -204,40 +286,39 @@ class Matcher:
         if best < spec.match_probability:
             return []
         return [
-            v.candidate.member_id
-            for v in verdicts
-            if v.status is Status.OPEN
-            and v.probability is not None
-            and best - v.probability < spec.margin
+            c.member_id
+            for c, s, p in zip(candidates, statuses, probabilities, strict=True)
+            if s is Status.OPEN and p is not None and best - p < spec.margin
         ]
 
     def _steward_stage(
-        self, decision: Decision, verdicts: Sequence[CandidateVerdict]
+        self,
+        decision: Decision,
+        candidates: Sequence[Candidate],
+        statuses: Sequence[Status],
+        probabilities: Sequence[float | None],
+        marks: Sequence[StewardMark | None],
     ) -> tuple[Decision, dict[str, Any] | None]:
         """A match a steward's link made certain says so; several certain candidates that are
         all records of one person are answered with the surviving record."""
         chosen = decision.chosen
         if chosen is not None and decision.reason is Reason.POSITIVE_RULE:
-            mark = verdicts[chosen].steward
+            mark = marks[chosen]
             if mark is not None and mark.kind == "link":
                 return replace(decision, stage=Stage.STEWARD, reason=Reason.STEWARD_DECISION), None
         spec = self.policy.document.steward_decisions
         if spec is None or spec.same_person != "survivor":
             return decision, None
-        tied = self._tied(decision, verdicts)
+        tied = self._tied(decision, candidates, statuses, probabilities)
         if not tied:
             return decision, None
-        survivors = {
-            v.candidate.member_id: v.candidate.survivor
-            for v in verdicts
-            if v.candidate.survivor is not None
-        }
-        found = survivor_of(tied, survivors, {v.candidate.member_id for v in verdicts})
+        survivors = {c.member_id: c.survivor for c in candidates if c.survivor is not None}
+        found = survivor_of(tied, survivors, {c.member_id for c in candidates})
         if found is None:
             return decision, None
         root, others, resolutions = found
-        index = next(i for i, v in enumerate(verdicts) if v.candidate.member_id == root)
-        if verdicts[index].status is Status.EXCLUDED:  # the surviving record is not this person
+        index = next(i for i, c in enumerate(candidates) if c.member_id == root)
+        if statuses[index] is Status.EXCLUDED:  # the surviving record is not this person
             return decision, None
         probability = 1.0 if decision.reason is Reason.MULTIPLE_CERTAIN else decision.probability
         answer = Decision(Outcome.MATCH, Stage.STEWARD, Reason.SAME_PERSON, index, probability)

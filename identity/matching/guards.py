@@ -136,9 +136,15 @@ class Guards:
     def check(
         self, query: StandardRecord, candidate: StandardRecord, score: PairScore | None
     ) -> tuple[GuardCheck, ...]:
-        """Every guard on the chosen candidate; a crosswise guard that fails is tried again
+        """Every guard on the chosen candidate, from its score's levels."""
+        return self.check_levels(query, candidate, levels_of(score))
+
+    def check_levels(
+        self, query: StandardRecord, candidate: StandardRecord, straight: dict[str, str]
+    ) -> tuple[GuardCheck, ...]:
+        """Every guard on the chosen candidate, whose levels (comparison -> label, empty when
+        the policy has no model) are `straight`; a crosswise guard that fails is tried again
         with the query's names exchanged."""
-        straight = levels_of(score)
         exchanged: dict[str, str] | None = None
         checks = []
         for guard in self.guards:

@@ -16,7 +16,7 @@ policy into plain closures: `Rule.fires` runs for every rule on every candidate 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal, get_args
@@ -463,3 +463,61 @@ def evaluate_rules(
 ) -> list[RuleResult]:
     """Every rule's verdict on the pair, in policy order (negative rules first)."""
     return [RuleResult(r.name, r.kind, r.fires(query, candidate)) for r in rules]
+
+
+class RuleSet:
+    """A policy's rules compiled together, for all of a request's candidates at once.
+
+    Rules repeat predicates (`ssn: not_shared` in four of the default policy's, `birth_date:
+    exact` in five), so each distinct predicate is one test, run at most once per candidate
+    whatever the number of rules that say it. A rule still stops at its first predicate that
+    does not hold; predicates are pure, so reusing an answer is the answer `Rule.fires` gives.
+    """
+
+    __slots__ = ("_plans", "_tests", "labels", "negative", "positive", "rules")
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+        self.labels = tuple((r.name, r.kind) for r in self.rules)
+        index: dict[tuple[RulePredicate, PredicateSettings], int] = {}
+        tests: list[Pair] = []
+        plans: list[tuple[int, ...]] = []
+        for rule in self.rules:
+            plan = []
+            for predicate, test in zip(rule.predicates, rule._tests, strict=True):
+                key = (predicate, rule.settings)
+                if key not in index:
+                    index[key] = len(tests)
+                    tests.append(test)
+                plan.append(index[key])
+            plans.append(tuple(plan))
+        self._tests = tuple(tests)
+        self._plans = tuple(plans)
+        self.negative = tuple(i for i, r in enumerate(self.rules) if r.kind == "negative")
+        self.positive = tuple(i for i, r in enumerate(self.rules) if r.kind == "positive")
+
+    def fired(
+        self, query: StandardRecord, candidates: Sequence[StandardRecord]
+    ) -> list[tuple[bool, ...]]:
+        """Per candidate, whether each rule fires on (query, candidate), in policy order."""
+        tests, plans, size = self._tests, self._plans, len(self._tests)
+        out = []
+        for candidate in candidates:
+            known: list[bool | None] = [None] * size
+            row = []
+            for plan in plans:
+                fires = True
+                for k in plan:
+                    holds = known[k]
+                    if holds is None:
+                        holds = known[k] = tests[k](query, candidate)
+                    if not holds:
+                        fires = False
+                        break
+                row.append(fires)
+            out.append(tuple(row))
+        return out
+
+    def results(self, fired: Sequence[bool]) -> tuple[RuleResult, ...]:
+        """One candidate's row of `fired` as the RuleResults evidence and reports read."""
+        return tuple(RuleResult(r.name, r.kind, f) for r, f in zip(self.rules, fired, strict=True))

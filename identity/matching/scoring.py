@@ -10,7 +10,7 @@ sum; probability = 2^w / (1 + 2^w). A null level is no evidence: Bayes factor 1,
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,18 @@ class FieldScore:
             "tf_adjustment": self.tf_adjustment,
             "weight": self.weight,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """All of one query's candidates scored at once, row i for candidate i: the levels
+    (splink's gammas, -1 null) and term-frequency adjustments per comparison, the match weight
+    and the probability. Plain lists: a request reads them back one value at a time."""
+
+    gammas: list[list[int]]
+    tf: list[list[float]]
+    weights: list[float]
+    probabilities: list[float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +130,6 @@ class _ComparisonModel:
         "min_u",
         "name",
         "evidence",
-        "evidence_key",
         "text",
         "weights",
     )
@@ -127,7 +138,6 @@ class _ComparisonModel:
         params = model.parameters[spec.name]
         self.name = spec.name
         self.evidence = COMPARISONS[spec.name].evidence
-        self.evidence_key = COMPARISONS[spec.name].evidence_key
         by_gamma = dict(zip(gammas_of(spec), spec.levels, strict=True))
         levels = [_Level(NULL_LABEL, None, None, 1.0, 0.0)]
         for gamma in range(len(spec.levels)):
@@ -194,53 +204,91 @@ class FellegiSunter:
         total: FloatArray = np.cumsum(parts, axis=1)[:, -1]
         return gammas, tf, total
 
+    def score_all(self, query: StandardRecord, candidates: Sequence[StandardRecord]) -> Scores:
+        """Every candidate's levels and weights, as plain rows: what a request decides with.
+        The per-field evidence objects are made only when asked for (`pair_score`)."""
+        gammas, tf, total = self.weights(query, candidates)
+        weights = total.tolist()
+        return Scores(
+            gammas.tolist(),
+            tf.tolist(),
+            weights,
+            [probability_from_weight(w) for w in weights],
+        )
+
     def score(self, query: StandardRecord, candidates: Sequence[StandardRecord]) -> list[PairScore]:
         """Every candidate's score with its evidence, one FieldScore per comparison."""
-        gammas, tf, total = self.weights(query, candidates)
-        columns = [
-            self._field_scores(cm, query, candidates, gammas[:, j].tolist(), tf[:, j].tolist())
-            for j, cm in enumerate(self._models)
-        ]
-        prior = self.prior_weight
-        rows = zip(*columns, strict=True) if columns else [()] * len(candidates)
-        return [
-            PairScore(prior, weight, probability_from_weight(weight), fields)
-            for weight, fields in zip(total.tolist(), rows, strict=True)
-        ]
+        scores = self.score_all(query, candidates)
+        return [self.pair_score(query, c, scores, i) for i, c in enumerate(candidates)]
 
-    @staticmethod
-    def _field_scores(
-        cm: _ComparisonModel,
-        query: StandardRecord,
-        candidates: Sequence[StandardRecord],
-        gammas: list[int],
-        adjustments: list[float],
-    ) -> list[FieldScore]:
-        """One comparison's FieldScores down the candidates. Candidates with the same fields in
-        the same level share one (immutable) FieldScore: building fifty of each is most of the
-        cost of scoring, and candidates found through the same keys repeat a lot."""
-        name, levels, evidence = cm.name, cm.levels, cm.evidence
-        left = evidence(query)
-        shared: dict[tuple[int, Hashable, float], FieldScore] = {}
+    def pair_score(
+        self, query: StandardRecord, candidate: StandardRecord, scores: Scores, i: int
+    ) -> PairScore:
+        """Candidate `i` of `scores` as a PairScore (its FieldScores built from the rows)."""
+        fields = tuple(
+            FieldScore(
+                cm.name,
+                gamma,
+                (level := cm.levels[gamma + 1]).label,
+                cm.evidence(query),
+                cm.evidence(candidate),
+                level.m,
+                level.u,
+                level.bayes_factor,
+                adjustment,
+                level.log2_bf + adjustment,
+            )
+            for cm, gamma, adjustment in zip(
+                self._models, scores.gammas[i], scores.tf[i], strict=True
+            )
+        )
+        return PairScore(self.prior_weight, scores.weights[i], scores.probabilities[i], fields)
+
+    def levels(self, scores: Scores, i: int) -> dict[str, str]:
+        """Comparison -> the level label candidate `i` fell in (what guards read)."""
+        return {
+            cm.name: cm.levels[gamma + 1].label
+            for cm, gamma in zip(self._models, scores.gammas[i], strict=True)
+        }
+
+    def documents(
+        self, query: StandardRecord, candidates: Sequence[StandardRecord], scores: Scores
+    ) -> list[dict[str, Any]]:
+        """Each candidate's score evidence, exactly `pair_score(...).as_dict()`, built straight
+        from the rows: a level's constants are looked up, its values filled in, and no
+        dataclass is made (at tens of candidates these objects were most of a request's
+        evidence cost). A test holds the two renderings equal."""
+        models = [(cm.name, cm.levels, cm.evidence(query), cm.evidence) for cm in self._models]
+        prior = self.prior_weight
         out = []
-        for candidate, key, gamma, adjustment in zip(
-            candidates, map(cm.evidence_key, candidates), gammas, adjustments, strict=True
+        for candidate, gammas, adjustments, weight, probability in zip(
+            candidates, scores.gammas, scores.tf, scores.weights, scores.probabilities, strict=True
         ):
-            found = shared.get((gamma, key, adjustment))
-            if found is None:
+            fields = []
+            for (name, levels, left, evidence), gamma, adjustment in zip(
+                models, gammas, adjustments, strict=True
+            ):
                 level = levels[gamma + 1]
-                found = FieldScore(
-                    name,
-                    gamma,
-                    level.label,
-                    left,
-                    evidence(candidate),
-                    level.m,
-                    level.u,
-                    level.bayes_factor,
-                    adjustment,
-                    level.log2_bf + adjustment,
+                fields.append(
+                    {
+                        "comparison": name,
+                        "gamma": gamma,
+                        "label": level.label,
+                        "left": left,
+                        "right": evidence(candidate),
+                        "m": level.m,
+                        "u": level.u,
+                        "bayes_factor": level.bayes_factor,
+                        "tf_adjustment": adjustment,
+                        "weight": level.log2_bf + adjustment,
+                    }
                 )
-                shared[(gamma, key, adjustment)] = found
-            out.append(found)
+            out.append(
+                {
+                    "prior_weight": prior,
+                    "match_weight": weight,
+                    "probability": probability,
+                    "fields": fields,
+                }
+            )
         return out

@@ -39,6 +39,7 @@ from identity.matching.blocking import blocking_keys
 from identity.matching.decision import Outcome
 from identity.matching.engine import Resolution
 from identity.matching.engine_version import engine_version
+from identity.matching.evidence import candidate_documents
 from identity.matching.record import RawDemographics, StandardRecord, record_as_dict
 from identity.matching.standardize import standardize
 from identity.member.repository import retrieve_candidates, source_documents
@@ -97,26 +98,41 @@ def _evidence(query: StandardRecord, resolution: Resolution, policy_version: str
             else {}
         ),
         "query": record_as_dict(query),
-        "candidates": [
-            {**v.evidence(), "record": record_as_dict(v.candidate.record)}
-            for v in resolution.verdicts
-        ],
+        "candidates": _candidate_evidence(resolution),
     }
+
+
+def _candidate_evidence(resolution: Resolution) -> list[dict[str, Any]]:
+    """Each candidate's evidence, then the record it was judged on."""
+    documents = candidate_documents(resolution)
+    for document, candidate in zip(documents, resolution.candidates, strict=True):
+        document["record"] = record_as_dict(candidate.record)
+    return documents
 
 
 def _candidate_summary(resolution: Resolution) -> list[dict[str, Any]]:
     """Best first: certain, then open by probability, then excluded."""
     order = {"certain": 0, "open": 1, "excluded": 2}
+    names = [name for name, _ in resolution.matcher.ruleset.labels]
+    scores = resolution.scores
+    weights = [None] * len(resolution.candidates) if scores is None else scores.weights
     rows = [
         {
-            "member_id": v.candidate.member_id,
-            "status": v.status.value,
-            "probability": v.probability,
-            "match_weight": None if v.score is None else v.score.match_weight,
-            "blocking_keys": list(v.candidate.matched_keys),
-            "rules_fired": [r.name for r in v.rules if r.fired],
+            "member_id": c.member_id,
+            "status": status.value,
+            "probability": probability,
+            "match_weight": weight,
+            "blocking_keys": list(c.matched_keys),
+            "rules_fired": [n for n, f in zip(names, fired, strict=True) if f],
         }
-        for v in resolution.verdicts
+        for c, status, probability, weight, fired in zip(
+            resolution.candidates,
+            resolution.statuses,
+            resolution.probabilities,
+            weights,
+            resolution.fired,
+            strict=True,
+        )
     ]
     return sorted(rows, key=lambda r: (order[r["status"]], -(r["probability"] or 0.0)))
 
@@ -203,7 +219,7 @@ def match(
     }
     decision = MatchDecision(**decision_fields(tenant, query, resolution, policy.version, timings))
     # Whether each candidate's coverage is current or ended, and when (former members are found).
-    listed = [v.candidate.member_id for v in resolution.verdicts]
+    listed = [c.member_id for c in resolution.candidates]
     spec = policy.document.coverage_status
     covered = coverage_evidence(session, tenant, listed, spec, today, found.coverage_ends)
     decision.evidence = {**decision.evidence, "coverage_status": covered}
