@@ -8,7 +8,7 @@ writes nothing and says so).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,14 +32,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     415: PROBLEM,
     422: PROBLEM,
 }
-_ON = Field(default=None, description="The date it takes effect (default: today, UTC).")
+# A date a change may take effect on: enrolment history, not year 1 or 9999 (a day before or a
+# look-back from those is no date at all).
+Effective = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2999, 12, 31))]
 
 
 class EnrolmentDelta(BaseModel):
     """FHIR R4 Patient and Coverage resources, as the lines of a delta file."""
 
     model_config = ConfigDict(extra="forbid")
-    as_of: date | None = Field(
+    as_of: Effective | None = Field(
         default=None, description="The delta's date: a leaver's open coverage ends the day before."
     )
     resources: list[dict[str, Any]] = Field(min_length=1)
@@ -56,7 +58,9 @@ class DeltaApplied(BaseModel):
 
 class OnDate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    on: date | None = _ON
+    on: Effective | None = Field(
+        default=None, description="The date it takes effect (default: today, UTC)."
+    )
 
 
 class MemberLifecycle(BaseModel):

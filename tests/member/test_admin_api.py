@@ -180,8 +180,12 @@ def test_terminate_and_reinstate_change_coverage_status_once(
         missing = http.post("/v1/members/NOPE/termination")
         assert missing.status_code == 404
         assert missing.headers["content-type"].startswith("application/problem+json")
-        wrong = http.post("/v1/members/A1/reinstatement", json={"on": "May 1st"})
-        assert wrong.status_code == 422
+        for on in ("May 1st", "0001-01-01", "9999-12-31"):
+            wrong = http.post("/v1/members/A1/reinstatement", json={"on": on})
+            assert wrong.status_code == 422, on
+            assert wrong.json()["errors"][0]["pointer"] == "/body/on"
+        early = {"resources": _resources()[:2], "as_of": "0001-01-01"}
+        assert http.post("/v1/members/enrolment-changes", json=early).status_code == 422
     with sessions() as session:
         assert _audited(session, "member.terminate") == [["A1"]] * 3
         assert _audited(session, "member.reinstate") == [["A1"]] * 2
