@@ -116,9 +116,9 @@ def _analyze_after_first_batch() -> None:
     done: list[bool] = []
 
     def upsert_then_analyze(
-        session: Session, tenant: str, batch: Sequence[PreparedMember]
+        session: Session, tenant: str, batch: Sequence[PreparedMember], *rest: Any
     ) -> UpsertCounts:
-        counts = original(session, tenant, batch)
+        counts = original(session, tenant, batch, *rest)
         if not done:
             session.execute(text("ANALYZE member"))
             done.append(True)
@@ -128,8 +128,12 @@ def _analyze_after_first_batch() -> None:
 
 
 def _own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """This process's CPU and its finished children's (the load's worker processes)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 def _load_in_child(
@@ -151,12 +155,16 @@ def _load_in_child(
         def db_cpu() -> float:
             return tree_cpu_seconds(db_pid) if db_pid is not None else 0.0
 
-        engine = make_engine(Settings(database_url=url, default_tenant=TENANT))
+        settings = Settings(database_url=url, default_tenant=TENANT)
+        engine = make_engine(settings)
         session = make_session_factory(engine)()
+        workers = service.workers_for([Path(path)], settings.load_workers)
         cpu0, db0, machine0 = _own_cpu(), db_cpu(), machine_busy_seconds()
         started = time.perf_counter()
         try:
-            report = service.load_members(session, TENANT, [Path(path)], on_bytes=on_bytes)
+            report = service.load_members(
+                session, TENANT, [Path(path)], on_bytes=on_bytes, workers=workers
+            )
             if not report.ok:
                 raise RuntimeError(f"{report.error_count} bad lines, first: {report.errors[:3]}")
             session.commit()
@@ -195,7 +203,8 @@ def timed_load(
     progress = ctx.RawValue("q", 0)
     results = ctx.Queue()
     args = (url, str(path), analyze_early, progress, results, db_pid)
-    proc = ctx.Process(target=_load_in_child, args=args, daemon=True)
+    # Not a daemon: the load starts worker processes of its own (IDENTITY_LOAD_WORKERS).
+    proc = ctx.Process(target=_load_in_child, args=args)
     machine0, db0 = machine_busy_seconds(), tree_cpu_seconds(db_pid) if db_pid else 0.0
     proc.start()
     total, started = path.stat().st_size, time.monotonic()

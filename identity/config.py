@@ -66,6 +66,14 @@ class Settings(BaseSettings):
         description="Most values (objects, arrays, strings, numbers…) one JSON body may hold",
     )
     retry_after_s: int = 5
+    load_workers: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Processes that validate and standardise member lines beside the writer in "
+        "`identity members load` (0: all in the loading process); used for files of "
+        "10 MB or more",
+    )
 
     # --- authentication (tokens, the token endpoint) ---
     public_url: str = Field(

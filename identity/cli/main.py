@@ -145,7 +145,7 @@ def members_load(
     """Load FHIR NDJSON (Patient + Coverage) or CSV files; all or nothing."""
     from tqdm import tqdm
 
-    from identity.member.service import load_members
+    from identity.member.service import load_members, workers_for
 
     settings = load_settings()
     tenant = tenant or settings.default_tenant
@@ -161,6 +161,7 @@ def members_load(
                 on_bytes=bar.update,
                 mode=mode,
                 as_of=as_of.date() if as_of else None,
+                workers=workers_for(files, settings.load_workers),
             )
             if report.ok:
                 session.commit()

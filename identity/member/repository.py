@@ -16,6 +16,11 @@ from identity.db import in_chunks
 from identity.matching.engine import Candidate
 from identity.matching.record import StandardRecord
 from identity.member import features
+from identity.member.load_repository import (
+    insert_blocking_keys,
+    insert_coverages,
+    insert_members,
+)
 from identity.models import BlockingKey, Coverage, MatchDecision, Member
 
 # Scalar standardised fields stored as columns of the same name.
@@ -134,19 +139,30 @@ class UpsertCounts:
         self.unchanged += other.unchanged
 
 
-def upsert_members(session: Session, tenant: str, batch: Sequence[PreparedMember]) -> UpsertCounts:
-    """Insert new members, rewrite changed ones, skip identical ones (keyed by member id)."""
+def upsert_members(
+    session: Session,
+    tenant: str,
+    batch: Sequence[PreparedMember],
+    known: Mapping[str, tuple[int, str]] | None = None,
+) -> UpsertCounts:
+    """Insert new members, rewrite changed ones, skip identical ones (keyed by member id).
+    `known`: the tenant's members (member id -> (primary key, content hash)) when the caller
+    read them all at once (`load_repository.tenant_members`); else this batch's are read here."""
     counts = UpsertCounts()
     if not batch:
         return counts
-    existing = {
-        r.member_id: (r.id, r.content_hash)
-        for r in session.execute(
-            select(Member.id, Member.member_id, Member.content_hash).where(
-                Member.tenant_id == tenant, Member.member_id.in_([m.member_id for m in batch])
+    existing = (
+        known
+        if known is not None
+        else {
+            r.member_id: (r.id, r.content_hash)
+            for r in session.execute(
+                select(Member.id, Member.member_id, Member.content_hash).where(
+                    Member.tenant_id == tenant, Member.member_id.in_([m.member_id for m in batch])
+                )
             )
-        )
-    }
+        }
+    )
     new = [m for m in batch if m.member_id not in existing]
     changed = [
         m for m in batch if m.member_id in existing and existing[m.member_id][1] != m.content_hash
@@ -164,8 +180,7 @@ def upsert_members(session: Session, tenant: str, batch: Sequence[PreparedMember
             }
             for m in new
         ]
-        result = session.execute(insert(Member).returning(Member.id, Member.member_id), rows)
-        pk_by_id.update({r.member_id: r.id for r in result})
+        pk_by_id.update(insert_members(session, rows))
         counts.inserted = len(new)
     if changed:
         changed_pks = [existing[m.member_id][0] for m in changed]
@@ -181,25 +196,28 @@ def upsert_members(session: Session, tenant: str, batch: Sequence[PreparedMember
                 for m in changed
             ],
         )
-        session.execute(delete(BlockingKey).where(BlockingKey.member_pk.in_(changed_pks)))
-        session.execute(delete(Coverage).where(Coverage.member_pk.in_(changed_pks)))
+        for chunk in in_chunks(changed_pks):
+            session.execute(delete(BlockingKey).where(BlockingKey.member_pk.in_(chunk)))
+            session.execute(delete(Coverage).where(Coverage.member_pk.in_(chunk)))
         pk_by_id.update({m.member_id: existing[m.member_id][0] for m in changed})
         counts.updated = len(changed)
     written = [*new, *changed]
-    keys = [
-        {"tenant_id": tenant, "key": k, "member_pk": pk_by_id[m.member_id]}
-        for m in written
-        for k in m.keys
-    ]
-    if keys:
-        session.execute(insert(BlockingKey), keys)
-    coverages = [
-        {"tenant_id": tenant, "member_pk": pk_by_id[m.member_id], **c}
-        for m in written
-        for c in m.coverages
-    ]
-    if coverages:
-        session.execute(insert(Coverage), coverages)
+    insert_blocking_keys(
+        session,
+        [
+            {"tenant_id": tenant, "key": k, "member_pk": pk_by_id[m.member_id]}
+            for m in written
+            for k in m.keys
+        ],
+    )
+    insert_coverages(
+        session,
+        [
+            {"tenant_id": tenant, "member_pk": pk_by_id[m.member_id], **c}
+            for m in written
+            for c in m.coverages
+        ],
+    )
     return counts
 
 

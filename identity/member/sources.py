@@ -12,16 +12,22 @@ CSV columns (header required, any order, extra columns ignored; empty means miss
 Enrolment changes: `coverage_end` (CSV) or `Coverage.period.end` (FHIR) ends that coverage on the
 date given; `active` false (CSV: false/no/0) or `Patient.active: false` (FHIR) means the member
 left: their open coverage ends on the load's date (see identity/member/service.py).
+
+A load reads in two steps so that an unchanged line costs no FHIR validation: `open_source` yields
+`PendingPatient`s (the line's JSON and its coverage facts: enough for the content hash) that
+`complete` turns into a `SourceRecord` (validated, demographics extracted), in this process or in a
+worker's; `read_source` does both for callers that want records.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
+from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -54,6 +60,7 @@ CSV_COLUMNS = [
 ]
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
 _TRUE = frozenset({"true", "t", "yes", "y", "1", ""})
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,33 +131,102 @@ def _json_lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, line
 
 
-def _collect_coverages(path: Path) -> tuple[dict[str, list[CoverageFacts]], list[SourceError]]:
+Mapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
+"""`map`, or a process pool's ordered `imap`: how chunks of lines are parsed."""
+
+_CHUNK = 1_000  # lines per unit of work handed to a mapper
+
+
+def _chunks(items: Iterable[_T], size: int = _CHUNK) -> Iterator[list[_T]]:
+    chunk: list[_T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _coverage_line(item: tuple[int, bytes]) -> tuple[str, CoverageFacts] | SourceError | None:
+    """One Coverage line: (beneficiary's Patient id, facts), an error, or None (not a Coverage:
+    the second pass reports what it is)."""
+    number, line = item
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None  # reported by the second pass
+    if not isinstance(obj, dict) or obj.get("resourceType") != "Coverage":
+        return None
+    cov, problems = parse_coverage(obj, pointer="")
+    if cov is None:
+        return SourceError(number, f"invalid Coverage at {problems[0].pointer or '/'}")
+    patient_id = _beneficiary_id(cov.beneficiary.reference if cov.beneficiary else None)
+    if patient_id is None:
+        return SourceError(number, "Coverage.beneficiary is not a Patient reference")
+    return patient_id, _coverage_facts(cov)
+
+
+def _coverage_chunk(
+    chunk: list[tuple[int, bytes]],
+) -> list[tuple[str, CoverageFacts] | SourceError | None]:
+    return [_coverage_line(item) for item in chunk]
+
+
+def _collect_coverages(
+    path: Path, mapper: Mapper = map
+) -> tuple[dict[str, list[CoverageFacts]], list[SourceError]]:
     coverages: dict[str, list[CoverageFacts]] = {}
     errors: list[SourceError] = []
-    for number, line in _json_lines(path):
-        if b'"Coverage"' not in line:
-            continue
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue  # reported by the second pass
-        if obj.get("resourceType") != "Coverage":
-            continue
-        cov, problems = parse_coverage(obj, pointer="")
-        if cov is None:
-            errors.append(SourceError(number, f"invalid Coverage at {problems[0].pointer or '/'}"))
-            continue
-        patient_id = _beneficiary_id(cov.beneficiary.reference if cov.beneficiary else None)
-        if patient_id is None:
-            errors.append(SourceError(number, "Coverage.beneficiary is not a Patient reference"))
-            continue
-        coverages.setdefault(patient_id, []).append(_coverage_facts(cov))
+    lines = ((n, line) for n, line in _json_lines(path) if b'"Coverage"' in line)
+    for results in mapper(_coverage_chunk, _chunks(lines)):
+        for found in results:
+            if isinstance(found, SourceError):
+                errors.append(found)
+            elif found is not None:
+                coverages.setdefault(found[0], []).append(found[1])
     return coverages, errors
 
 
-def read_ndjson(path: Path, on_bytes: Callable[[int], object] | None = None) -> Iterator[Item]:
-    coverages, errors = _collect_coverages(path)
-    yield from errors
+@dataclass(frozen=True, slots=True)
+class PendingPatient:
+    """A Patient line read but not validated yet: its JSON (what the content hash covers), the
+    facts of its Coverage lines, and the raw line that `complete` validates."""
+
+    line: int
+    document: dict[str, Any]
+    text: bytes
+    coverages: tuple[CoverageFacts, ...]
+
+    @property
+    def active(self) -> bool:
+        return self.document.get("active") is not False
+
+
+def complete(line: int, text: bytes, coverages: tuple[CoverageFacts, ...]) -> Item:
+    """Validate a Patient line and extract its demographics (the expensive step of a read)."""
+    obj = orjson.loads(text)
+    patient, problems = parse_patient(obj, pointer="")
+    if patient is None:
+        where = ", ".join(p.pointer or "/" for p in problems[:3])
+        return SourceError(line, f"invalid Patient at {where}")
+    raw = to_raw(patient)
+    if raw.member_id is None:
+        return SourceError(line, "Patient has no member id (an identifier of type MB)")
+    subscriber_ids = tuple(f.subscriber_id for f in coverages if f.subscriber_id)
+    raw = replace(raw, subscriber_ids=subscriber_ids or raw.subscriber_ids)
+    active = obj.get("active") is not False
+    return SourceRecord(line, raw.member_id or "", raw, obj, coverages, active)
+
+
+Read = SourceRecord | PendingPatient | SourceError
+
+
+def _ndjson_lines(
+    path: Path,
+    coverages: dict[str, list[CoverageFacts]],
+    on_bytes: Callable[[int], object] | None,
+) -> Iterator[Read]:
     for number, line in _json_lines(path):
         if on_bytes:
             on_bytes(len(line))
@@ -165,20 +241,26 @@ def read_ndjson(path: Path, on_bytes: Callable[[int], object] | None = None) -> 
         if kind != "Patient":
             yield SourceError(number, "expected a Patient or Coverage resource")
             continue
-        patient, problems = parse_patient(obj, pointer="")
-        if patient is None:
-            where = ", ".join(p.pointer or "/" for p in problems[:3])
-            yield SourceError(number, f"invalid Patient at {where}")
-            continue
-        facts = tuple(coverages.get(patient.id or "", ()))
-        raw = to_raw(patient)
-        if raw.member_id is None:
-            yield SourceError(number, "Patient has no member id (an identifier of type MB)")
-            continue
-        subscriber_ids = tuple(f.subscriber_id for f in facts if f.subscriber_id)
-        raw = replace(raw, subscriber_ids=subscriber_ids or raw.subscriber_ids)
-        active = obj.get("active") is not False
-        yield SourceRecord(number, raw.member_id or "", raw, obj, facts, active)
+        resource_id = obj.get("id")
+        facts = tuple(coverages.get(resource_id, ())) if isinstance(resource_id, str) else ()
+        yield PendingPatient(number, obj, line, facts)
+
+
+def open_ndjson(
+    path: Path, on_bytes: Callable[[int], object] | None = None, mapper: Mapper = map
+) -> Iterator[Read]:
+    """Read the Coverage lines now (first pass, through `mapper`), then stream the Patients."""
+    coverages, errors = _collect_coverages(path, mapper)
+    return chain(errors, _ndjson_lines(path, coverages, on_bytes))
+
+
+def read_ndjson(path: Path, on_bytes: Callable[[int], object] | None = None) -> Iterator[Item]:
+    for item in open_ndjson(path, on_bytes):
+        yield (
+            complete(item.line, item.text, item.coverages)
+            if isinstance(item, PendingPatient)
+            else item
+        )
 
 
 def _csv_raw(row: dict[str, str]) -> RawDemographics:
@@ -250,11 +332,24 @@ def read_csv(path: Path, on_bytes: Callable[[int], object] | None = None) -> Ite
             yield SourceRecord(number, raw.member_id, raw, document, coverages, flag not in _FALSE)
 
 
-def read_source(path: Path, on_bytes: Callable[[int], object] | None = None) -> Iterator[Item]:
-    """Pick the reader by extension: .ndjson/.jsonl for FHIR, .csv for CSV."""
+def open_source(
+    path: Path, on_bytes: Callable[[int], object] | None = None, mapper: Mapper = map
+) -> Iterator[Read]:
+    """Pick the reader by extension: .ndjson/.jsonl for FHIR, .csv for CSV. FHIR Patients come
+    back pending (`complete` them); CSV rows are cheap to read and come back complete."""
     suffix = path.suffix.lower()
     if suffix in (".ndjson", ".jsonl"):
-        return read_ndjson(path, on_bytes)
+        return open_ndjson(path, on_bytes, mapper)
     if suffix == ".csv":
         return read_csv(path, on_bytes)
     raise ValueError(f"{path.name}: unknown format (use .ndjson, .jsonl or .csv)")
+
+
+def read_source(path: Path, on_bytes: Callable[[int], object] | None = None) -> Iterator[Item]:
+    """Every line of a file as a `SourceRecord` or a `SourceError`, in order."""
+    for item in open_source(path, on_bytes):
+        yield (
+            complete(item.line, item.text, item.coverages)
+            if isinstance(item, PendingPatient)
+            else item
+        )
