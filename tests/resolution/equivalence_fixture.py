@@ -361,6 +361,18 @@ def _show(key: str, value: Any) -> str:
     return repr(value)
 
 
+# Keys that name an item of a list (a candidate, a comparison, a rule, a guard), in a failure.
+_NAMING_KEYS = ("member_id", "comparison", "rule", "guard", "name", "action")
+
+
+def _label(index: int, item: Any) -> str:
+    if isinstance(item, dict):
+        for k in _NAMING_KEYS:
+            if isinstance(item.get(k), str):
+                return f"{index} {item[k]}"
+    return str(index)
+
+
 def differences(expected: Any, actual: Any, path: str = "", key: str = "") -> Iterator[str]:
     """Where two JSON values differ, by path (a candidate by its member id), values shown only
     when they cannot be demographics."""
@@ -376,10 +388,7 @@ def differences(expected: Any, actual: Any, path: str = "", key: str = "") -> It
         if len(expected) != len(actual):
             yield f"{path}: {len(expected)} items expected, {len(actual)} given"
         for i, (e, a) in enumerate(zip(expected, actual, strict=False)):
-            label = f"{i}" + (
-                f" {e['member_id']}" if isinstance(e, dict) and "member_id" in e else ""
-            )
-            yield from differences(e, a, f"{path}[{label}]", key)
+            yield from differences(e, a, f"{path}[{_label(i, e)}]", key)
         return
     if type(expected) is not type(actual) or expected != actual:
         delta = ""
