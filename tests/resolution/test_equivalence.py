@@ -143,7 +143,7 @@ def test_the_comparison_reports_each_kind_of_change_without_demographics(
         (
             "an audit action",
             _changed(kept, ["audit", 0, "action"], "match.read"),
-            "audit[0]/action",
+            "audit[0 match.create]/action",
         ),
         (
             "an audit event fewer",
