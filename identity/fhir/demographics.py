@@ -1,8 +1,9 @@
 """FHIR R4 Patient (+ Coverage) -> RawDemographics, with the limits a request must respect.
 
-Parsing uses the fhir.resources models (R4B, structurally R4 for Patient and Coverage), so a body
-that is not a Patient is refused the same way everywhere. Errors carry JSON pointers into the
-submitted document and never the submitted values.
+Parsing uses the lean models of identity/fhir/lean.py (every R4 Patient and Coverage element
+declared, validated in pydantic-core), so a body that is not a Patient is refused the same way
+everywhere, and as fhir.resources refused it. Errors carry JSON pointers into the submitted
+document and never the submitted values.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fhir.resources.R4B.coverage import Coverage
-from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
 
 from identity.errors import FieldError
+from identity.fhir import lean
+from identity.fhir.lean import Coverage, Patient
 from identity.matching.record import RawAddress, RawDemographics, RawName
 
 SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
@@ -49,11 +50,9 @@ def _safe_message(err: dict[str, Any]) -> str:
     return msg
 
 
-def _validation_errors(prefix: str, exc: ValidationError) -> list[FieldError]:
-    return [
-        FieldError(_pointer(prefix, tuple(e["loc"])), _safe_message(dict(e)))
-        for e in exc.errors(include_input=True)
-    ]
+def validation_errors(prefix: str, errors: list[dict[str, Any]]) -> list[FieldError]:
+    """pydantic's errors as pointers under `prefix`, without the submitted values."""
+    return [FieldError(_pointer(prefix, tuple(e["loc"])), _safe_message(e)) for e in errors]
 
 
 def parse_patient(obj: Any, pointer: str = "/patient") -> tuple[Patient | None, list[FieldError]]:
@@ -62,7 +61,7 @@ def parse_patient(obj: Any, pointer: str = "/patient") -> tuple[Patient | None, 
     try:
         return Patient.model_validate(obj), []
     except ValidationError as exc:
-        return None, _validation_errors(pointer, exc)
+        return None, validation_errors(pointer, lean.errors(exc))
 
 
 def parse_coverage(
@@ -73,7 +72,7 @@ def parse_coverage(
     try:
         return Coverage.model_validate(obj), []
     except ValidationError as exc:
-        return None, _validation_errors(pointer, exc)
+        return None, validation_errors(pointer, lean.errors(exc))
 
 
 def _type_codes(identifier: Any) -> set[str]:
