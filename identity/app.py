@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from identity import __version__
 from identity.audit.endpoints import router as audit_router
-from identity.audit.http import DENIAL_OUTCOMES, audit_denial
+from identity.audit.http import DENIAL_OUTCOMES, audit_denial, counted_only
 from identity.auth.endpoints import OAuthError
 from identity.auth.endpoints import router as auth_router
 from identity.auth.keys import load_or_create_signing_key
@@ -56,7 +56,6 @@ from identity.resolution.endpoints import router as resolution_router
 from identity.resolution.fhir_endpoints import router as fhir_match_router
 from identity.review.endpoints import remembered_router
 from identity.review.endpoints import router as review_router
-from identity.review_ui.headers import ReviewHeaders
 from identity.review_ui.pages import router as review_ui_router
 from identity.review_ui.policy_page import router as review_policy_router
 from identity.review_ui.sign_in_pages import router as review_sign_in_router
@@ -81,11 +80,20 @@ class _HttpError(IdentityError):
         self.title = detail
 
 
+async def _audit_refusal(request: Request, status: int) -> None:
+    """A refusal of a caller that never authenticated is counted in memory, on the event loop;
+    an authenticated caller's is an audit event, written in a worker thread."""
+    if counted_only(request):
+        audit_denial(request, status)
+    else:
+        await run_in_threadpool(audit_denial, request, status)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     async def identity_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, IdentityError)
         if exc.status in DENIAL_OUTCOMES:
-            await run_in_threadpool(audit_denial, request, exc.status)
+            await _audit_refusal(request, exc.status)
         return _render(request, exc)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
@@ -124,7 +132,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def oauth_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, OAuthError)
         if exc.status == 401:  # a client that failed to authenticate is a refusal like any other
-            await run_in_threadpool(audit_denial, request, 401)
+            await _audit_refusal(request, 401)
         return exc.response()
 
     app.add_exception_handler(IdentityError, identity_error)
@@ -186,8 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Inside RequestContext: the guard's refusals get a request id and an access-log line.
     app.add_middleware(BodyGuard)
     app.add_middleware(SourceLimit, settings=settings)  # before authentication, inside the log
-    app.add_middleware(RequestContext)
-    app.add_middleware(ReviewHeaders)  # no-store, CSP and friends on every /review response
+    app.add_middleware(RequestContext)  # also the workbench's security headers
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(resolution_router)

@@ -1,4 +1,6 @@
-"""Request id and one JSON access-log line per request, as plain ASGI middleware.
+"""Request id, one JSON access-log line per request and the response headers every request
+needs (its id, a dependency's rate-limit fields, the workbench's security headers), as plain ASGI
+middleware: the one place a response's headers are rewritten, once.
 
 Plain ASGI rather than Starlette's BaseHTTPMiddleware: the latter wraps every response body in a
 stream and costs a noticeable share of a short request. The log line and the metrics name the route
@@ -14,6 +16,8 @@ from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from identity.review_ui.headers import is_review_path, with_review_headers
 
 log = structlog.get_logger("identity.http")
 
@@ -45,7 +49,10 @@ class RequestContext:
             return
         request_id = _request_id(scope)
         # On request.state too, so the audit trail records the id the caller sees.
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        id_header = (b"x-request-id", request_id.encode())
+        review = is_review_path(scope["path"])
         started = time.perf_counter()
         status = 500
 
@@ -53,13 +60,16 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                headers: list[Any] = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
+                headers: list[Any] = list(message.get("headers", ()))
+                headers.append(id_header)
                 # Headers a dependency asked for (the rate-limit fields), whatever the endpoint
                 # returned: FastAPI drops a dependency's response headers when the endpoint
                 # returns a Response of its own.
-                extra = scope.get("state", {}).get("response_headers") or {}
-                headers.extend((k.lower().encode(), v.encode()) for k, v in extra.items())
+                extra = state.get("response_headers")
+                if extra:
+                    headers.extend((k.lower().encode(), v.encode()) for k, v in extra.items())
+                if review:  # no-store, CSP and friends on every workbench response
+                    headers = with_review_headers(headers)
                 message = {**message, "headers": headers}
             await send(message)
 

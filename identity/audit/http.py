@@ -19,7 +19,14 @@ def request_actor(request: Request, principal: Principal) -> Actor:
     return Actor(tenant=principal.tenant, client_id=principal.client_id, request_id=request_id)
 
 
-__all__ = ["DENIAL_OUTCOMES", "audit_denial", "request_actor"]
+__all__ = ["DENIAL_OUTCOMES", "audit_denial", "counted_only", "request_actor"]
+
+
+def counted_only(request: Request) -> bool:
+    """Whether `audit_denial` only counts this refusal in memory (a caller that never
+    authenticated): then it may run on the event loop, without a hop to a worker thread."""
+    state = request.state
+    return getattr(state, "principal", None) is None and getattr(state, "denials", None) is not None
 
 
 def audit_denial(request: Request, status: int) -> None:
@@ -29,8 +36,8 @@ def audit_denial(request: Request, status: int) -> None:
     refusal. Runs in a worker thread. Failing to audit must not turn a 401 into a 500: it is
     logged instead."""
     principal = getattr(request.state, "principal", None)
-    denials: DenialAudit | None = getattr(request.state, "denials", None)
-    if principal is None and denials is not None:
+    if counted_only(request):
+        denials: DenialAudit = request.state.denials
         denials.add(str(getattr(request.state, "source", "unknown")), status)
         return
     actor = Actor(

@@ -24,6 +24,7 @@ up to n times the rate: generous flood guards, not quotas, so that is safe.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any
 
@@ -46,6 +47,12 @@ def source_of(scope: Scope) -> str:
     host = client[0] if client else None
     if not host:
         return "unknown"
+    return _source(str(host))
+
+
+@functools.lru_cache(maxsize=4096)
+def _source(host: str) -> str:
+    """Parsed once per address: a caller sends many requests from one."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

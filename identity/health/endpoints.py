@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from identity.db import bind_tenant, current_revision, head_revision
@@ -14,9 +14,14 @@ from identity.policy.service import active_policy_version
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+_UP = b'{"status":"ok"}'
+
+
+@router.get("/healthz", summary="The process is up", response_model=dict[str, str])
+async def healthz() -> Response:
+    # On the event loop, its body made once: a probe's answer costs no thread and no encoding.
+    # (A comment, not a docstring: that would become the route's description in openapi.json.)
+    return Response(_UP, media_type="application/json")
 
 
 @router.get("/readyz", summary="Database reachable, schema at head, a policy active")

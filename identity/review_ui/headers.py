@@ -1,8 +1,9 @@
-"""Security headers on every workbench response (pages, redirects, errors, static files)."""
+"""Security headers on every workbench response (pages, redirects, errors, static files).
+
+Added by the request-context middleware (identity/request_context.py), which already rewrites
+every response's headers once: a layer of its own cost every request a call and a closure."""
 
 from __future__ import annotations
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PREFIX = "/review"
 HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -19,22 +20,10 @@ HEADERS: tuple[tuple[bytes, bytes], ...] = (
 _NAMES = frozenset(name for name, _ in HEADERS)
 
 
-class ReviewHeaders:
-    """Plain ASGI: adds the headers to responses under /review, replacing any of the same name."""
+def is_review_path(path: str) -> bool:
+    return path == PREFIX or path.startswith(PREFIX + "/")
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = str(scope.get("path", ""))
-        if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
-            await self.app(scope, receive, send)
-            return
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                kept = [h for h in message.get("headers", []) if h[0].lower() not in _NAMES]
-                message = {**message, "headers": [*kept, *HEADERS]}
-            await send(message)
-
-        await self.app(scope, receive, sending)
+def with_review_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The response's headers with ours, replacing any of the same name."""
+    return [*(h for h in headers if h[0].lower() not in _NAMES), *HEADERS]

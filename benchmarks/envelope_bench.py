@@ -1,0 +1,134 @@
+"""The request envelope's server CPU: `/healthz`, an authenticated one-row `GET /v1/review-items`
+and a refused 401, against `identity serve` on loopback, for one or more source trees side by side.
+
+`python -m benchmarks.envelope_bench --trees /tmp/base,/work/main` runs each tree's own
+`identity serve` (PYTHONPATH=tree) on a copy of the 10,000-member benchmark database (made by
+`python -m benchmarks load --members 10000 --db sqlite` when missing), sends a few `/v1/match`
+requests so the review queue holds items, then each kind of request one at a time and reports the
+server process's CPU per request (user + system, from /proc). Trees are measured in turns, so a
+busy machine weighs on each alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+import orjson
+
+from benchmarks.http_bench import HOST, _free_port, _wait_ready, auth_headers
+from benchmarks.load_bench import dataset, sqlite_path
+from benchmarks.machine import machine_block, tree_cpu_seconds
+
+KINDS = {
+    "healthz": ("GET", "/healthz", False),
+    "review-items (1 row)": ("GET", "/v1/review-items?limit=1", True),
+    "401 (no token)": ("GET", "/v1/review-items?limit=1", None),
+}
+
+
+def _serve(tree: Path, db: Path, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tree),
+        "IDENTITY_DATABASE_URL": f"sqlite:///{db}",
+        "IDENTITY_DEFAULT_TENANT": "bench-payer",
+        "IDENTITY_LOG_LEVEL": "WARNING",
+        "IDENTITY_DEV_AUTH": "true",
+        "IDENTITY_DEV_KEY_FILE": str(work / "dev-key.pem"),
+        "IDENTITY_SIGNING_KEY_FILE": str(work / "signing-key.pem"),
+        "IDENTITY_DATA_KEY_FILE": str(work / "data-key"),
+        "IDENTITY_RATE_LIMIT_CLIENT_PER_S": "1000000",
+        "IDENTITY_RATE_LIMIT_CLIENT_BURST": "1000000",
+        "IDENTITY_RATE_LIMIT_TENANT_PER_S": "1000000",
+        "IDENTITY_RATE_LIMIT_TENANT_BURST": "1000000",
+        "IDENTITY_SOURCE_RATE_PER_S": "1000000",
+        "IDENTITY_SOURCE_BURST": "1000000",
+        "IDENTITY_SOURCE_FAILURES_PER_S": "1000000",
+        "IDENTITY_SOURCE_FAILURE_BURST": "1000000",
+    }
+    upgrade = [sys.executable, "-m", "identity", "db", "upgrade"]
+    subprocess.run(upgrade, env=env, cwd=tree, check=True, capture_output=True)
+    cmd = [sys.executable, "-m", "identity", "serve", "--host", HOST, "--port", str(port)]
+    log = (work / "serve.log").open("wb")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, cwd=tree, start_new_session=True)
+    base = f"http://{HOST}:{port}"
+    _wait_ready(base, proc, work / "serve.log")
+    return proc, base
+
+
+def _measure(
+    base: str, pid: int, headers: dict[str, str], kind: str, count: int
+) -> tuple[float, dict[int, int]]:
+    method, path, authenticated = KINDS[kind]
+    sent = headers if authenticated else {}
+    statuses: dict[int, int] = {}
+    with httpx.Client(base_url=base, timeout=30) as http:
+        for _ in range(50):
+            http.request(method, path, headers=sent)
+        cpu0 = tree_cpu_seconds(pid)
+        for _ in range(count):
+            status = http.request(method, path, headers=sent).status_code
+            statuses[status] = statuses.get(status, 0) + 1
+        return (tree_cpu_seconds(pid) - cpu0) / count * 1000, statuses
+
+
+def run(trees: list[Path], count: int, rounds: int) -> str:
+    source = sqlite_path(10_000, 7)
+    if not source.exists():
+        raise SystemExit("run `python -m benchmarks load --members 10000 --db sqlite` first")
+    bodies = dataset(10_000, 7, 10_000).queries_file.read_bytes().splitlines()[:60]
+    results: dict[tuple[Path, str], list[float]] = {}
+    statuses: dict[tuple[Path, str], dict[int, int]] = {}
+    for _ in range(rounds):
+        for tree in trees:
+            work = Path(tempfile.mkdtemp(prefix="identity-envelope-"))
+            db = work / "bench.db"
+            with sqlite3.connect(source) as src, sqlite3.connect(db) as dst:
+                src.backup(dst)
+            proc, base = _serve(tree, db, work)
+            try:
+                headers = auth_headers(work / "dev-key.pem")
+                with httpx.Client(base_url=base, timeout=30) as http:
+                    for line in bodies:
+                        body = orjson.dumps(orjson.loads(line)["request"])
+                        http.post("/v1/match", content=body, headers=headers)
+                for kind in KINDS:
+                    ms, seen = _measure(base, proc.pid, headers, kind, count)
+                    results.setdefault((tree, kind), []).append(ms)
+                    statuses[(tree, kind)] = seen
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+    lines = [
+        f"Server CPU per request (ms; `identity serve`, one worker, SQLite 10,000 members, "
+        f"{count} requests one at a time per kind, best of {rounds} rounds taken in turns):",
+        "",
+        "| request | " + " | ".join(str(t) for t in trees) + " |",
+        "| --- | " + " | ".join("---" for _ in trees) + " |",
+    ]
+    for kind in KINDS:
+        cells = [f"{min(results[(t, kind)]):.2f} {statuses[(t, kind)]}" for t in trees]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, "", machine_block()])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.envelope_bench")
+    parser.add_argument("--trees", required=True, help="comma-separated source trees")
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    trees = [Path(t).resolve() for t in args.trees.split(",") if t]
+    print(run(trees, args.requests, args.rounds))
+
+
+if __name__ == "__main__":
+    main()
