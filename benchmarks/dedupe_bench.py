@@ -7,8 +7,8 @@ generator's duplicate enrolments.
 1. A synthetic master (`var/bench/dedupe-<members>-<seed>/`, NDJSON and duplicates.csv), loaded
    into a SQLite file beside it with the default policy active (not timed; kept until --reload).
 2. The dedupe, timed, in a fresh child process (its peak memory its own): `find_duplicates` as
-   the CLI runs it, reading the master from the database, without writing review items (so the
-   run can be repeated on the same file).
+   the CLI runs it, reading the master from the database and writing every cluster with its
+   decision and review item, then rolled back (so the run can be repeated on the same file).
 3. Pairs against the truth: precision and recall of the pairs inside clusters.
 """
 
@@ -72,20 +72,23 @@ def _truth(path: Path) -> set[tuple[str, str]]:
 def _run_in_child(url: str) -> dict[str, Any]:
     from identity.audit.actor import Actor
     from identity.config import Settings
-    from identity.db import make_engine, make_session_factory, tenant_transaction
+    from identity.db import bind_tenant, make_engine, make_session_factory
     from identity.dedupe.service import DedupeOptions, find_duplicates
     from identity.policy import service as policy_service
 
     factory = make_session_factory(make_engine(Settings(database_url=url)))
     actor = Actor(tenant=TENANT, client_id=None, request_id=None, person="bench")
     start = time.perf_counter()
-    with tenant_transaction(factory, TENANT) as session:
+    with factory() as session:
+        bind_tenant(session, TENANT)
         version = policy_service.active_policy_version(session, TENANT)
         assert version is not None
         policy = policy_service.stored_policy(session, version)
-        options = DedupeOptions(policy.document.decision.review_probability, write=False)
+        options = DedupeOptions(policy.document.decision.review_probability)
         run = find_duplicates(session, actor, policy, options, now=datetime.now(UTC))
-    elapsed = time.perf_counter() - start
+        session.flush()
+        elapsed = time.perf_counter() - start
+        session.rollback()  # written and timed, not kept: the run can be repeated
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "seconds": elapsed,

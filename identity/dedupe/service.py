@@ -145,10 +145,12 @@ def find_duplicates(
     run.new_clusters = [c for c in clusters if c.key not in known]
     run.already_offered = len(clusters) - len(run.new_clusters)
     if options.write:
-        offered = [
-            _offer(session, tenant, policy, c, cluster_evidence(matcher, c, by_id), options, now)
+        rows = [
+            _rows(tenant, policy, c, cluster_evidence(matcher, c, by_id), options, now)
             for c in run.new_clusters
         ]
+        repository.add_clusters(session, rows)
+        offered = [(item.id, decision.id) for decision, item, _ in rows]
         run.item_ids = [item_id for item_id, _ in offered]
         # The decision rows too: each decision has its audit event, as a request's has.
         audit.record(
@@ -176,16 +178,15 @@ def _candidates(cluster: Cluster) -> list[dict[str, Any]]:
     ]
 
 
-def _offer(
-    session: Session,
+def _rows(
     tenant: str,
     policy: Policy,
     cluster: Cluster,
     members: dict[str, Any],
     options: DedupeOptions,
     now: datetime,
-) -> tuple[str, str]:
-    """Write one cluster: (review item id, decision id)."""
+) -> tuple[MatchDecision, ReviewItem, DuplicateCluster]:
+    """One cluster's rows: its decision, its review item, its member set."""
     match_id, item_id = str(uuid.uuid4()), str(uuid.uuid4())
     candidates = _candidates(cluster)
     evidence = {
@@ -207,8 +208,7 @@ def _offer(
         },
         **members,
     }
-    repository.add_cluster(
-        session,
+    return (
         MatchDecision(
             id=match_id,
             tenant_id=tenant,
@@ -249,4 +249,3 @@ def _offer(
             found_at=now,
         ),
     )
-    return item_id, match_id
