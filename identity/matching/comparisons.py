@@ -246,7 +246,9 @@ def _date_transposed(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
     q, cs = b.text("birth_date")
     if q is None:
         return [False] * len(idx)
-    return [(c := cs[i]) is not None and _adjacent_swap(q, c) for i in idx]
+    # A swap differs in exactly two positions: the vectorised Hamming count skips the rest.
+    differ = b.hamming("birth_date")
+    return [differ[i] == 2 and (c := cs[i]) is not None and _adjacent_swap(q, c) for i in idx]
 
 
 # As for the SSN (below): equal lengths, Damerau-Levenshtein 1 and Levenshtein 2 is exactly one
@@ -304,7 +306,8 @@ def _ssn_transposed(b: Batch, _: float | None, idx: list[int]) -> list[bool]:
     q, cs = b.text("ssn")
     if q is None or len(q) != 9:
         return [False] * len(idx)
-    return [(c := cs[i]) is not None and _adjacent_swap(q, c) for i in idx]
+    differ = b.hamming("ssn")  # as for dates: a swap differs in exactly two positions
+    return [differ[i] == 2 and (c := cs[i]) is not None and _adjacent_swap(q, c) for i in idx]
 
 
 # DuckDB's damerau_levenshtein counts an adjacent swap as one edit and levenshtein as two; with

@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from rapidfuzz.distance import JaroWinkler
 
-from identity.matching.record import StandardRecord
+from identity.matching.record import StandardRecord, with_given_canonicals
 from identity.matching.standardize_names import clean_name, nickname_canonicals
 
 Source = Literal["listed", "derived"]
@@ -331,7 +331,7 @@ class GivenNames:
             if len(self._widened) >= _MAX_CACHED:
                 self._widened.clear()
             widened = self._widened[key] = canonicals(r.given, r.sex, self.sources)
-        return r if widened == r.given_canonicals else replace(r, given_canonicals=widened)
+        return r if widened == r.given_canonicals else with_given_canonicals(r, widened)
 
     def learned_pairs(self, r: StandardRecord, learned: LearnedNames) -> list[LearnedPair]:
         """The learned pairs the policy lets widen this record's given name: of its sex (or

@@ -116,6 +116,35 @@ def record_as_dict(record: StandardRecord) -> dict[str, Any]:
     }
 
 
+def with_given_canonicals(r: StandardRecord, given_canonicals: frozenset[str]) -> StandardRecord:
+    """`replace(r, given_canonicals=...)` without its walk over the fields: a policy's given-name
+    equivalences widen the query and most candidates of every request this way."""
+    return StandardRecord(
+        r.given,
+        r.middle,
+        r.family,
+        r.family_parts,
+        r.earlier_families,
+        r.suffix,
+        given_canonicals,
+        r.given_phonetic,
+        r.family_phonetic,
+        r.birth_date,
+        r.sex,
+        r.phone,
+        r.phones,
+        r.email,
+        r.address_line,
+        r.unit,
+        r.city,
+        r.state,
+        r.zip5,
+        r.ssn,
+        r.member_id,
+        r.subscriber_ids,
+    )
+
+
 _TUPLE_FIELDS = frozenset({"family_parts", "earlier_families", "phones", "subscriber_ids"})
 
 

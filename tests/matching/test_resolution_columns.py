@@ -7,7 +7,8 @@ queries (candidates found by the default policy's blocking keys, as the service 
 - the evidence documents built from the columns equal, byte for byte in JSON, the ones the
   verdicts render (`CandidateVerdict.evidence()`, `PairScore.as_dict()`), including guards and
   stewards' decisions;
-- `record_as_dict`, spelled out field by field, equals the walk over the dataclass fields.
+- `record_as_dict`, spelled out field by field, equals the walk over the dataclass fields, and
+  `with_given_canonicals` equals `dataclasses.replace`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ from identity.matching.comparisons import ComparisonPlan
 from identity.matching.engine import Candidate, Matcher, Resolution, rules_view
 from identity.matching.evidence import candidate_documents
 from identity.matching.policy import Policy, find_policy
-from identity.matching.record import StandardRecord, record_as_dict, record_from_dict
+from identity.matching.record import (
+    StandardRecord,
+    record_as_dict,
+    record_from_dict,
+    with_given_canonicals,
+)
 from identity.matching.standardize import standardize
 from identity.matching.steward import StewardMark
 from identity.member.sources import SourceRecord, read_ndjson
@@ -182,3 +188,11 @@ def test_record_as_dict_equals_the_walk_over_the_fields(requests: list[Request])
     ]
     for record in records:
         assert orjson.dumps(record_as_dict(record)) == orjson.dumps(_walked(record))
+
+
+def test_given_canonicals_replaced_field_for_field(requests: list[Request]) -> None:
+    """The positional copy `given_names` widens with is `dataclasses.replace`."""
+    records = [r.query for r in requests] + [c.record for r in requests[:40] for c in r.candidates]
+    for record in records:
+        widened = record.given_canonicals | {"X"}
+        assert with_given_canonicals(record, widened) == replace(record, given_canonicals=widened)
