@@ -46,11 +46,20 @@ def _tuples(
     columns: Sequence[str],
     rows: Iterable[Mapping[str, Any]],
 ) -> list[tuple[Any, ...]]:
-    pairs = list(zip(columns, processors, strict=True))
-    return [
-        tuple(row[c] if p is None or row[c] is None else p(row[c]) for c, p in pairs)
-        for row in rows
-    ]
+    """The rows as tuples in column order, each value through its column's bind processor
+    (only the columns that have one: most values go to the driver as they are)."""
+    values = [tuple(row[c] for c in columns) for row in rows]
+    convert = [(i, p) for i, p in enumerate(processors) if p is not None]
+    if not convert:
+        return values
+    out: list[tuple[Any, ...]] = []
+    for value in values:
+        listed = list(value)
+        for i, process in convert:
+            if listed[i] is not None:
+                listed[i] = process(listed[i])
+        out.append(tuple(listed))
+    return out
 
 
 def _with_defaults(table: Table, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -97,6 +97,14 @@ def _ended(coverages: tuple[dict[str, object], ...], on: date) -> tuple[dict[str
     )
 
 
+_PERIOD_FIELDS = tuple(f.name for f in fields(CoverageFacts))
+
+
+def _period(facts: CoverageFacts) -> dict[str, Any]:
+    """`dataclasses.asdict` of the facts without its deep copy (every value is immutable)."""
+    return {name: getattr(facts, name) for name in _PERIOD_FIELDS}
+
+
 def content_hash(
     document: dict[str, Any], coverages: tuple[CoverageFacts, ...], active: bool
 ) -> str:
@@ -105,7 +113,7 @@ def content_hash(
     re-indexes). A leaver's hash marks it (not the date): reloading the same file on a later day
     keeps the first end date, and the member's return (active again) is a change. Computed from
     the line's JSON alone: nothing validated or standardised yet."""
-    periods = tuple(asdict(c) for c in coverages)
+    periods = tuple(map(_period, coverages))
     hashed = {
         "index": INDEX_VERSION,
         "source": document,
@@ -120,7 +128,7 @@ def prepare(record: SourceRecord, as_of: date | None = None) -> PreparedMember:
     policy may query keys the current one does not, without re-indexing). An inactive record's
     open coverage ends on `as_of` (default today)."""
     std = standardize(record.raw)
-    coverages = tuple(asdict(c) for c in record.coverages)
+    coverages = tuple(map(_period, record.coverages))
     if not record.active:
         coverages = _ended(coverages, as_of or date.today())
     return PreparedMember(
