@@ -145,11 +145,19 @@ def _note_write(
 ) -> None:
     # A write, or a read that takes a lock held to the commit (FOR UPDATE, an advisory lock):
     # either way the transaction's end is not a read-only one's.
-    if statement.lstrip()[:6].lower() != "select" or any(m in statement for m in _LOCKING):
+    text = statement.lstrip().lower()
+    if text.startswith("select"):
+        wrote = any(m in text for m in _LOCKING)
+    elif text.startswith("with"):  # a CTE reads unless it holds a DML statement
+        wrote = any(m in text for m in _LOCKING + _DML)
+    else:
+        wrote = True
+    if wrote:
         conn.info[_WROTE] = True
 
 
-_LOCKING = (" FOR UPDATE", " FOR SHARE", "advisory")
+_LOCKING = (" for update", " for share", " for no key update", "advisory")
+_DML = ("insert ", "update ", "delete ")
 
 
 def _new_transaction(conn: Connection) -> None:
