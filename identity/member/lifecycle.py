@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 from identity.audit import service as audit
 from identity.audit.actor import Actor
 from identity.errors import FieldError, InvalidInput, NotFound
+from identity.matching.policy import CoverageStatusSpec
 from identity.member import lifecycle_repository, repository
 from identity.member.coverage import CoverageStatus, coverage_status
 from identity.member.service import LoadMode, LoadReport, load_members
 from identity.member.sources import SourceRecord, read_source
-
-# Coverage status only tells current from ended here; the look-back does not matter.
-_ANY_LOOKBACK = 5
+from identity.member.status import spec_for
+from identity.policy.service import active_policy_version
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +82,12 @@ def _state(session: Session, tenant: str, member_id: str) -> tuple[int, str]:
 
 
 def _status(session: Session, tenant: str, member_id: str, on: date) -> CoverageStatus:
+    """On `on`, under the look-back of the tenant's active policy (the model's default when none
+    is active), as $member-match would judge it."""
+    version = active_policy_version(session, tenant)
+    spec = spec_for(session, version) if version else CoverageStatusSpec()
     ends = repository.coverage_ends(session, tenant, [member_id])[member_id]
-    return coverage_status(ends, on, _ANY_LOOKBACK)
+    return coverage_status(ends, on, spec.lookback_years)
 
 
 def _change(
@@ -101,8 +105,9 @@ def terminate(session: Session, actor: Actor, member_id: str, on: date) -> Lifec
     coverage already ended by then changes nothing (and says so)."""
     pk, content_hash = _state(session, actor.tenant, member_id)
     changed = bool(repository.end_open_coverage(session, actor.tenant, {pk: content_hash}, on))
+    result = _change(session, actor.tenant, member_id, on, changed)
     _audit(session, actor, "member.terminate", member_id)
-    return _change(session, actor.tenant, member_id, on, changed)
+    return result
 
 
 def reinstate(session: Session, actor: Actor, member_id: str, on: date) -> LifecycleChange:
@@ -114,8 +119,9 @@ def reinstate(session: Session, actor: Actor, member_id: str, on: date) -> Lifec
     changed = before not in (CoverageStatus.CURRENT, CoverageStatus.UNKNOWN)
     if changed:
         repository.add_open_coverage(session, actor.tenant, pk, content_hash, on)
+    result = _change(session, actor.tenant, member_id, on, changed)
     _audit(session, actor, "member.reinstate", member_id)
-    return _change(session, actor.tenant, member_id, on, changed)
+    return result
 
 
 def _audit(session: Session, actor: Actor, action: str, member_id: str) -> None:

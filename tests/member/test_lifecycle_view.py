@@ -20,8 +20,10 @@ from identity.member import lifecycle
 from identity.member.erase import erase_members
 from identity.member.lifecycle_repository import lifecycle as read_lifecycle
 from identity.member.service import LoadMode, load_members
+from identity.policy import service as policy_service
 from tests.conftest import TENANT
 from tests.factories import fhir_coverage, fhir_patient
+from tests.policy.test_published import _edited
 
 ACTOR = Actor(tenant=TENANT, client_id="ops", request_id=None)
 JAN, FEB, MAR = date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)
@@ -144,3 +146,21 @@ def _read(
 ) -> dict[str, tuple[date | None, datetime | None]]:
     with sessions() as session:
         return read_lifecycle(session, TENANT, ids)
+
+
+def test_a_change_reports_coverage_status_under_the_active_policys_look_back(
+    sessions: sessionmaker[Session], tmp_path: Path, active_policy: str
+) -> None:
+    ended = {**fhir_coverage("SB", "Patient/B"), "period": {"end": "2025-06-30"}}
+    _load(sessions, _file(tmp_path / "b.ndjson", [_person("B", "Bea"), ended]), LoadMode.DELTA, JAN)
+    later = date(2031, 1, 1)  # five and a half years after the last covered day
+    with transaction(sessions) as session:
+        under_five = lifecycle.terminate(session, ACTOR, "B", later)
+    longer = _edited("9.9.6-lookback", {"lookback_years: 5": "lookback_years: 10"})
+    with transaction(sessions) as session:
+        policy_service.activate(session, TENANT, longer)
+    with transaction(sessions) as session:
+        under_ten = lifecycle.terminate(session, ACTOR, "B", later)
+    assert (under_five.changed, under_five.status) == (False, "ended-before-lookback")
+    assert (under_ten.changed, under_ten.status) == (False, "ended-within-lookback")
+    assert under_five.terminated_on == under_ten.terminated_on == date(2025, 6, 30)
