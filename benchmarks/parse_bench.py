@@ -1,0 +1,90 @@
+"""Request parsing's CPU: `/v1/match` bodies through `parse_match_request` and `$member-match`
+bodies through `parse_member_match`, for one or more source trees side by side.
+
+`python -m benchmarks.parse_bench --trees /tmp/base,/work/main` parses the first N queries of the
+10,000-member benchmark's query set (JSON already decoded, as the body guard hands it over) in a
+subprocess per tree (PYTHONPATH=tree), rounds taken in turns, and reports CPU µs per body, best
+round. What is timed is the parse only: FHIR validation, limits, required elements, extraction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.load_bench import dataset
+from benchmarks.machine import machine_block
+
+_CHILD = r"""
+import json, sys, time
+from datetime import UTC, datetime
+import orjson
+from identity.fhir.member_match import parse_member_match
+from identity.resolution.service import parse_match_request
+from benchmarks.member_match_bench import REQUESTER, member_match_bodies
+path, count = sys.argv[1], int(sys.argv[2])
+today = datetime.now(UTC).date()
+lines = open(path, "rb").read().splitlines()[:count]
+match = [orjson.loads(line)["request"] for line in lines]
+from pathlib import Path
+mm = [orjson.loads(b) for b in member_match_bodies(Path(path), REQUESTER, today).bodies[:count]]
+def timed(parse, bodies):
+    for body in bodies[:100]:
+        parse(body, today)
+    t0 = time.process_time()
+    for body in bodies:
+        parse(body, today)
+    return (time.process_time() - t0) / len(bodies) * 1e6
+def member_match(body, today):
+    request, errors = parse_member_match(body, today)
+    assert request is not None, errors
+print(json.dumps({"match": timed(parse_match_request, match),
+                  "member-match": timed(member_match, mm)}))
+"""
+
+
+def run(trees: list[Path], count: int, rounds: int) -> str:
+    queries = dataset(10_000, 7, 10_000).queries_file
+    best: dict[tuple[Path, str], float] = {}
+    for _ in range(rounds):
+        for tree in trees:
+            env = {**os.environ, "PYTHONPATH": f"{tree}:{Path.cwd()}"}
+            out = subprocess.run(
+                [sys.executable, "-c", _CHILD, str(queries), str(count)],
+                env=env,
+                cwd=tree,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            for kind, us in json.loads(out.splitlines()[-1]).items():
+                best[(tree, kind)] = min(best.get((tree, kind), float("inf")), us)
+    lines = [
+        f"Parse CPU per body (µs; first {count:,} queries of the 10,000-member set, "
+        f"best of {rounds} rounds taken in turns):",
+        "",
+        "| body | " + " | ".join(str(t) for t in trees) + " |",
+        "| --- | " + " | ".join("---" for _ in trees) + " |",
+    ]
+    for kind in ("match", "member-match"):
+        cells = [f"{best[(t, kind)]:.1f}" for t in trees]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, "", machine_block()])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.parse_bench")
+    parser.add_argument("--trees", required=True, help="comma-separated source trees")
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    trees = [Path(t).resolve() for t in args.trees.split(",") if t]
+    print(run(trees, args.requests, args.rounds))
+
+
+if __name__ == "__main__":
+    main()
