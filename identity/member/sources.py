@@ -169,23 +169,31 @@ def _coverage_line(item: tuple[int, bytes]) -> tuple[str, CoverageFacts] | Sourc
 
 def _coverage_chunk(
     chunk: list[tuple[int, bytes]],
-) -> list[tuple[str, CoverageFacts] | SourceError | None]:
-    return [_coverage_line(item) for item in chunk]
+) -> list[tuple[int, tuple[str, CoverageFacts] | SourceError]]:
+    """The chunk's Coverage lines (line number first), valid or not; other lines left out."""
+    found = ((number, _coverage_line((number, line))) for number, line in chunk)
+    return [(number, result) for number, result in found if result is not None]
 
 
 def _collect_coverages(
     path: Path, mapper: Mapper = map
-) -> tuple[dict[str, list[CoverageFacts]], list[SourceError]]:
+) -> tuple[dict[str, list[CoverageFacts]], list[SourceError], bytearray]:
+    """Coverage facts by beneficiary, the Coverage lines' errors, and which lines are Coverages
+    (a byte per line number: the second pass skips them unparsed)."""
     coverages: dict[str, list[CoverageFacts]] = {}
     errors: list[SourceError] = []
+    is_coverage = bytearray()
     lines = ((n, line) for n, line in _json_lines(path) if b'"Coverage"' in line)
     for results in mapper(_coverage_chunk, _chunks(lines)):
-        for found in results:
+        for number, found in results:
+            if number >= len(is_coverage):
+                is_coverage.extend(bytes(number + 1 - len(is_coverage) + 4096))
+            is_coverage[number] = 1
             if isinstance(found, SourceError):
                 errors.append(found)
-            elif found is not None:
+            else:
                 coverages.setdefault(found[0], []).append(found[1])
-    return coverages, errors
+    return coverages, errors, is_coverage
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,11 +233,14 @@ Read = SourceRecord | PendingPatient | SourceError
 def _ndjson_lines(
     path: Path,
     coverages: dict[str, list[CoverageFacts]],
+    is_coverage: bytearray,
     on_bytes: Callable[[int], object] | None,
 ) -> Iterator[Read]:
     for number, line in _json_lines(path):
         if on_bytes:
             on_bytes(len(line))
+        if number < len(is_coverage) and is_coverage[number]:
+            continue  # read in the first pass
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -250,8 +261,8 @@ def open_ndjson(
     path: Path, on_bytes: Callable[[int], object] | None = None, mapper: Mapper = map
 ) -> Iterator[Read]:
     """Read the Coverage lines now (first pass, through `mapper`), then stream the Patients."""
-    coverages, errors = _collect_coverages(path, mapper)
-    return chain(errors, _ndjson_lines(path, coverages, on_bytes))
+    coverages, errors, is_coverage = _collect_coverages(path, mapper)
+    return chain(errors, _ndjson_lines(path, coverages, is_coverage, on_bytes))
 
 
 def read_ndjson(path: Path, on_bytes: Callable[[int], object] | None = None) -> Iterator[Item]:
