@@ -10,7 +10,9 @@ from datetime import date, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Row, String, Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from identity.db import in_chunks
 from identity.matching.engine import Candidate
@@ -61,12 +63,31 @@ _CANDIDATE_ROWS = select(
     _MEMBERS.c.tenant_id, *(_MEMBERS.c[c.key] for c in _CANDIDATE_COLUMNS)
 ).where(_MEMBERS.c.id.in_(bindparam("pks", expanding=True)))
 
+
+class _IsoDate(FunctionElement[str]):
+    """A date as ISO 8601 text, whatever the PostgreSQL session's DateStyle."""
+
+    type = String()
+    name = "iso_date"
+    inherit_cache = True
+
+
+@compiles(_IsoDate)
+def _iso_date_sqlite(element: _IsoDate, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))  # SQLite keeps dates as ISO text
+
+
+@compiles(_IsoDate, "postgresql")
+def _iso_date_postgresql(element: _IsoDate, compiler: Any, **kw: Any) -> str:
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD')"
+
+
 # A member's coverage end dates, read with its features (a correlated subquery on the coverage's
 # member index): "" an open period, NULL no period on file. Never stored beside the record, so a
 # termination or reinstatement needs nothing rewritten but its coverage rows.
 _COVERAGE = cast(Table, Coverage.__table__)
 _ENDS = (
-    select(func.aggregate_strings(func.coalesce(_COVERAGE.c.period_end.cast(String), ""), ","))
+    select(func.aggregate_strings(func.coalesce(_IsoDate(_COVERAGE.c.period_end), ""), ","))
     .where(_COVERAGE.c.member_pk == _MEMBERS.c.id)
     .scalar_subquery()
     .label("ends")
