@@ -8,6 +8,7 @@ are all checked here explicitly, and a token larger than a bound is refused befo
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -107,6 +108,7 @@ class AccessTokenValidator:
         self._leeway = leeway_s
         self._max_lifetime = max_lifetime_s
         self._remembered: dict[bytes, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()  # validations run in worker threads
 
     def remembered(self, token: str) -> Principal | None:
         """The principal of a token validated within the last minute and not yet expired."""
@@ -122,11 +124,22 @@ class AccessTokenValidator:
         if hit is not None and now < hit[0]:
             return hit[1]
         principal, expires = self._validate(token)
-        if len(self._remembered) >= REMEMBER_MAX:
-            self._remembered.clear()  # crude, but bounded; a busy minute's tokens fit
-        # PyJWT accepts a token until exp + leeway: no later than that, and at most a minute.
-        self._remembered[digest] = (min(expires + self._leeway, now + REMEMBER_S), principal)
+        # PyJWT accepts a token until exp + leeway: no later than that, and at most a minute
+        # (the longest a key withdrawn from an issuer's key set keeps a token of it valid here).
+        self._remember(digest, min(expires + self._leeway, now + REMEMBER_S), principal, now)
         return principal
+
+    def _remember(self, digest: bytes, until: float, principal: Principal, now: float) -> None:
+        """Bounded: when full, the lapsed entries go, then the oldest (insertion order), so a
+        burst of new tokens never makes every caller's token be checked again at once."""
+        with self._lock:
+            remembered = self._remembered
+            if len(remembered) >= REMEMBER_MAX:
+                for key in [k for k, (t, _) in remembered.items() if t <= now]:
+                    del remembered[key]
+                while len(remembered) >= REMEMBER_MAX:
+                    del remembered[next(iter(remembered))]
+            remembered[digest] = (until, principal)
 
     def _validate(self, token: str) -> tuple[Principal, float]:
         try:

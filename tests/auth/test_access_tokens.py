@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import jwt
 import pytest
 
+from identity.auth import access_tokens
 from identity.auth.access_tokens import AccessTokenValidator, InvalidToken, TrustedIssuer
 from identity.auth.keys import public_keys
 from identity.config import Settings
@@ -139,3 +141,47 @@ def test_tokens_from_a_configured_issuer_by_key_set_url(
         assert http.get(PROBE).status_code == 200
         forged = tampered(token, tenant="another")
         assert http.get(PROBE, headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+
+
+def _counting_validator(settings: Settings) -> tuple[AccessTokenValidator, list[str]]:
+    """The development issuer's real keys, behind a lookup that counts how often a token's
+    signature had to be checked (a remembered token needs no key)."""
+    from identity.auth.keys import load_or_create_signing_key
+
+    keys = public_keys({"keys": [load_or_create_signing_key(settings.dev_key_file).public_jwk()]})
+    looked_up: list[str] = []
+
+    def lookup(kid: str) -> Any:
+        looked_up.append(kid)
+        return keys.get(kid)
+
+    issuer = TrustedIssuer("urn:identity:dev", lookup)
+    return AccessTokenValidator([issuer], audience=settings.public_url, leeway_s=0), looked_up
+
+
+def test_a_validated_token_is_remembered_until_it_lapses(settings: Settings) -> None:
+    validator, looked_up = _counting_validator(settings)
+    now = int(time.time())
+    token = dev_signed(settings, claims(iat=now, nbf=now, exp=now + 2))
+    principal = validator.validate(token)
+    assert validator.validate(token) == principal
+    assert validator.remembered(token) == principal
+    assert len(looked_up) == 1  # its signature was checked once
+    time.sleep(max(0.0, now + 2.05 - time.time()))
+    assert validator.remembered(token) is None
+    with pytest.raises(InvalidToken, match="expired"):
+        validator.validate(token)
+
+
+def test_the_memory_is_bounded_and_keeps_the_newest_tokens(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(access_tokens, "REMEMBER_MAX", 3)
+    validator, looked_up = _counting_validator(settings)
+    tokens = [dev_signed(settings, claims()) for _ in range(5)]
+    for token in tokens:
+        validator.validate(token)
+    kept = [validator.remembered(token) is not None for token in tokens]
+    assert kept == [False, False, True, True, True]  # the oldest went, one at a time
+    validator.validate(tokens[4])
+    assert len(looked_up) == 5
