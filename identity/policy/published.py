@@ -18,6 +18,7 @@ from identity.policy.published_words import (
     guard_in_words,
     predicates_in_words,
     predicates_settings,
+    steward_decisions_in_words,
 )
 
 IDEMPOTENCY_HOURS = 24  # identity/idempotency keeps a key's answer this long (README)
@@ -184,6 +185,7 @@ def published_policy(
             "sla_hours": terms.review_sla_hours,
             "claim_lease_minutes": round(terms.review_claim_lease_s / 60, 2),
             "remembered_decisions": steward.model_dump() if steward is not None else None,
+            "remembered_decisions_in_words": steward_decisions_in_words(steward),
         },
         "blocking": {
             "keys": list(doc.blocking.keys),

@@ -39,10 +39,9 @@ active since <time datetime="{{ p.activated_at }}">{{ p.activated_at }}</time>{%
 <h2>Review</h2>
 <p>Review items are to be settled within {{ p.review.sla_hours }} hours; a steward's claim on an
 item lasts {{ p.review.claim_lease_minutes }} minutes.</p>
-{% if p.review.remembered_decisions %}<p>Stewards' earlier decisions are applied to later requests:
-{% for kind, effect in p.review.remembered_decisions.items() %}<code>{{ kind }}</code>: {{ effect }}
-{%- if not loop.last %}; {% endif %}{% endfor %}.</p>{% else %}<p>Stewards' earlier decisions
-are not applied to later requests.</p>{% endif %}
+<ul>
+{% for line in p.review.remembered_decisions_in_words %}<li>{{ line }}</li>
+{% endfor %}</ul>
 </section>
 
 <section data-policy="rules">

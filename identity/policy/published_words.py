@@ -16,6 +16,7 @@ from identity.matching.policy import (
     GivenNameEquivalencesSpec,
     GuardSpec,
     PredicatesSpec,
+    StewardDecisionsSpec,
 )
 
 
@@ -161,3 +162,26 @@ def coverage_in_words(spec: CoverageStatusSpec) -> str:
         f"status: current, ended within the last {spec.lookback_years} years, or ended before. "
         f"To a $member-match request, a member whose coverage ended before that is {past}."
     )
+
+
+# One sentence per steward-decision setting and value the policy model allows.
+STEWARD_PHRASES: dict[tuple[str, str], str] = {
+    ("keep_apart", "exclude"): "a request a steward kept apart from a member is never that member",
+    ("keep_apart", "ignore"): "a steward's keeping a request apart from a member is not used",
+    ("link", "certain"): "a request a steward linked to a member is that member",
+    ("link", "ignore"): "a steward's link of a request to a member is not used",
+    ("same_person", "survivor"): (
+        "records a steward marked as one person answer with the surviving record"
+    ),
+    ("same_person", "ignore"): "a steward's marking records as one person is not used",
+}
+
+
+def steward_decisions_in_words(spec: StewardDecisionsSpec | None) -> list[str]:
+    """What stewards' remembered decisions do to later requests."""
+    if spec is None:
+        return ["Stewards' earlier decisions are not applied to later requests."]
+    phrases = [
+        STEWARD_PHRASES[(name, str(getattr(spec, name)))] for name in type(spec).model_fields
+    ]
+    return [f"{p[0].upper()}{p[1:]}." for p in phrases]

@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 
-from identity.matching.policy import Policy, PolicyDocument, PredicatesSpec, find_policy
+from identity.matching.policy import (
+    Policy,
+    PolicyDocument,
+    PredicatesSpec,
+    StewardDecisionsSpec,
+    find_policy,
+)
 from identity.policy.published import NESTED_SECTIONS, Terms, published_policy
 from identity.policy.published_html import render_html
-from identity.policy.published_words import PREDICATE_PHRASES
+from identity.policy.published_words import PREDICATE_PHRASES, STEWARD_PHRASES
 from tests.conftest import RULES_DIR
 from tests.policy.test_published import _edited
 
@@ -73,6 +79,26 @@ def test_every_predicate_setting_has_its_sentence_and_it_is_shown() -> None:
     assert len(published["predicates"]) == len(settings)
     for setting in published["predicates"]:
         assert setting["meaning"] in text
+
+
+def test_every_steward_decision_setting_and_value_has_its_sentence() -> None:
+    allowed = {
+        (name, value)
+        for name, info in StewardDecisionsSpec.model_fields.items()
+        for value in get_args(info.annotation)
+    }
+    assert set(STEWARD_PHRASES) == allowed
+    default = _text(render_html(_published(find_policy(RULES_DIR, "default"))))
+    assert "A request a steward linked to a member is that member." in default
+    ignored = _edited("9.9.5-stewards", {"link: certain": "link: ignore"})
+    text = _text(render_html(_published(ignored)))
+    assert "A steward's link of a request to a member is not used." in text
+    assert "A request a steward linked to a member is that member." not in text
+    unused = _edited(
+        "9.9.4-no-stewards",
+        {"steward_decisions:\n  keep_apart: exclude\n  link: certain\n  same_person: survivor": ""},
+    )
+    assert "not applied to later requests" in _text(render_html(_published(unused)))
 
 
 def test_conditions_read_as_sentences_not_json() -> None:
