@@ -3,7 +3,8 @@ column-wise step equal to the per-pair definition it replaces, on a synthetic ma
 queries (candidates found by the default policy's blocking keys, as the service finds them):
 
 - the comparison levels of a candidate set equal each candidate's levels computed alone;
-- the rule verdicts (each distinct predicate tested once per candidate) equal `Rule.fires`;
+- each predicate's column form equals its pair test, and the rule verdicts (each distinct
+  predicate tested once per candidate, a rule's first down the whole set) equal `Rule.fires`;
 - the evidence documents built from the columns equal, byte for byte in JSON, the ones the
   verdicts render (`CandidateVerdict.evidence()`, `PairScore.as_dict()`), including guards and
   stewards' decisions;
@@ -34,6 +35,7 @@ from identity.matching.record import (
     record_from_dict,
     with_given_canonicals,
 )
+from identity.matching.rules import COLUMNS, DEFAULT_SETTINGS, RulePredicate
 from identity.matching.standardize import standardize
 from identity.matching.steward import StewardMark
 from identity.member.sources import SourceRecord, read_ndjson
@@ -136,6 +138,27 @@ def test_rule_verdicts_equal_each_rule_fired_on_its_own(
         assert rows == expected
         fired_somewhere |= {i for row in rows for i, f in enumerate(row) if f}
     assert len(fired_somewhere) >= 4  # negative and positive rules both exercised
+
+
+@pytest.mark.parametrize("predicate", sorted(COLUMNS), ids=" ".join)
+def test_each_predicate_down_a_candidate_set_equals_its_pair_test(
+    predicate: tuple[str, str], requests: list[Request]
+) -> None:
+    """Every column form, on every (query, candidate) pair of the set, with the query's SSN
+    as given and set aside (as the rules see it when candidates share it), and with a member
+    as the query (so that every predicate holds somewhere)."""
+    compiled = RulePredicate(*predicate)
+    test = compiled.compile(DEFAULT_SETTINGS)
+    column = compiled.column(DEFAULT_SETTINGS, test)
+    held = 0
+    for r in requests:
+        records = [c.record for c in r.candidates]
+        # The query, without its SSN, and a candidate against the set it is in (itself).
+        for query in (r.query, replace(r.query, ssn=None), *records[:1]):
+            found = column(query, records)
+            assert found == [test(query, c) for c in records]
+            held += sum(found)
+    assert held > 0
 
 
 def test_evidence_from_the_columns_is_the_verdicts_evidence_byte_for_byte(
