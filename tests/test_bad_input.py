@@ -48,6 +48,9 @@ WRITTEN = (
     "bulk_match_member",
     "consent_withdrawal",
     "idempotency_record",
+    "member",  # the admin API's enrolment changes
+    "coverage",
+    "blocking_key",
 )
 
 
@@ -85,6 +88,7 @@ def _route_bodies() -> list[Route]:
             fhir=True,
         ),
         Route("/v1/consent-withdrawals", lambda v: {"member_id": v}, fhir=False),
+        Route("/v1/members/enrolment-changes", lambda p: {"resources": [p]}, fhir=False),
         Route(
             f"/v1/review-items/{REVIEW_ITEM}/resolution",
             lambda v: {"resolution": "link", "member_id": v},
@@ -107,6 +111,7 @@ def _route_bodies() -> list[Route]:
 ROUTES = _route_bodies()
 PATIENT_ROUTES = {"/v1/match", "/fhir/Patient/$member-match", "/fhir/Patient/$match"}
 PATIENT_ROUTES.add("/fhir/Group/$bulk-member-match")
+PATIENT_ROUTES.add("/v1/members/enrolment-changes")
 
 
 def _deep(levels: int) -> dict[str, Any]:
