@@ -123,6 +123,7 @@ class _ComparisonModel:
     """One comparison's parameters, indexed by gamma + 1 (index 0 is the null level)."""
 
     __slots__ = (
+        "constants",
         "exact_gamma",
         "frequencies",
         "levels",
@@ -145,6 +146,8 @@ class _ComparisonModel:
             p = params[level.label]
             levels.append(_Level(level.label, p.m, p.u, p.m / p.u, math.log2(p.m / p.u)))
         self.levels = tuple(levels)
+        # Each level's constant part of the evidence, unpacked at once per field of a document.
+        self.constants = tuple((lv.label, lv.m, lv.u, lv.bayes_factor, lv.log2_bf) for lv in levels)
         self.weights: FloatArray = np.array([lv.log2_bf for lv in levels], dtype=np.float64)
         # Term frequencies: only on the exact level (the first, by policy validation).
         self.exact_gamma = -2
@@ -258,29 +261,29 @@ class FellegiSunter:
         from the rows: a level's constants are looked up, its values filled in, and no
         dataclass is made (at tens of candidates these objects were most of a request's
         evidence cost). A test holds the two renderings equal."""
-        models = [(cm.name, cm.levels, cm.evidence(query), cm.evidence) for cm in self._models]
+        models = [(cm.name, cm.constants, cm.evidence(query), cm.evidence) for cm in self._models]
         prior = self.prior_weight
         out = []
         for candidate, gammas, adjustments, weight, probability in zip(
             candidates, scores.gammas, scores.tf, scores.weights, scores.probabilities, strict=True
         ):
             fields = []
-            for (name, levels, left, evidence), gamma, adjustment in zip(
+            for (name, constants, left, evidence), gamma, adjustment in zip(
                 models, gammas, adjustments, strict=True
             ):
-                level = levels[gamma + 1]
+                label, m, u, bayes_factor, log2_bf = constants[gamma + 1]
                 fields.append(
                     {
                         "comparison": name,
                         "gamma": gamma,
-                        "label": level.label,
+                        "label": label,
                         "left": left,
                         "right": evidence(candidate),
-                        "m": level.m,
-                        "u": level.u,
-                        "bayes_factor": level.bayes_factor,
+                        "m": m,
+                        "u": u,
+                        "bayes_factor": bayes_factor,
                         "tf_adjustment": adjustment,
-                        "weight": level.log2_bf + adjustment,
+                        "weight": log2_bf + adjustment,
                     }
                 )
             out.append(
