@@ -8,6 +8,7 @@ every change is audited with member ids only, last, in the caller's transaction.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from identity.member.service import LoadMode, LoadReport, load_members
 from identity.member.sources import SourceRecord, read_source
 from identity.member.status import spec_for
 from identity.policy.service import active_policy_version
+
+_IN_MEMORY = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,9 @@ def apply_delta(
     """Apply FHIR Patient and Coverage resources as one delta load dated `as_of`: adds, changes,
     and leavers (`Patient.active: false`, `Coverage.period.end`). All or nothing: a bad resource
     is a 422 naming every bad one by its position, and nothing is written."""
-    with tempfile.TemporaryDirectory(prefix="identity-delta-") as folder:
+    # The loader reads files; the delta's demographics go to a private folder in memory (tmpfs)
+    # where there is one, removed when the load is done, never to a persistent disk.
+    with tempfile.TemporaryDirectory(prefix="identity-delta-", dir=_IN_MEMORY) as folder:
         path = Path(folder) / "delta.ndjson"
         # One resource a line, in order: line n is resources[n - 1].
         path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in resources))
