@@ -131,11 +131,12 @@ _NOT_AN_OBJECT = frozenset({"model_type", "dict_type"})
 
 def errors(exc: ValidationError) -> list[dict[str, Any]]:
     """pydantic's errors, with a null inside a list of complex elements reported once at the
-    list, in fhir_core's words (it refuses such a null before looking at anything else)."""
-    out: list[dict[str, Any]] = []
-    nulls: set[tuple[Any, ...]] = set()
-    for err in exc.errors(include_input=True):
-        loc = tuple(err["loc"])
+    list, in fhir_core's words; as fhir_core refuses such a null before looking at anything else
+    of the element holding the list, that element's other errors are not reported."""
+    found: list[dict[str, Any]] = [dict(err) for err in exc.errors(include_input=True)]
+    nulls: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for err in found:
+        loc: tuple[Any, ...] = tuple(err["loc"])
         if (
             err["type"] in _NOT_AN_OBJECT
             and err.get("input", 0) is None
@@ -143,19 +144,17 @@ def errors(exc: ValidationError) -> list[dict[str, Any]]:
             and isinstance(loc[-1], int)
             and isinstance(loc[-2], str)
         ):
-            if loc[:-1] in nulls:
-                continue
-            nulls.add(loc[:-1])
-            out.append(
-                {
-                    "loc": loc[:-1],
-                    "msg": f"None is not allowed as an element of {loc[-2]}",
-                    "input": None,
-                }
-            )
-        else:
-            out.append(dict(err))
-    return out
+            message = f"None is not allowed as an element of {loc[-2]}"
+            nulls.setdefault(loc[:-1], {"loc": loc[:-1], "msg": message, "input": None})
+    if not nulls:
+        return found
+    holders = {loc[:-1] for loc in nulls}  # the elements whose lists hold a null
+
+    def inside(loc: tuple[Any, ...], strictly: bool) -> bool:
+        return any(loc[: len(h)] == h and (len(loc) > len(h) or not strictly) for h in holders)
+
+    kept = [err for err in found if not inside(tuple(err["loc"]), strictly=False)]
+    return [*kept, *(err for loc, err in nulls.items() if not inside(loc[:-1], strictly=True))]
 
 
 def _ext(name: str) -> Any:

@@ -11,6 +11,7 @@ at the same JSON pointers. The differences are deliberate and listed in `expecte
 from __future__ import annotations
 
 import copy
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -288,6 +289,58 @@ def test_every_bad_body_is_refused_at_the_same_pointers(kind: str) -> None:
 
 def new_refuses(kind: str, body: dict[str, Any]) -> bool:
     return PARSERS[kind][1](body, "/x")[0] is None
+
+
+# Several faults at once: random values (seeded) put at one to three elements.
+ATOMS: list[Any] = [*VALUES, 2**40, "12:00:00", "\t", [[]], {"url": "x"}, {"extension": []}]
+KEYS = [
+    "url",
+    "id",
+    "extension",
+    "valueString",
+    "value",
+    "system",
+    "code",
+    "coding",
+    "family",
+    "given",
+    "_given",
+    "start",
+]
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> Any:
+    roll = rng.random()
+    if depth > 3 or roll < 0.5:
+        return rng.choice(ATOMS)
+    if roll < 0.75:
+        return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    return {rng.choice(KEYS): _random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))}
+
+
+@pytest.mark.parametrize("kind", ["Patient", "Coverage"])
+def test_bodies_with_several_faults_are_refused_at_the_same_pointers(kind: str) -> None:
+    """fhir_core stops at a null in a list of complex elements before anything else of the
+    element holding it: the lean errors report exactly what it reported, faults nested or not."""
+    rng = random.Random(14)
+    rich = RICH_PATIENT if kind == "Patient" else RICH_COVERAGE
+    paths = [
+        p
+        for p in dict.fromkeys(_paths(rich))
+        if p and p != ("resourceType",) and p[-1] not in SHAPE_ONLY
+    ]
+    refused = 0
+    for number in range(1500):
+        body = rich
+        for _ in range(rng.randint(1, 3)):
+            path = rng.choice(paths)
+            try:
+                body = _with(body, path, _random_value(rng))
+            except (KeyError, IndexError, TypeError):  # an earlier fault replaced its parent
+                continue
+        _same(kind, body, f"random {number}")
+        refused += new_refuses(kind, body)
+    assert refused > 500
 
 
 HAND_CASES: list[tuple[str, Any]] = [
