@@ -47,9 +47,9 @@ class Settings(BaseSettings):
     db_pool_size: int = 16
     db_connect_timeout_s: float = 3.0
     group_commit: bool = Field(
-        default=False,
+        default=True,
         description="Commit concurrent match requests' writes together, one transaction and one "
-        "audit chain append per group, by one writer thread per process (off: each request "
+        "audit chain append per group, by one writer thread per process (false: each request "
         "commits its own transaction)",
     )
     max_body_bytes: int = 256 * 1024
