@@ -152,7 +152,7 @@ def member_match_batch(
     if matcher is not None:
         queries = [m.query for m in to_match]
         learned = learned_names.for_queries(session, actor.tenant, matcher.given_names, queries)
-        found, per_query_s = resolution.candidates_for(
+        found, end_dates, per_query_s = resolution.retrieve_for(
             session, actor.tenant, matcher, queries, learned
         )
         # Decided together (pure work, shared with helper processes if any), used in order
@@ -161,7 +161,11 @@ def member_match_batch(
         decided = resolution.decide_all(
             actor.tenant,
             matcher,
-            [(m.query, c, m.standardize_s) for m, c in zip(to_match, found, strict=True)],
+            [
+                (m.query, c, e, m.standardize_s)
+                for m, c, e in zip(to_match, found, end_dates, strict=True)
+            ],
+            today=today,
             candidates_s=per_query_s,
             helpers=helpers,
             helper_count=helper_count,

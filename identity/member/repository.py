@@ -587,8 +587,30 @@ def find_candidates_many(
     max_block_size: int,
     max_candidates: int,
 ) -> list[list[Candidate]]:
-    """`find_candidates` for many queries at once (a bulk batch): the same candidates, in the
-    same order, for each query, from a few set-based reads instead of two per query.
+    """`find_candidates` for many queries at once (`retrieve_candidates_many`' candidates)."""
+    return [
+        found.candidates
+        for found in retrieve_candidates_many(
+            session,
+            tenant,
+            keys_per_query,
+            max_block_size=max_block_size,
+            max_candidates=max_candidates,
+        )
+    ]
+
+
+def retrieve_candidates_many(
+    session: Session,
+    tenant: str,
+    keys_per_query: Sequence[Sequence[str]],
+    *,
+    max_block_size: int,
+    max_candidates: int,
+) -> list[Retrieved]:
+    """`retrieve_candidates` for many queries at once (a bulk batch): the same candidates, in
+    the same order, with their coverage end dates, for each query, from a few set-based reads
+    instead of one per query.
 
     The keys of every query are read together, each capped at max_block_size + 1 rows (enough to
     tell an oversized key). A query whose own read would have hit `find_candidates`' row limit
@@ -637,16 +659,18 @@ def find_candidates_many(
 
     needed = sorted({pk for found in chosen_per_query if found for pk in found[0]})
     records: dict[int, tuple[str, StandardRecord]] = {}
+    ends: dict[str, list[date | None]] = {}
     connection = session.connection()
     for pks in in_chunks(needed):
-        decoded, _ = _decoded(session, connection.execute(_FEATURE_ROWS, {"pks": pks}), tenant)
+        decoded, read = _decoded(session, connection.execute(_FEATURE_ROWS, {"pks": pks}), tenant)
         records.update(decoded)
+        ends.update(read)
 
-    answers: list[list[Candidate]] = []
+    answers: list[Retrieved] = []
     for keys, found in zip(keys_per_query, chosen_per_query, strict=True):
         if found is None:
             answers.append(
-                find_candidates(
+                retrieve_candidates(
                     session,
                     tenant,
                     keys,
@@ -655,5 +679,8 @@ def find_candidates_many(
                 )
             )
         else:
-            answers.append(_candidates(found[0], found[1], records))
+            candidates = _candidates(found[0], found[1], records)
+            answers.append(
+                Retrieved(candidates, {c.member_id: ends[c.member_id] for c in candidates})
+            )
     return answers

@@ -8,7 +8,6 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-import orjson
 from sqlalchemy.orm import Session
 
 from identity.matching.policy import CoverageStatusSpec
@@ -63,24 +62,19 @@ def evidence(
     return _record(spec, today, {m: s.value for m, s in found.items()})
 
 
-def add_to_rows(session: Session, rows: Sequence[dict[str, Any]], today: date) -> None:
-    """`evidence` for decision rows written in bulk (their JSON columns serialised), in place:
-    the same record a single match writes, from one read for the whole batch."""
-    listed = [[c["member_id"] for c in orjson.loads(r["candidates"])] for r in rows]
-    wanted = {(r["tenant_id"], m) for r, ids in zip(rows, listed, strict=True) for m in ids}
-    ends: dict[tuple[str, str], list[date | None]] = {}
-    for tenant in sorted({t for t, _ in wanted}):
-        found = coverage_ends(session, tenant, sorted(m for t, m in wanted if t == tenant))
-        ends.update({(tenant, m): e for m, e in found.items()})
-    for row, ids in zip(rows, listed, strict=True):
-        spec = spec_for(session, row["policy_version"])
-        members = {
-            m: coverage_status(ends[(row["tenant_id"], m)], today, spec.lookback_years).value
-            for m in sorted(ids)
-        }
-        document = orjson.loads(row["evidence"])
-        document["coverage_status"] = _record(spec, today, members)
-        row["evidence"] = orjson.dumps(document).decode()
+def evidence_from(
+    member_ids: Collection[str],
+    spec: CoverageStatusSpec,
+    today: date,
+    known: Mapping[str, Sequence[date | None]],
+) -> dict[str, Any]:
+    """`evidence` when every member's end dates were read with the candidates (a bulk batch):
+    pure, so a batch's decisions carry it before their JSON is written."""
+    members = {
+        m: coverage_status(known[m], today, spec.lookback_years).value
+        for m in sorted(set(member_ids))
+    }
+    return _record(spec, today, members)
 
 
 def _record(spec: CoverageStatusSpec, today: date, members: dict[str, str]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ later query can see an earlier one's review item before anything is written.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import date
@@ -28,12 +28,15 @@ from identity.matching.given_names import NO_LEARNED, LearnedNames
 from identity.matching.policy import Policy
 from identity.matching.record import StandardRecord
 from identity.member import status as coverage_evidence
-from identity.member.repository import find_candidates_many
+from identity.member.repository import retrieve_candidates_many
 from identity.resolution import repository
 from identity.resolution.service import decision_fields, fingerprint
 from identity.review import repository as review_repository
 from identity.review import service as review_service
 from identity.review.memory import mark_candidates
+
+# A query's candidates' coverage end dates (None: open) by member id.
+Ends = Mapping[str, Sequence[date | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +60,26 @@ def candidates_for(
     queries: Sequence[StandardRecord],
     learned: LearnedNames = NO_LEARNED,
 ) -> tuple[list[list[Candidate]], float]:
+    """`retrieve_for` without the end dates (what evaluation and accuracy runs need)."""
+    found, _, per_query_s = retrieve_for(session, tenant, matcher, queries, learned)
+    return found, per_query_s
+
+
+def retrieve_for(
+    session: Session,
+    tenant: str,
+    matcher: Matcher,
+    queries: Sequence[StandardRecord],
+    learned: LearnedNames = NO_LEARNED,
+) -> tuple[list[list[Candidate]], list[Ends], float]:
     """Every query's candidates with what stewards decided about them (as `service.match`
-    reads them), and the retrieval's seconds per query (its timing share). `learned`: the
-    given-name pairs `learned_names.for_queries` read for these queries."""
+    reads them), their coverage end dates (read with them), and the retrieval's seconds per
+    query (its timing share). `learned`: the given-name pairs `learned_names.for_queries` read
+    for these queries."""
     started = time.perf_counter()
     blocking = matcher.policy.document.blocking
     view = matcher.given_names.query_view
-    found = find_candidates_many(
+    retrieved = retrieve_candidates_many(
         session,
         tenant,
         [blocking_keys(view(q, learned), blocking.keys) for q in queries],
@@ -71,9 +87,12 @@ def candidates_for(
         max_candidates=blocking.max_candidates,
     )
     found = mark_candidates(
-        session, tenant, [(fingerprint(q), c) for q, c in zip(queries, found, strict=True)]
+        session,
+        tenant,
+        [(fingerprint(q), r.candidates) for q, r in zip(queries, retrieved, strict=True)],
     )
-    return found, (time.perf_counter() - started) / max(1, len(queries))
+    ends: list[Ends] = [r.coverage_ends for r in retrieved]
+    return found, ends, (time.perf_counter() - started) / max(1, len(queries))
 
 
 def decide(
@@ -82,12 +101,16 @@ def decide(
     query: StandardRecord,
     candidates: Sequence[Candidate],
     *,
+    ends: Ends,
+    today: date,
     standardize_s: float,
     candidates_s: float,
     learned: LearnedNames = NO_LEARNED,
 ) -> NewDecision:
-    """`service.match`'s decision for one query, not yet written. Timings: the query's own
-    standardising and deciding; retrieval is the batch's, shared out evenly."""
+    """`service.match`'s decision for one query, not yet written, its evidence with the
+    candidates' coverage status on `today` (from `ends`, their end dates read with them).
+    Timings: the query's own standardising and deciding; retrieval is the batch's, shared out
+    evenly."""
     started = time.perf_counter()
     policy = matcher.policy
     resolution = matcher.resolve(query, candidates, learned)
@@ -103,6 +126,9 @@ def decide(
             "decide": round((decided - started) * 1000, 3),
         },
     )
+    listed = [c.member_id for c in resolution.candidates]
+    covered = coverage_evidence.evidence_from(listed, policy.document.coverage_status, today, ends)
+    fields["evidence"] = {**fields["evidence"], "coverage_status": covered}
     summary = fields["candidates"]
     # The JSON columns leave here serialised (as the engine's serialiser would write them):
     # from a helper process, a few strings travel back far cheaper than nested documents.
@@ -130,17 +156,15 @@ def decide(
     )
 
 
-def store(session: Session, decisions: Sequence[NewDecision], today: date | None = None) -> None:
-    """The decisions, then their review items (which reference them), one statement each; the
-    candidates' coverage status joins each decision's evidence here (one read for the batch)."""
-    rows = [d.row for d in decisions]
-    coverage_evidence.add_to_rows(session, rows, today or date.today())
-    repository.add_decisions_serialized(session, rows)
+def store(session: Session, decisions: Sequence[NewDecision]) -> None:
+    """The decisions, then their review items (which reference them), one statement each."""
+    repository.add_decisions_serialized(session, [d.row for d in decisions])
     review_repository.add_items(session, [d.review_row for d in decisions if d.review_row])
 
 
-# A query with its candidates and its own standardising time: what `decide` needs of it.
-Pending = tuple[StandardRecord, Sequence[Candidate], float]
+# A query with its candidates, their end dates and its own standardising time: what `decide`
+# needs of it.
+Pending = tuple[StandardRecord, Sequence[Candidate], Ends, float]
 # Below this many queries a share for a helper process costs more (pickling) than it saves.
 MIN_SHARE = 8
 
@@ -150,6 +174,7 @@ def decide_all(
     matcher: Matcher,
     pending: Sequence[Pending],
     *,
+    today: date,
     candidates_s: float,
     helpers: Executor | None = None,
     helper_count: int = 0,
@@ -161,19 +186,22 @@ def decide_all(
     shares = helper_count + 1 if helpers is not None else 1
     size = -(-len(pending) // shares)
     if helpers is None or shares == 1 or size < MIN_SHARE:
-        return _decide_many(tenant, matcher, pending, candidates_s, learned)
+        return _decide_many(tenant, matcher, pending, today, candidates_s, learned)
     futures: list[Future[list[NewDecision]]] = [
         helpers.submit(
             _decide_elsewhere,
             tenant,
             matcher.policy,
             pending[n * size : (n + 1) * size],
+            today,
             candidates_s,
             learned,
         )
         for n in range(shares - 1)
     ]
-    mine = _decide_many(tenant, matcher, pending[(shares - 1) * size :], candidates_s, learned)
+    mine = _decide_many(
+        tenant, matcher, pending[(shares - 1) * size :], today, candidates_s, learned
+    )
     return [d for f in futures for d in f.result()] + mine
 
 
@@ -181,12 +209,23 @@ def _decide_many(
     tenant: str,
     matcher: Matcher,
     pending: Sequence[Pending],
+    today: date,
     candidates_s: float,
     learned: LearnedNames,
 ) -> list[NewDecision]:
     return [
-        decide(tenant, matcher, q, c, standardize_s=s, candidates_s=candidates_s, learned=learned)
-        for q, c, s in pending
+        decide(
+            tenant,
+            matcher,
+            q,
+            c,
+            ends=e,
+            today=today,
+            standardize_s=s,
+            candidates_s=candidates_s,
+            learned=learned,
+        )
+        for q, c, e, s in pending
     ]
 
 
@@ -197,6 +236,7 @@ def _decide_elsewhere(
     tenant: str,
     policy: Policy,
     pending: Sequence[Pending],
+    today: date,
     candidates_s: float,
     learned: LearnedNames,
 ) -> list[NewDecision]:
@@ -204,4 +244,4 @@ def _decide_elsewhere(
     matcher = _HELPER_MATCHERS.get(policy.version)
     if matcher is None:
         matcher = _HELPER_MATCHERS[policy.version] = Matcher(policy)
-    return _decide_many(tenant, matcher, pending, candidates_s, learned)
+    return _decide_many(tenant, matcher, pending, today, candidates_s, learned)

@@ -46,8 +46,17 @@ def test_stored_evidence_names_the_engine_alone_and_in_bulk(
         alone = service.match(session, TENANT, matchers, raw, today=TODAY).decision.id
         matcher = matchers.for_tenant(session, TENANT)
         query = standardize(raw, today=TODAY)
-        found, _ = batch.candidates_for(session, TENANT, matcher, [query])
-        made = batch.decide(TENANT, matcher, query, found[0], standardize_s=0, candidates_s=0)
+        found, ends, _ = batch.retrieve_for(session, TENANT, matcher, [query])
+        made = batch.decide(
+            TENANT,
+            matcher,
+            query,
+            found[0],
+            ends=ends[0],
+            today=TODAY,
+            standardize_s=0,
+            candidates_s=0,
+        )
         batch.store(session, [made])
     with transaction(sessions) as session:
         for match_id in (alone, made.id):

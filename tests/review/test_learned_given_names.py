@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -142,9 +143,14 @@ def _batch_outcome(sessions: sessionmaker[Session], member_id: str) -> tuple[str
     with sessions() as session:
         matcher = MatcherCache().for_tenant(session, TENANT)
         learned = learned_names.for_queries(session, TENANT, matcher.given_names, [query])
-        found, per_query = batch.candidates_for(session, TENANT, matcher, [query], learned)
+        found, ends, per_query = batch.retrieve_for(session, TENANT, matcher, [query], learned)
         [decided] = batch.decide_all(
-            TENANT, matcher, [(query, found[0], 0.0)], candidates_s=per_query, learned=learned
+            TENANT,
+            matcher,
+            [(query, found[0], ends[0], 0.0)],
+            today=date.today(),
+            candidates_s=per_query,
+            learned=learned,
         )
     return decided.outcome, decided.member_id
 

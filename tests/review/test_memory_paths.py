@@ -48,8 +48,10 @@ def test_the_batch_path_answers_as_the_single_path(sessions: sessionmaker[Sessio
         single = resolution.match(session, TENANT, matchers, raw, today=TODAY)
         matcher = matchers.for_tenant(session, TENANT)
         query = standardize(raw, today=TODAY)
-        found, per_query = batch.candidates_for(session, TENANT, matcher, [query])
-        [bulk] = batch.decide_all(TENANT, matcher, [(query, found[0], 0.0)], candidates_s=per_query)
+        found, ends, per_query = batch.retrieve_for(session, TENANT, matcher, [query])
+        [bulk] = batch.decide_all(
+            TENANT, matcher, [(query, found[0], ends[0], 0.0)], today=TODAY, candidates_s=per_query
+        )
     assert (single.decision.outcome, single.decision.member_id) == ("match", "M4")
     assert (bulk.outcome, bulk.reason, bulk.member_id) == ("match", "same-person", "M4")
 
