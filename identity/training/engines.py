@@ -80,8 +80,12 @@ class SplinkEngine:
         if self.name == "duckdb":
             yield DuckDBAPI()
             return
+        spark = spark_session(self)
         with tempfile.TemporaryDirectory(prefix="identity-spark-") as scratch:
-            yield _spark_api(spark_session(self), self.checkpoint_dir or scratch)
+            try:
+                yield _spark_api(spark, self.checkpoint_dir or scratch)
+            finally:
+                _drop_temporary_views(spark)
 
     @property
     def u_chunks(self) -> int:
@@ -161,6 +165,15 @@ def _register_similarities(spark: Any) -> None:
 
     spark.udf.register("identity_jaro_winkler", identity_jaro_winkler)
     spark.udf.register("identity_damerau_levenshtein", identity_damerau_levenshtein)
+
+
+def _drop_temporary_views(spark: Any) -> None:
+    """The session is the process's, so the views a run registered ("master", splink's
+    intermediate tables) outlive it; the next run (a dedupe after a training, or a second
+    dedupe) would find "master" taken. Each run starts from an empty catalogue instead."""
+    for table in spark.catalog.listTables():
+        if table.isTemporary:
+            spark.catalog.dropTempView(table.name)
 
 
 def _spark_api(spark: Any, checkpoint_dir: str) -> DatabaseAPISubClass:

@@ -27,6 +27,7 @@ from identity.matching.standardize import standardize
 from identity.member.sources import SourceError, read_source
 from identity.synthetic import write_dataset
 from identity.training.engines import SplinkEngine
+from identity.training.splink_model import splink_frame
 from tests.conftest import RULES_DIR
 
 TODAY = date(2026, 12, 7)
@@ -84,6 +85,10 @@ def test_spark_finds_the_clusters_duckdb_finds(
         assert theirs[key].probability == pytest.approx(pair.probability, rel=TOLERANCE), key
         assert theirs[key].weight == pytest.approx(pair.weight, rel=TOLERANCE, abs=1e-12), key
     assert [c.members for c in spark_clusters] == [c.members for c in duck_clusters]
+    # The Spark session is the process's, but no table of a run outlives it: the next run (a
+    # dedupe after a training, or a second dedupe) registers its own "master" again.
+    with SPARK.api() as api:
+        api.register(SPARK.table(splink_frame(records[:2])), dataset_display_name="master")
 
 
 def test_the_command_refuses_an_unknown_engine() -> None:
