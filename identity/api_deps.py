@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from identity import group_commit
 from identity.auth.dependencies import authenticate
-from identity.db import bind_tenant, finish
+from identity.db import STAGED_ROWS, bind_tenant, finish
 from identity.errors import FieldError, InvalidInput, Unauthorized
 from identity.http_body import PARSED, WITHHELD
 from identity.idempotency.service import IdempotentRequest, fingerprint, parse_key
@@ -39,9 +39,15 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
     except BaseException:
         if grouped:
             group_commit.discard(session)
+        if _untouched(session):  # a refused request (401, 403, 429): nothing to end
+            session.close()
+            raise
         with CancelScope(shield=True):
             await run_in_threadpool(finish, session, commit=False)
         raise
+    if _untouched(session):
+        session.close()
+        return
     with CancelScope(shield=True):
         if not grouped:
             await run_in_threadpool(finish, session, commit=True)
@@ -52,6 +58,12 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
         if unit is not None:
             await asyncio.wrap_future(committer.submit(unit))
             group_commit.observe(unit, app_state.metrics.observe_audited)
+
+
+def _untouched(session: Session) -> bool:
+    """No transaction begun (so no connection checked out) and nothing staged: closing the
+    session is no I/O, and costs no hop to a worker thread."""
+    return session.get_transaction() is None and STAGED_ROWS not in session.info
 
 
 async def json_body(request: Request) -> Any:
