@@ -2,7 +2,8 @@
 column-wise step equal to the per-pair definition it replaces, on a synthetic master and its
 queries (candidates found by the default policy's blocking keys, as the service finds them):
 
-- the comparison levels of a candidate set equal each candidate's levels computed alone;
+- the comparison levels of a candidate set equal each candidate's levels computed alone, and
+  string measures pair by pair (small sets) equal one vectorised `cdist` (large ones);
 - each predicate's column form equals its pair test, and the rule verdicts (each distinct
   predicate tested once per candidate, a rule's first down the whole set) equal `Rule.fires`;
 - the evidence documents built from the columns equal, byte for byte in JSON, the ones the
@@ -20,11 +21,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
+from rapidfuzz import process
+from rapidfuzz.distance import Hamming, JaroWinkler
 
 from identity.errors import InvalidInput
 from identity.matching.blocking import blocking_keys
+from identity.matching.comparison_columns import CDIST_FROM, TEXT_COLUMNS, measure
 from identity.matching.comparisons import ComparisonPlan
 from identity.matching.engine import Candidate, Matcher, Resolution, rules_view
 from identity.matching.evidence import candidate_documents
@@ -123,6 +128,31 @@ def test_levels_of_a_candidate_set_equal_each_candidate_alone(
         together = plan.vectors(r.query, records).tolist()
         alone = [plan.vectors(r.query, [record])[0].tolist() for record in records]
         assert together == alone
+
+
+@pytest.mark.parametrize("column", ["given", "family", "birth_date", "ssn", "address_line"])
+def test_string_measures_pair_by_pair_equal_one_vectorised_call(
+    column: str, requests: list[Request]
+) -> None:
+    """Small candidate sets are measured one pair at a time, large ones in one `cdist`: the
+    two give the same Jaro-Winkler similarities and Hamming counts."""
+    get = TEXT_COLUMNS[column]
+    compared = 0
+    for r in requests:
+        q = get(r.query) or None
+        if q is None:
+            continue
+        texts = [get(c.record) or None for c in r.candidates]
+        for scorer, dtype in ((JaroWinkler.similarity, np.float64), (Hamming.distance, np.int32)):
+            vectorised = process.cdist([q], [t or "" for t in texts], scorer=scorer, dtype=dtype)[
+                0
+            ].tolist()
+            assert (
+                measure(scorer, dtype, q, texts[: CDIST_FROM - 1]) == vectorised[: CDIST_FROM - 1]
+            )
+            assert measure(scorer, dtype, q, texts) == vectorised
+        compared += len(texts)
+    assert compared > 1000
 
 
 def test_rule_verdicts_equal_each_rule_fired_on_its_own(
