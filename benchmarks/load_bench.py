@@ -425,12 +425,14 @@ def render(results: list[LoadResult], data: Dataset, extra: dict[str, str]) -> s
     notes = [
         f"Input: `{data.members_file.name}` ({_mb(results[0].file_bytes) if results else '?'}), "
         f"seed {data.seed}; generation took {data.generate_s:,.0f} s ({gen}).",
-        "Timed: one `load_members` transaction in a fresh process, read → standardise → "
+        "Timed: one `load_members` transaction in a fresh process (with `IDENTITY_LOAD_WORKERS` "
+        "worker processes for files of 10 MB or more), read → validate → standardise → "
         "blocking keys → upsert → commit → close. Migration, generation and process start are "
-        "not timed. The second load finds every member unchanged (content hash) and writes none.",
+        "not timed. The second load finds every member unchanged by its content hash, before "
+        "any validation, and writes none.",
         "CPU: CPU seconds per wall second of the first load (100% = one core of the 2) for the "
-        "loader process, the PostgreSQL server, and every other process on the machine (from "
-        "/proc/stat); other processes well above a few % competed with the load.",
+        "loader process with its workers, the PostgreSQL server, and every other process on the "
+        "machine (from /proc/stat); other processes well above a few % competed with the load.",
     ]
     if any("ANALYZE" in r.label for r in results):
         notes.append(
