@@ -26,7 +26,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -156,10 +156,12 @@ class _Unchanged:
 
 @dataclass(frozen=True, slots=True)
 class _Sent:
-    """A line handed to a worker: where its result goes, in file order."""
+    """A line handed to a worker: where its result goes, in file order, and its source document
+    (read here already: the worker's copy need not travel back)."""
 
     line: int
     active: bool
+    document: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +177,10 @@ def _prepare_chunk(work: tuple[date, list[_Work]]) -> list[PreparedMember | Sour
     out: list[PreparedMember | SourceError] = []
     for item in items:
         record = item if isinstance(item, SourceRecord) else complete(*item)
-        out.append(record if isinstance(record, SourceError) else prepare(record, as_of))
+        if isinstance(record, SourceError):
+            out.append(record)
+        else:  # the source document comes back from the reader's copy (see _Sent)
+            out.append(replace(prepare(record, as_of), raw={}))
     return out
 
 
@@ -209,7 +214,7 @@ def _in_order(
             elif (member_id := stored.get(_hash_of(item))) is not None:
                 chunk.append(_Unchanged(item.line, member_id, item.active))
             else:
-                chunk.append(_Sent(item.line, item.active))
+                chunk.append(_Sent(item.line, item.active, item.document))
                 work.append(
                     item
                     if isinstance(item, SourceRecord)
@@ -234,7 +239,8 @@ def _in_order(
                 if isinstance(prepared, SourceError):
                     yield prepared
                 else:
-                    yield _Ready(slot.line, prepared, slot.active)
+                    member = replace(prepared, raw={"source": slot.document})
+                    yield _Ready(slot.line, member, slot.active)
             ahead.release()
     finally:
         stop.set()
