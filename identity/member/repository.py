@@ -103,6 +103,22 @@ _FEATURE_HITS = (
     )
     .limit(bindparam("limit"))
 )
+# A batch's key hits: each key's first members by primary key, at most `per_key` of them.
+_NUMBERED_HITS = (
+    select(
+        _KEYS.c.key,
+        _KEYS.c.member_pk,
+        func.row_number().over(partition_by=_KEYS.c.key, order_by=_KEYS.c.member_pk).label("n"),
+    )
+    .where(
+        _KEYS.c.tenant_id == bindparam("tenant"),
+        _KEYS.c.key.in_(bindparam("keys", expanding=True)),
+    )
+    .subquery()
+)
+_KEY_HITS = select(_NUMBERED_HITS.c.key, _NUMBERED_HITS.c.member_pk).where(
+    _NUMBERED_HITS.c.n <= bindparam("per_key")
+)
 # A batch's members by primary key (its key hits are read apart, per key).
 _FEATURE_ROWS = select(_MEMBERS.c.id.label("member_pk"), *_FEATURE_COLUMNS).where(
     _MEMBERS.c.id.in_(bindparam("pks", expanding=True))
@@ -618,20 +634,10 @@ def retrieve_candidates_many(
     `find_candidates` itself, since which rows that limit keeps is the database's choice."""
     wanted_all = sorted({k for keys in keys_per_query for k in keys})
     per_key: dict[str, list[int]] = defaultdict(list)
+    connection = session.connection()  # prebuilt Core statements: no ORM compile per chunk
     for chunk in in_chunks(wanted_all):
-        numbered = (
-            select(
-                BlockingKey.key,
-                BlockingKey.member_pk,
-                func.row_number()
-                .over(partition_by=BlockingKey.key, order_by=BlockingKey.member_pk)
-                .label("n"),
-            )
-            .where(BlockingKey.tenant_id == tenant, BlockingKey.key.in_(chunk))
-            .subquery()
-        )
-        rows = session.execute(
-            select(numbered.c.key, numbered.c.member_pk).where(numbered.c.n <= max_block_size + 1)
+        rows = connection.execute(
+            _KEY_HITS, {"tenant": tenant, "keys": chunk, "per_key": max_block_size + 1}
         )
         for key, pk in rows:
             per_key[key].append(pk)
@@ -660,7 +666,6 @@ def retrieve_candidates_many(
     needed = sorted({pk for found in chosen_per_query if found for pk in found[0]})
     records: dict[int, tuple[str, StandardRecord]] = {}
     ends: dict[str, list[date | None]] = {}
-    connection = session.connection()
     for pks in in_chunks(needed):
         decoded, read = _decoded(session, connection.execute(_FEATURE_ROWS, {"pks": pks}), tenant)
         records.update(decoded)
