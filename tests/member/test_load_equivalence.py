@@ -182,6 +182,38 @@ def test_a_csv_master_loads_as_before(sessions: sessionmaker[Session], tmp_path:
             assert {"counts": _counts(report), "members": _state(session)} == expected[step]
 
 
+def test_bad_lines_are_reported_alike_with_workers(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Workers change where lines are validated, not what is reported: the same errors, in the
+    same order, and nothing written."""
+    master = _unzip("load_master.ndjson.gz", tmp_path).read_bytes().splitlines(keepends=True)
+    patient = next(line for line in master if b'"Patient"' in line)
+    bad = [
+        *master[:30],
+        b"{not json\n",
+        patient.replace(b'"birthDate":"', b'"birthDate":"19'),  # an invalid date
+        b'{"resourceType":"Coverage","status":"active","beneficiary":{"reference":"Group/1"}}\n',
+        *master[30:60],
+        patient,  # its member id again
+        b'{"resourceType":"Observation"}\n',
+    ]
+    path = tmp_path / "bad.ndjson"
+    path.write_bytes(b"".join(bad))
+    reports = []
+    for workers in (0, 2):
+        with sessions() as session:
+            reports.append(load_members(session, TENANT, [path], workers=workers))
+            session.rollback()
+    in_process, pooled = reports
+    assert not in_process.ok
+    assert in_process.error_count == 5
+    assert pooled.errors == in_process.errors
+    assert _counts(pooled) == _counts(in_process)
+    with sessions() as session:
+        assert _state(session) == {}
+
+
 def _regenerate(url: str) -> None:
     """Write load_expected.json with the loader of the code on the path (the old loader: it
     takes no `workers`)."""
