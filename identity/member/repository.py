@@ -93,10 +93,11 @@ _ENDS = (
     .label("ends")
 )
 _FEATURE_COLUMNS = (_MEMBERS.c.tenant_id, _MEMBERS.c.member_id, _MEMBERS.c.features, _ENDS)
-# The one read of a match: the key hits joined to their members' features.
-_FEATURE_HITS = (
-    select(_KEYS.c.key, _KEYS.c.member_pk, *_FEATURE_COLUMNS)
-    .select_from(_KEYS.join(_MEMBERS, _MEMBERS.c.id == _KEYS.c.member_pk))
+# A match's key hits (an index-only read of the blocking keys); the chosen members' features are
+# read after the choice, so the members of oversized blocks (a common family name at 1M members:
+# hundreds of rows a key) are never read or their coverage aggregated.
+_HITS = (
+    select(_KEYS.c.key, _KEYS.c.member_pk)
     .where(
         _KEYS.c.tenant_id == bindparam("tenant"),
         _KEYS.c.key.in_(bindparam("keys", expanding=True)),
@@ -500,8 +501,8 @@ def retrieve_candidates(
     max_block_size: int,
     max_candidates: int,
 ) -> Retrieved:
-    """Members sharing a blocking key with the query, with their coverage end dates: one
-    indexed read (the key hits joined to the members' compact features), never a table scan.
+    """Members sharing a blocking key with the query, with their coverage end dates: two
+    indexed reads (the key hits, then the chosen members' compact features), never a table scan.
 
     A key value shared by more than `max_block_size` members is dropped (it discriminates
     nothing). Candidates found under more key names rank first when there are too many.
@@ -510,24 +511,21 @@ def retrieve_candidates(
     if not wanted:
         return Retrieved([])
     connection = session.connection()
-    # Joined by primary key alone: with the member's `tenant_id = ?` as well, SQLite's planner
-    # may walk the tenant's (tenant_id, member_id) index instead, reading every member. The
-    # tenant is checked on the rows instead (the keys were already tenant-scoped).
     hits = connection.execute(
-        _FEATURE_HITS,
-        {"tenant": tenant, "keys": wanted, "limit": max_block_size * len(wanted) + 1},
+        _HITS, {"tenant": tenant, "keys": wanted, "limit": max_block_size * len(wanted) + 1}
     ).all()
     per_key: dict[str, list[int]] = defaultdict(list)
-    rows: dict[int, Any] = {}
-    for hit in hits:
-        per_key[hit.key].append(hit.member_pk)
-        rows[hit.member_pk] = hit
+    for key, pk in hits:
+        per_key[key].append(pk)
     chosen, names_by_member = _choose(
         per_key, max_block_size=max_block_size, max_candidates=max_candidates
     )
     if not chosen:
         return Retrieved([])
-    records, ends = _decoded(session, [rows[pk] for pk in chosen], tenant)
+    # By primary key alone: with the member's `tenant_id = ?` as well, SQLite's planner may walk
+    # the tenant's (tenant_id, member_id) index instead, reading every member. The tenant is
+    # checked on the rows instead (the keys above were already tenant-scoped).
+    records, ends = _decoded(session, connection.execute(_FEATURE_ROWS, {"pks": chosen}), tenant)
     return Retrieved(_candidates(chosen, names_by_member, records), ends)
 
 
