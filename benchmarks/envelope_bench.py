@@ -1,7 +1,7 @@
 """The request envelope's server CPU: `/healthz`, an authenticated one-row `GET /v1/review-items`
 and a refused 401, against `identity serve` on loopback, for one or more source trees side by side.
 
-`python -m benchmarks.envelope_bench --trees /tmp/base,/work/main` runs each tree's own
+`python -m benchmarks.envelope_bench --trees ../base,.` runs each tree's own
 `identity serve` (PYTHONPATH=tree) on a copy of the 10,000-member benchmark database (made by
 `python -m benchmarks load --members 10000 --db sqlite` when missing), sends a few `/v1/match`
 requests so the review queue holds items, then each kind of request one at a time and reports the

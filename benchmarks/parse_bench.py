@@ -1,7 +1,7 @@
 """Request parsing's CPU: `/v1/match` bodies through `parse_match_request` and `$member-match`
 bodies through `parse_member_match`, for one or more source trees side by side.
 
-`python -m benchmarks.parse_bench --trees /tmp/base,/work/main` parses the first N queries of the
+`python -m benchmarks.parse_bench --trees ../base,.` parses the first N queries of the
 10,000-member benchmark's query set (JSON already decoded, as the body guard hands it over) in a
 subprocess per tree (PYTHONPATH=tree), rounds taken in turns, and reports CPU µs per body, best
 round. What is timed is the parse only: FHIR validation, limits, required elements, extraction.

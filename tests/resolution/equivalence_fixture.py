@@ -13,10 +13,10 @@ timestamps and timings differ per run and are replaced by placeholders; nothing 
 
 Make the fixture from the code before a change, never from a tree being edited:
 
-    git worktree add /tmp/base <commit> && cp tests/resolution/equivalence_fixture.py \\
-        /tmp/base/tests/resolution/ && cd /tmp/base && \\
-        PYTHONPATH=/tmp/base /work/main/.venv/bin/python -m tests.resolution.equivalence_fixture \\
-        --out /work/main/tests/fixtures/equivalence.json.gz
+    git worktree add ../base <commit> && cp tests/resolution/equivalence_fixture.py \\
+        ../base/tests/resolution/ && cd ../base && \\
+        PYTHONPATH=. ../<this checkout>/.venv/bin/python -m tests.resolution.equivalence_fixture \\
+        --out ../<this checkout>/tests/fixtures/equivalence.json.gz
 """
 
 from __future__ import annotations
