@@ -334,6 +334,20 @@ def load_members(
         fail("(snapshot)", 0, "a snapshot with no members would terminate every member")
     if report.ok and mode is LoadMode.SNAPSHOT:
         report.terminated = terminate_absent(session, tenant, seen.keys(), as_of)
-    if report.ok and (report.counts.inserted or report.counts.updated or report.terminated):
+    changed = report.counts.inserted + report.counts.updated + report.terminated
+    if report.ok and statistics_stale(changed, members_before=len(known)):
         refresh_statistics(session)
     return report
+
+
+# A load that changes this many members, or a tenth of the master, refreshes the planner's
+# statistics; a smaller delta (an admin API change of a few members) leaves them: ANALYZE reads
+# every index, seconds at 1M members, while holding SQLite's one writer.
+STATISTICS_REFRESH_MEMBERS = 10_000
+
+
+def statistics_stale(changed: int, *, members_before: int) -> bool:
+    """Whether a load changed enough of the master for the planner's statistics to be stale."""
+    if changed <= 0:
+        return False
+    return changed >= STATISTICS_REFRESH_MEMBERS or changed * 10 >= members_before
