@@ -12,6 +12,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from identity.cli.common import fail, open_sessions
+from identity.cli.splink_engine import EngineName, SparkCheckpointDir, SparkMaster, chosen_engine
 from identity.config import load_settings
 from identity.db import tenant_transaction
 from identity.matching.policy import Policy, PolicyError, find_policy
@@ -64,25 +65,9 @@ def dedupe(
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="Report only; offer nothing to stewards.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
-    splink_engine: Annotated[
-        str,
-        typer.Option(
-            "--engine",
-            help="Where splink scores pairs: `duckdb` on this host, or `spark` for a master one "
-            "host cannot hold (needs the `spark` extra and Java).",
-        ),
-    ] = "duckdb",
-    spark_master: Annotated[
-        str,
-        typer.Option(help="Spark master URL for --engine spark (local[2], spark://host:7077)."),
-    ] = "local[2]",
-    spark_checkpoint_dir: Annotated[
-        str | None,
-        typer.Option(
-            help="Where Spark writes intermediate tables (default: a temporary folder); on a "
-            "cluster, storage every executor reaches (hdfs://, s3a://).",
-        ),
-    ] = None,
+    splink_engine: EngineName = "duckdb",
+    spark_master: SparkMaster = "local[2]",
+    spark_checkpoint_dir: SparkCheckpointDir = None,
 ) -> None:
     """Find probable duplicate enrolments (splink dedupe under the policy's model) and offer
     each new cluster to stewards as a `duplicate-enrolment` review item."""
@@ -92,13 +77,8 @@ def dedupe(
     from identity.cli.shadow import operator
     from identity.dedupe.report import html_report, json_report, text_report
     from identity.dedupe.service import DedupeOptions, Progress, count_members, find_duplicates
-    from identity.training.engines import ENGINES, SplinkEngine
 
-    if splink_engine not in ENGINES:
-        raise fail(f"--engine takes {' or '.join(ENGINES)}, not {splink_engine!r}", 2)
-    engine = SplinkEngine(
-        splink_engine, spark_master=spark_master, checkpoint_dir=spark_checkpoint_dir
-    )
+    engine = chosen_engine(splink_engine, spark_master, spark_checkpoint_dir)
     settings = load_settings()
     tenant = tenant or settings.default_tenant
     factory = open_sessions(settings)

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from identity.cli.splink_engine import EngineName, SparkCheckpointDir, SparkMaster, chosen_engine
 from identity.config import load_settings
 from identity.db import SchemaMismatch, check_schema, make_engine, make_session_factory, transaction
 from identity.matching.policy import PolicyError, find_policy
@@ -67,25 +68,9 @@ def train(
             "find, to scale the prior.",
         ),
     ] = 0.6,
-    splink_engine: Annotated[
-        str,
-        typer.Option(
-            "--engine",
-            help="Where splink runs: `duckdb` on this host, or `spark` for a master one host "
-            "cannot hold (needs the `spark` extra and Java).",
-        ),
-    ] = "duckdb",
-    spark_master: Annotated[
-        str,
-        typer.Option(help="Spark master URL for --engine spark (local[2], spark://host:7077)."),
-    ] = "local[2]",
-    spark_checkpoint_dir: Annotated[
-        str | None,
-        typer.Option(
-            help="Where Spark writes intermediate tables (default: a temporary folder); on a "
-            "cluster, storage every executor reaches (hdfs://, s3a://).",
-        ),
-    ] = None,
+    splink_engine: EngineName = "duckdb",
+    spark_master: SparkMaster = "local[2]",
+    spark_checkpoint_dir: SparkCheckpointDir = None,
 ) -> None:
     """Train POLICY's m/u, prior and term frequencies on the tenant's data (splink, offline).
 
@@ -93,15 +78,12 @@ def train(
     master; the result is checked and written as a NEW policy file in the rules folder, to
     activate with `identity policy activate`.
     """
-    from identity.training.engines import ENGINES, SplinkEngine
     from identity.training.errors import TrainingRefused
     from identity.training.report import html_report, text_report
     from identity.training.service import train_policy
     from identity.training.train import TrainOptions
 
-    if splink_engine not in ENGINES:
-        _error(f"--engine takes {' or '.join(ENGINES)}, not {splink_engine!r}")
-        raise typer.Exit(2)
+    splink = chosen_engine(splink_engine, spark_master, spark_checkpoint_dir)
     if labels is not None and splink_engine != "duckdb":
         _error("--labels trains on DuckDB only (stewards' pairs are few); drop --engine")
         raise typer.Exit(2)
@@ -124,9 +106,7 @@ def train(
         max_pairs=max_pairs,
         recall=recall,
         em_max_pairs=max(max_pairs // 2, 10_000),
-        engine=SplinkEngine(
-            splink_engine, spark_master=spark_master, checkpoint_dir=spark_checkpoint_dir
-        ),
+        engine=splink,
     )
     if labels is not None and (labels != "reviewed" or extract):
         _error("--labels takes `reviewed` (stewards' settlements), and no --extract")
