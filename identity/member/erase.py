@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from identity.audit import service as audit
 from identity.audit.actor import Actor
-from identity.member import lifecycle_repository, repository
+from identity.member import repository
 from identity.retention.redact import redact_evidence
 from identity.retention.repository import redact_decisions
 
@@ -42,8 +42,7 @@ def erase_members(
     erased = sorted(pks)
     if not erased:
         return EraseReport([], unknown, 0)
-    repository.erase_demographics(session, actor.tenant, list(pks.values()))
-    lifecycle_repository.mark_erased(session, actor.tenant, list(pks.values()), now)
+    repository.erase_demographics(session, actor.tenant, list(pks.values()), now)
     named = repository.decisions_naming(session, actor.tenant, erased)
     redact_decisions(session, [(i, redact_evidence(e)) for i, e in named], now)
     audit.record(

@@ -1,4 +1,4 @@
-"""SQL for a member's lifecycle as an operator reads it: when an erasure happened, and the
+"""SQL for a member's lifecycle as an operator reads it: the
 `member_lifecycle` view (migration 0021: the last covered day once all coverage ended, and the
 erasure while the record is still erased)."""
 
@@ -8,26 +8,13 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text, update
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
-
-from identity.db import in_chunks
-from identity.models import Member
 
 _LIFECYCLE = text(
     "SELECT member_id, terminated_on, erased_at FROM member_lifecycle "
     "WHERE tenant_id = :tenant AND member_id IN :ids"
 ).bindparams(bindparam("ids", expanding=True))
-
-
-def mark_erased(session: Session, tenant: str, pks: Sequence[int], now: datetime) -> None:
-    """Record when the members' demographics were erased."""
-    for chunk in in_chunks(set(pks)):
-        session.execute(
-            update(Member)
-            .where(Member.tenant_id == tenant, Member.id.in_(chunk))
-            .values(erased_at=now)
-        )
 
 
 def lifecycle(

@@ -6,7 +6,7 @@ import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Row, String, Table, bindparam, delete, func, insert, select, text, update
@@ -388,10 +388,12 @@ def member_pks(session: Session, tenant: str, member_ids: Sequence[str]) -> dict
     return found
 
 
-def erase_demographics(session: Session, tenant: str, pks: Sequence[int]) -> None:
+def erase_demographics(
+    session: Session, tenant: str, pks: Sequence[int], erased_at: datetime
+) -> None:
     """Empty the members' demographics (standardised columns, the source as loaded, the
-    multi-valued fields), drop their blocking keys (nothing can find them any more) and their
-    cards' subscriber ids; their rows, ids and coverage periods stay."""
+    multi-valued fields) and note when, drop their blocking keys (nothing can find them any
+    more) and their cards' subscriber ids; their rows, ids and coverage periods stay."""
     blank: dict[str, Any] = dict.fromkeys(_SCALAR) | {"features": features.encode(StandardRecord())}
     for chunk in in_chunks(set(pks)):
         session.execute(
@@ -403,6 +405,7 @@ def erase_demographics(session: Session, tenant: str, pks: Sequence[int]) -> Non
                     "extra": {},
                     "raw": {"erased": True},
                     "content_hash": hashlib.sha256(f"erased|{pk}".encode()).hexdigest(),
+                    "erased_at": erased_at,
                 }
                 for pk in chunk
             ],

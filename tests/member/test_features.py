@@ -6,7 +6,7 @@ batch path answers as the single one, and migration 0020 backfills what the load
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,9 +129,8 @@ def test_every_writer_keeps_the_features_equal_to_the_columns(
     assert _mismatched(sessions) == []
     with transaction(sessions) as session:
         assert session.scalar(select(func.count()).where(Member.given == "ZED")) > 100
-        erase_demographics(
-            session, TENANT, list(session.scalars(select(Member.id).order_by(Member.id).limit(5)))
-        )
+        erased = list(session.scalars(select(Member.id).order_by(Member.id).limit(5)))
+        erase_demographics(session, TENANT, erased, datetime(2026, 12, 7, tzinfo=UTC))
     assert _mismatched(sessions) == []
 
 
