@@ -7,17 +7,22 @@ writes nothing and says so).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from identity.api_deps import PROBLEM, DbSession, Idempotency
+from identity.audit.actor import Actor
 from identity.audit.http import request_actor
 from identity.auth.dependencies import Admin
+from identity.auth.principal import Principal
 from identity.errors import NotFound
 from identity.idempotency.http import json_response
+from identity.idempotency.service import IdempotentRequest
 from identity.member import lifecycle
 from identity.member.coverage import CoverageStatus
 from identity.member.erase import erase_members
@@ -115,13 +120,28 @@ def apply_enrolment_changes(
     return json_response(session, caller, idempotency, run)
 
 
-def _lifecycle(change: lifecycle.LifecycleChange) -> MemberLifecycle:
-    return MemberLifecycle(
-        member_id=change.member_id,
-        changed=change.changed,
-        coverage_status=change.status,
-        terminated_on=change.terminated_on,
-    )
+def _changed(
+    change: Callable[[Session, Actor, str, date], lifecycle.LifecycleChange],
+    member_id: str,
+    request: Request,
+    session: Session,
+    caller: Principal,
+    idempotency: IdempotentRequest | None,
+    body: OnDate | None,
+) -> Response:
+    """A termination or reinstatement from `on` (default today), answered as its new state."""
+
+    def run() -> MemberLifecycle:
+        on = (body.on if body else None) or _today()
+        done = change(session, request_actor(request, caller), member_id, on)
+        return MemberLifecycle(
+            member_id=done.member_id,
+            changed=done.changed,
+            coverage_status=done.status,
+            terminated_on=done.terminated_on,
+        )
+
+    return json_response(session, caller, idempotency, run)
 
 
 @router.post(
@@ -138,12 +158,8 @@ def terminate_member(
     idempotency: Idempotency,
     body: OnDate | None = None,
 ) -> Response:
-    def run() -> MemberLifecycle:
-        on = (body.on if body else None) or _today()
-        actor = request_actor(request, caller)
-        return _lifecycle(lifecycle.terminate(session, actor, member_id, on))
-
-    return json_response(session, caller, idempotency, run)
+    change = lifecycle.terminate
+    return _changed(change, member_id, request, session, caller, idempotency, body)
 
 
 @router.post(
@@ -160,12 +176,8 @@ def reinstate_member(
     idempotency: Idempotency,
     body: OnDate | None = None,
 ) -> Response:
-    def run() -> MemberLifecycle:
-        on = (body.on if body else None) or _today()
-        actor = request_actor(request, caller)
-        return _lifecycle(lifecycle.reinstate(session, actor, member_id, on))
-
-    return json_response(session, caller, idempotency, run)
+    change = lifecycle.reinstate
+    return _changed(change, member_id, request, session, caller, idempotency, body)
 
 
 @router.post(
