@@ -2,7 +2,8 @@
 
 The real app (`create_app`, its lifespan, authentication, rate limiter, audit) on a copy of the
 database the last `load` left, called through Starlette's TestClient (no sockets: what is left is
-our code, FastAPI and the database). Reports CPU ms per request (this process's CPU time over the
+our code, FastAPI and the database), with the collector settled as `identity serve` settles it
+(`settle_collector`). Reports CPU ms per request (this process's CPU time over the
 measured requests: the app, SQLite's C code and the test client), the SQL statements a request
 issues by kind, and, with py-spy installed, where the samples go (`summarise_profile`'s tables).
 The copy is thrown away, so runs do not grow the benchmark's database.
@@ -59,7 +60,7 @@ def run(
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
 
-    from identity.app import create_app
+    from identity.app import create_app, settle_collector
 
     data = dataset(members, seed, queries)
     prepare(data, "sqlite", None)
@@ -97,6 +98,7 @@ def run(
         url = ENDPOINTS[endpoint]
         for body in bodies[:warmup]:
             client.post(url, content=body, headers=headers)
+        settle_collector()  # as `identity serve`'s app_factory does
         event.listen(client.app.state.engine, "before_cursor_execute", count_statement)  # type: ignore[attr-defined]
         measured = bodies[warmup : warmup + count]
         spy_out = work / "py-spy.txt"

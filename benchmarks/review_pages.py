@@ -12,7 +12,6 @@ so they include the HTTP round trip: an upper bound of the server's time.
 from __future__ import annotations
 
 import copy
-import gc
 import json
 import shutil
 import socket
@@ -30,7 +29,7 @@ from sqlalchemy import insert
 
 from benchmarks import TENANT
 from benchmarks.machine import machine_block, markdown_table
-from identity.app import GC_THRESHOLDS, create_app
+from identity.app import create_app, settle_collector
 from identity.auth.dev import mint_dev_token
 from identity.config import Settings
 from identity.db import bind_tenant, make_engine, make_session_factory, transaction, upgrade
@@ -222,10 +221,7 @@ def run(requests: int = 200) -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     app = create_app(settings)
-    # As `identity serve` runs it (identity.app.app_factory): the collector tuned for a server.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    settle_collector()  # as `identity serve` runs it (identity.app.app_factory)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -40,7 +40,10 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def _is_file(url: str) -> bool:
+def is_sqlite_file(url: str) -> bool:
+    """A SQLite database in a file of its own (not in memory, not a URI)."""
+    if not is_sqlite(url):
+        return False
     database = make_url(url).database
     return (
         database is not None
@@ -67,11 +70,20 @@ def to_json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(settings: Settings) -> Engine:
+def _no_auto_checkpoint(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA wal_autocheckpoint=0")
+    cur.close()
+
+
+def make_engine(settings: Settings, *, checkpoints_elsewhere: bool = False) -> Engine:
+    """The engine for the settings' database. `checkpoints_elsewhere`: a server whose SQLite WAL
+    checkpoints a thread of its own takes (identity/sqlite_checkpoint.py), so its connections'
+    commits never do."""
     url = settings.database_url
     if is_sqlite(url):
         connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 5}
-        if _is_file(url):
+        if is_sqlite_file(url):
             # Write transactions queue in this process (FIFO) rather than poll SQLite's busy
             # handler: see identity/sqlite_writer.py.
             connect_args["factory"] = QueuedWriterConnection
@@ -83,6 +95,8 @@ def make_engine(settings: Settings) -> Engine:
             connect_args=connect_args,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        if checkpoints_elsewhere and is_sqlite_file(url):
+            event.listen(engine, "connect", _no_auto_checkpoint)
         return engine
     return create_engine(
         url,
