@@ -4,10 +4,10 @@ body. The caller and its tenant come from identity.auth.dependencies."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
 
-from anyio import CancelScope
+from anyio import CancelScope, CapacityLimiter, to_thread
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
@@ -18,6 +18,13 @@ from identity.db import STAGED_ROWS, bind_tenant, finish
 from identity.errors import FieldError, InvalidInput, Unauthorized
 from identity.http_body import PARSED, WITHHELD
 from identity.idempotency.service import IdempotentRequest, fingerprint, parse_key
+
+T = TypeVar("T")
+
+
+def match_limiter(threads: int) -> CapacityLimiter:
+    """The limiter `in_match_thread` shares across a process's requests (made in the lifespan)."""
+    return CapacityLimiter(threads)
 
 
 async def db_session(request: Request) -> AsyncIterator[Session]:
@@ -64,6 +71,13 @@ def _untouched(session: Session) -> bool:
     """No transaction begun (so no connection checked out) and nothing staged: closing the
     session is no I/O, and costs no hop to a worker thread."""
     return session.get_transaction() is None and STAGED_ROWS not in session.info
+
+
+async def in_match_thread(request: Request, work: Callable[[], T]) -> T:
+    """`work` in a worker thread, at most `match_threads` at once (the others wait, queued, on
+    the event loop). A match is CPU-bound Python: eight threads taking turns with the GIL did
+    the same work as two, more slowly and with the switching on top."""
+    return await to_thread.run_sync(work, limiter=request.app.state.match_limiter)
 
 
 async def json_body(request: Request) -> Any:

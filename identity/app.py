@@ -19,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from identity import __version__, sqlite_checkpoint
+from identity.api_deps import match_limiter
 from identity.audit.endpoints import router as audit_router
 from identity.audit.http import DENIAL_OUTCOMES, audit_denial, counted_only
 from identity.auth.endpoints import OAuthError
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.metrics = build_metrics(app.state.session_factory, settings)
         app.state.rate_limiter = choose_rate_limiter(settings)
         app.state.sealer = load_or_create_sealer(settings.data_key_file)
+        app.state.match_limiter = match_limiter(settings.match_threads)
         app.state.checkpointer = sqlite_checkpoint.start_for(engine)
         app.state.bulk_worker = None
         if settings.bulk_match_worker:

@@ -52,6 +52,14 @@ class Settings(BaseSettings):
         "audit chain append per group, by one writer thread per process (false: each request "
         "commits its own transaction)",
     )
+    match_threads: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Worker threads a process lets match at once (POST /v1/match, Patient/$match); "
+        "more wait their turn. Matching is Python holding the GIL: on few cores, more threads "
+        "only take turns with it and add switching",
+    )
     max_body_bytes: int = 256 * 1024
     max_json_depth: int = Field(
         default=32,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from identity.api_deps import PROBLEM, DbSession, Idempotency, JsonBody
+from identity.api_deps import PROBLEM, DbSession, Idempotency, JsonBody, in_match_thread
 from identity.audit.http import request_actor
 from identity.auth.dependencies import Matcher, require
 from identity.auth.principal import Principal
@@ -36,7 +36,7 @@ DecisionOrOwnReader = Annotated[Principal, Depends(require(Scope.DECISIONS_READ,
     openapi_extra=MATCH_REQUEST_BODY,
     summary="Resolve a person (FHIR Patient, optional Coverage) against the member master",
 )
-def post_match(
+async def post_match(
     request: Request,
     caller: Matcher,
     body: JsonBody,
@@ -57,7 +57,9 @@ def post_match(
         request.app.state.metrics.observe_decision(result.decision.outcome, result.decision.stage)
         return match_response(result)
 
-    return json_response(session, caller, idempotency, decide)
+    return await in_match_thread(
+        request, lambda: json_response(session, caller, idempotency, decide)
+    )
 
 
 @router.get(

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import RootModel
 
-from identity.api_deps import DbSession, Idempotency, JsonBody
+from identity.api_deps import DbSession, Idempotency, JsonBody, in_match_thread
 from identity.audit.http import request_actor
 from identity.auth.dependencies import MemberSearcher
 from identity.fhir.patient_match import match_bundle, parse_patient_match
@@ -46,7 +46,7 @@ class FhirResource(RootModel[dict[str, Any]]):
     openapi_extra=PATIENT_MATCH_BODY,
     summary="FHIR R4 Patient $match: a searchset Bundle of graded candidates (Parameters in)",
 )
-def patient_match(
+async def patient_match(
     request: Request,
     caller: MemberSearcher,
     session: DbSession,
@@ -66,4 +66,6 @@ def patient_match(
             match_bundle(decision, found.selection, found.sources, base_url=base_url)
         )
 
-    return json_response(session, caller, idempotency, produce, media_type=FHIR_JSON)
+    return await in_match_thread(
+        request, lambda: json_response(session, caller, idempotency, produce, media_type=FHIR_JSON)
+    )
