@@ -139,32 +139,29 @@ def _register_similarities(spark: Any) -> None:
     which the training image has: it is one of the service's own dependencies."""
     from pyspark.sql.pandas.functions import pandas_udf
 
-    @pandas_udf("double")  # type: ignore[call-overload, untyped-decorator]
-    def identity_jaro_winkler(left: pd.Series, right: pd.Series) -> pd.Series:
-        from rapidfuzz.distance import JaroWinkler
+    def pairwise(metric: str, method: str, spark_type: str, dtype: str) -> Any:
+        """rapidfuzz's `metric.method` over two string columns, NULL where either side is.
+        Named, not passed: rapidfuzz's compiled functions cannot be pickled to the executors."""
 
-        return pd.Series(
-            [
-                None if a is None or b is None else JaroWinkler.similarity(a, b)
-                for a, b in zip(left, right, strict=True)
-            ],
-            dtype="float64",
-        )
+        @pandas_udf(spark_type)  # type: ignore[call-overload, untyped-decorator]
+        def udf(left: pd.Series, right: pd.Series) -> pd.Series:
+            from rapidfuzz import distance
 
-    @pandas_udf("int")  # type: ignore[call-overload, untyped-decorator]
-    def identity_damerau_levenshtein(left: pd.Series, right: pd.Series) -> pd.Series:
-        from rapidfuzz.distance import DamerauLevenshtein
+            measure = getattr(getattr(distance, metric), method)
+            return pd.Series(
+                [
+                    None if a is None or b is None else measure(a, b)
+                    for a, b in zip(left, right, strict=True)
+                ],
+                dtype=dtype,
+            )
 
-        return pd.Series(
-            [
-                None if a is None or b is None else DamerauLevenshtein.distance(a, b)
-                for a, b in zip(left, right, strict=True)
-            ],
-            dtype="Int32",
-        )
+        return udf
 
-    spark.udf.register("identity_jaro_winkler", identity_jaro_winkler)
-    spark.udf.register("identity_damerau_levenshtein", identity_damerau_levenshtein)
+    jaro_winkler = pairwise("JaroWinkler", "similarity", "double", "float64")
+    damerau_levenshtein = pairwise("DamerauLevenshtein", "distance", "int", "Int32")
+    spark.udf.register("identity_jaro_winkler", jaro_winkler)
+    spark.udf.register("identity_damerau_levenshtein", damerau_levenshtein)
 
 
 def _drop_temporary_views(spark: Any) -> None:
