@@ -11,7 +11,6 @@ busy machine weighs on each alike.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sqlite3
 import subprocess
@@ -22,9 +21,10 @@ from pathlib import Path
 import httpx
 import orjson
 
+from benchmarks import trees as trees_bench
 from benchmarks.http_bench import HOST, _free_port, _wait_ready, auth_headers
 from benchmarks.load_bench import dataset, sqlite_path
-from benchmarks.machine import machine_block, tree_cpu_seconds
+from benchmarks.machine import tree_cpu_seconds
 
 KINDS = {
     "healthz": ("GET", "/healthz", False),
@@ -107,27 +107,19 @@ def run(trees: list[Path], count: int, rounds: int) -> str:
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
-    lines = [
+    title = (
         f"Server CPU per request (ms; `identity serve`, one worker, SQLite 10,000 members, "
-        f"{count} requests one at a time per kind, best of {rounds} rounds taken in turns):",
-        "",
-        "| request | " + " | ".join(str(t) for t in trees) + " |",
-        "| --- | " + " | ".join("---" for _ in trees) + " |",
+        f"{count} requests one at a time per kind, best of {rounds} rounds taken in turns):"
+    )
+    rows = [
+        (kind, [f"{min(results[(t, kind)]):.2f} {statuses[(t, kind)]}" for t in trees])
+        for kind in KINDS
     ]
-    for kind in KINDS:
-        cells = [f"{min(results[(t, kind)]):.2f} {statuses[(t, kind)]}" for t in trees]
-        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
-    return "\n".join([*lines, "", machine_block()])
+    return trees_bench.table(title, "request", trees, rows)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.envelope_bench")
-    parser.add_argument("--trees", required=True, help="comma-separated source trees")
-    parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
-    trees = [Path(t).resolve() for t in args.trees.split(",") if t]
-    print(run(trees, args.requests, args.rounds))
+    trees_bench.main("python -m benchmarks.envelope_bench", run, requests=1000, rounds=2)
 
 
 if __name__ == "__main__":

@@ -9,15 +9,14 @@ round. What is timed is the parse only: FHIR validation, limits, required elemen
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks import trees as trees_bench
 from benchmarks.load_bench import dataset
-from benchmarks.machine import machine_block
 
 _CHILD = r"""
 import json, sys, time
@@ -63,27 +62,16 @@ def run(trees: list[Path], count: int, rounds: int) -> str:
             ).stdout
             for kind, us in json.loads(out.splitlines()[-1]).items():
                 best[(tree, kind)] = min(best.get((tree, kind), float("inf")), us)
-    lines = [
+    title = (
         f"Parse CPU per body (µs; first {count:,} queries of the 10,000-member set, "
-        f"best of {rounds} rounds taken in turns):",
-        "",
-        "| body | " + " | ".join(str(t) for t in trees) + " |",
-        "| --- | " + " | ".join("---" for _ in trees) + " |",
-    ]
-    for kind in ("match", "member-match"):
-        cells = [f"{best[(t, kind)]:.1f}" for t in trees]
-        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
-    return "\n".join([*lines, "", machine_block()])
+        f"best of {rounds} rounds taken in turns):"
+    )
+    rows = [(kind, [f"{best[(t, kind)]:.1f}" for t in trees]) for kind in ("match", "member-match")]
+    return trees_bench.table(title, "body", trees, rows)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.parse_bench")
-    parser.add_argument("--trees", required=True, help="comma-separated source trees")
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    trees = [Path(t).resolve() for t in args.trees.split(",") if t]
-    print(run(trees, args.requests, args.rounds))
+    trees_bench.main("python -m benchmarks.parse_bench", run, requests=3000, rounds=3)
 
 
 if __name__ == "__main__":
