@@ -16,6 +16,7 @@ from identity.evaluation.labels import read_labelled
 from identity.evaluation.metrics import Verdict
 from identity.evaluation.run import evaluate
 from identity.matching.policy import find_policy
+from identity.models import AuditEvent
 from tests.conftest import RULES_DIR, TENANT
 from tests.evaluation.conftest import LABELLED, run_cli
 
@@ -60,7 +61,7 @@ def test_each_request_gets_its_hand_counted_verdict(
 
 
 @pytest.mark.usefixtures("master")
-def test_the_command_prints_the_figures_and_writes_nothing(
+def test_the_command_prints_the_figures_audits_the_run_and_writes_nothing_else(
     settings: Settings,
     sessions: sessionmaker[Session],
     active_policy: str,
@@ -86,14 +87,28 @@ def test_the_command_prints_the_figures_and_writes_nothing(
     assert "review rate        0.1667 (1 reviews, 1 of a duplicate enrolment)" in done.stdout
     assert "    namesake                 1" in done.stdout
     after = _row_counts(sessions)
-    assert after == before
     assert before["match_decision"] == 0
     assert before["audit_event"] == 0
+    assert after == {**before, "audit_event": 1, "audit_chain_head": after["audit_chain_head"]}
+    # It read the tenant's members: the trail says who, when and under which policy, naming
+    # no member.
+    with sessions() as session:
+        [event] = session.scalars(select(AuditEvent))
+    assert (event.action, event.outcome) == ("evaluation.run", "success")
+    assert event.object_type == "member"
+    assert event.policy_version == active_policy
+    assert event.tenant_id == TENANT
+    assert event.person is not None
+    assert event.person.startswith("cli")
+    assert not event.object_ids
 
 
 @pytest.mark.usefixtures("master")
 def test_a_bad_line_is_named_and_nothing_is_evaluated(
-    settings: Settings, active_policy: str, labelled_files: tuple[Path, Path]
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    active_policy: str,
+    labelled_files: tuple[Path, Path],
 ) -> None:
     requests, truth = labelled_files
     lines = requests.read_text().splitlines()
@@ -110,6 +125,7 @@ def test_a_bad_line_is_named_and_nothing_is_evaluated(
     assert "nothing was evaluated" in done.stderr
     assert "1990-13-45" not in done.stderr  # the files' values are never echoed
     assert "precision" not in done.stdout
+    assert _row_counts(sessions)["audit_event"] == 0  # nothing read, nothing audited
 
 
 @pytest.mark.usefixtures("master")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.config import Settings
@@ -16,6 +17,7 @@ from identity.db import transaction
 from identity.evaluation.metrics import Verdict
 from identity.evaluation.reviewed_labels import _label, evaluate_reviewed, reviewed_labels
 from identity.matching.policy import find_policy
+from identity.models import AuditEvent
 from tests.conftest import RULES_DIR, TENANT
 from tests.evaluation.shadow_fixtures import LOOSE, STRICT, Stored, settled, stored
 
@@ -94,7 +96,10 @@ def test_a_policy_measured_on_the_labels(
 
 
 def test_identity_evaluate_on_the_reviewed_labels(
-    settings: Settings, settled: dict[str, Stored], tmp_path: Path
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    settled: dict[str, Stored],
+    tmp_path: Path,
 ) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -119,3 +124,9 @@ def test_identity_evaluate_on_the_reviewed_labels(
     html = report.read_text()
     assert "False matches (1)" in html
     assert settled["trish"].match_id in html
+    # It read the settled review items (their evidence): one event says who, and under which
+    # policy.
+    with sessions() as session:
+        [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "evaluation.run"))
+    assert (event.outcome, event.object_type) == ("success", "review_item")
+    assert event.policy_version == LOOSE.version
