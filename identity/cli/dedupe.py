@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session
 
-from identity.cli.common import fail, open_sessions
+from identity.cli.common import cli_actor, fail, open_sessions
 from identity.cli.splink_engine import EngineName, SparkCheckpointDir, SparkMaster, chosen_engine
 from identity.config import load_settings
 from identity.db import tenant_transaction
@@ -73,8 +73,6 @@ def dedupe(
     each new cluster to stewards as a `duplicate-enrolment` review item."""
     from tqdm import tqdm
 
-    from identity.audit.actor import Actor
-    from identity.cli.shadow import operator
     from identity.dedupe.report import html_report, json_report, text_report
     from identity.dedupe.service import DedupeOptions, Progress, count_members, find_duplicates
 
@@ -82,7 +80,7 @@ def dedupe(
     settings = load_settings()
     tenant = tenant or settings.default_tenant
     factory = open_sessions(settings)
-    actor = Actor(tenant=tenant, client_id=None, request_id=None, person=operator())
+    actor = cli_actor(tenant)
     with tenant_transaction(factory, tenant) as session:
         chosen = _policy(session, tenant, policy, settings.rules_dir)
         if chosen.document.model is None or not chosen.document.comparisons:

@@ -19,10 +19,10 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session
 
-from identity.cli.common import fail, open_sessions
+from identity.cli.common import audit_read, fail, open_sessions
 from identity.cli.policy_diff import policy_from_anywhere
 from identity.config import Settings, load_settings
-from identity.db import bind_tenant, finish, tenant_transaction
+from identity.db import bind_tenant, finish
 from identity.evaluation import datasets
 from identity.evaluation.cost import (
     Capacity,
@@ -107,7 +107,7 @@ def evaluate(
         if labels != "reviewed" or dataset is not None or requests is not None or truth:
             raise fail("--labels takes `reviewed`, without --dataset, --requests, --truth", 2)
         evaluation = _reviewed(settings, tenant or settings.default_tenant, policy)
-        _audit_read(settings, evaluation, "review_item")
+        _audited(settings, evaluation, "review_item")
     elif dataset is not None:
         if requests is not None or truth is not None:
             raise fail("give either --dataset or --requests and --truth", 2)
@@ -131,7 +131,7 @@ def evaluate(
             evaluation = _run(session, tenant, chosen, labelled, requests.name, progress)
         finally:
             finish(session, commit=False)  # read only: nothing to keep
-        _audit_read(settings, evaluation, "member")
+        _audited(settings, evaluation, "member")
     typer.echo(render(evaluation))
     swept: Sweep | None = None
     if costs is not None:
@@ -151,25 +151,16 @@ def evaluate(
         typer.echo(f"report: {report}")
 
 
-def _audit_read(settings: Settings, evaluation: Evaluation, read: str) -> None:
-    """A tenant's evaluation read its members (and, with `--labels reviewed`, its settled review
-    items with their evidence): the audit trail records who ran it, when, under which policy.
-    One event for the run, naming no member (the labelled file is the analyst's own)."""
-    from identity.audit import service as audit
-    from identity.audit.actor import Actor
-    from identity.cli.shadow import operator
-
-    tenant = evaluation.tenant
-    actor = Actor(tenant=tenant, client_id=None, request_id=None, person=operator())
-    with tenant_transaction(open_sessions(settings), tenant) as session:
-        audit.record(
-            session,
-            actor,
-            action="evaluation.run",
-            outcome="success",
-            object_type=read,
-            policy_version=evaluation.policy.version,
-        )
+def _audited(settings: Settings, evaluation: Evaluation, read: str) -> None:
+    """A tenant's evaluation read its members (with `--labels reviewed`, its settled review items
+    and their evidence): one `evaluation.run` event; the labelled file is the analyst's own."""
+    audit_read(
+        open_sessions(settings),
+        evaluation.tenant,
+        action="evaluation.run",
+        read=read,
+        policy_version=evaluation.policy.version,
+    )
 
 
 def _reviewed(settings: Settings, tenant: str, ref: str | None) -> Evaluation:

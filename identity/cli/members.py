@@ -9,9 +9,7 @@ from typing import Annotated
 
 import typer
 
-from identity.audit.actor import Actor
-from identity.cli.common import open_sessions
-from identity.cli.shadow import operator
+from identity.cli.common import cli_actor, open_sessions
 from identity.config import load_settings
 from identity.db import transaction
 from identity.member.erase import erase_members
@@ -25,7 +23,7 @@ def erase(
     keys, the demographics in decisions that listed them); ids, decisions and audit stay."""
     settings = load_settings()
     tenant = tenant or settings.default_tenant
-    actor = Actor(tenant=tenant, client_id=None, request_id=None, person=operator())
+    actor = cli_actor(tenant)
     with transaction(open_sessions(settings)) as session:
         report = erase_members(session, actor, member_ids, datetime.now(UTC))
     if report.unknown:

@@ -6,14 +6,13 @@ Registered in `identity.cli.main`. Both read in one transaction that is rolled b
 
 from __future__ import annotations
 
-import getpass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from identity.cli.common import fail, open_sessions
+from identity.cli.common import audit_read, cli_actor, fail, open_sessions
 from identity.config import Settings, load_settings
 from identity.db import tenant_transaction
 from identity.evaluation.metrics import Verdict
@@ -63,7 +62,8 @@ def shadow(
     settings = load_settings()
     tenant = tenant or settings.default_tenant
     start = _since(since)
-    with tenant_transaction(open_sessions(settings), tenant) as session:
+    factory = open_sessions(settings)
+    with tenant_transaction(factory, tenant) as session:
         baseline_ref = against or active_policy_version(session, tenant)
         if baseline_ref is None:
             raise fail(f"no policy is active for {tenant}: pass --against")
@@ -76,6 +76,9 @@ def shadow(
             raise fail("nothing shadowed") from exc
         result = run_shadow(session, tenant, baseline, candidate, since=start, limit=limit)
         session.rollback()
+    # It read the tenant's stored requests and evidence: the run is audited, naming no one.
+    version = candidate.version
+    audit_read(factory, tenant, action="shadow.run", read="match_decision", policy_version=version)
     print_shadow(result, settings)
     if report is not None:
         from identity.evaluation.report import shadow_report_html
@@ -158,7 +161,6 @@ def activate_checked(
     run and its precision on the stewards' labels beside the active one's first; refuse (exit
     1, nothing written) when precision drops, unless `accept_risk` gives a reason, which is
     audited with the figures. False when the policy was already active."""
-    from identity.audit.actor import Actor
     from identity.evaluation.shadow_gate import (
         check_activation,
         clean_reason,
@@ -201,14 +203,5 @@ def activate_checked(
     with tenant_transaction(factory, tenant) as session:
         changed = policy_service.activate(session, tenant, policy)
         if changed and check is not None and check.precision_drops and reason is not None:
-            actor = Actor(tenant=tenant, client_id=None, request_id=None, person=operator())
-            record_accepted_risk(session, actor, check, reason)
+            record_accepted_risk(session, cli_actor(tenant), check, reason)
     return changed
-
-
-def operator() -> str:
-    """Who ran the command, for the audit trail: the OS account."""
-    try:
-        return f"cli:{getpass.getuser()}"[:128]
-    except (OSError, KeyError):
-        return "cli"

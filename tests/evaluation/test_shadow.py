@@ -119,7 +119,15 @@ def test_the_command(
     assert "match → review" in done.stdout
     assert "review-band" in done.stdout
     assert f"https://id.example/v1/matches/{stored['mara'].match_id}" in done.stdout
-    assert _counts(sessions) == before
+    decisions, items, events, policies = before
+    # Nothing written but the run's audit event: it read the stored requests and their evidence.
+    assert _counts(sessions) == (decisions, items, events + 1, policies)
+    with sessions() as session:
+        event = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+    assert event is not None
+    assert (event.action, event.object_type) == ("shadow.run", "match_decision")
+    assert event.policy_version == STRICT.version
+    assert not event.object_ids
     html = report.read_text()
     assert "2 flip(s)" in html
     assert f'href="https://id.example/v1/matches/{stored["mara"].match_id}"' in html
@@ -132,6 +140,7 @@ def test_the_command(
     )
     assert bad.returncode == 2
     assert "not a date" in bad.stderr
+    assert _counts(sessions)[2] == events + 1  # refused before reading: not audited
 
 
 def test_pages_and_the_limit(
