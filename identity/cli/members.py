@@ -20,7 +20,8 @@ def erase(
     tenant: Annotated[str | None, typer.Option("--tenant", help="Tenant (payer) id.")] = None,
 ) -> None:
     """Erase members' demographics (names, birth date, address, phone, e-mail, SSN, blocking
-    keys, the demographics in decisions that listed them); ids, decisions and audit stay."""
+    keys, the demographics in decisions that listed them, the given names stewards' links to them
+    taught); ids, decisions and audit stay."""
     settings = load_settings()
     tenant = tenant or settings.default_tenant
     actor = cli_actor(tenant)
@@ -30,5 +31,6 @@ def erase(
         typer.secho(f"{len(report.unknown)} unknown member id(s): nothing to erase", err=True)
     typer.echo(
         f"tenant {tenant}: erased {len(report.erased)} member(s); "
-        f"{report.decisions_redacted} decision(s) redacted"
+        f"{report.decisions_redacted} decision(s) redacted; "
+        f"{report.learned_names_erased} learned name pair(s) erased"
     )

@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Exists, Table, bindparam, exists, or_, select, update
+from sqlalchemy import Exists, Table, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from identity.db import in_chunks
@@ -99,3 +99,31 @@ def _deactivate(session: Session, tenant: str, which: Any, *, by: str, now: date
         .values(active=False, undone_by=by, undone_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+def erase_for_members(
+    session: Session, tenant: str, member_ids: Sequence[str], *, by: str, now: datetime
+) -> int:
+    """Blank the given names of every pair these members' links taught, and withdraw the pairs
+    (a member's erasure: the pair held the member's own given name). The rows stay, for the
+    links that made them; a pair already erased is left alone. Returns the pairs erased."""
+    erased = 0
+    for chunk in in_chunks(sorted(set(member_ids))):
+        result = session.execute(
+            update(LearnedGivenName)
+            .where(
+                LearnedGivenName.tenant_id == tenant,
+                LearnedGivenName.member_id.in_(chunk),
+                or_(LearnedGivenName.request_given != "", LearnedGivenName.member_given != ""),
+            )
+            .values(
+                request_given="",
+                member_given="",
+                active=False,
+                undone_by=func.coalesce(LearnedGivenName.undone_by, by),
+                undone_at=func.coalesce(LearnedGivenName.undone_at, now),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        erased += int(getattr(result, "rowcount", 0) or 0)
+    return erased

@@ -88,6 +88,13 @@ def forget_link(
     repository.deactivate_for_resolution(session, tenant, resolution_id, by=by, now=now)
 
 
+def forget_members(
+    session: Session, tenant: str, member_ids: Sequence[str], *, by: str, now: datetime
+) -> int:
+    """Erased members: the pairs their links taught lose their names and teach nothing more."""
+    return repository.erase_for_members(session, tenant, member_ids, by=by, now=now)
+
+
 def _pairs(rows: Sequence[repository.PairRow]) -> LearnedNames:
     grouped: dict[tuple[tuple[str, str], str | None], tuple[set[str], set[str]]] = {}
     for request_given, member_given, sex, member_id, resolution_id in rows:

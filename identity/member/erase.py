@@ -4,9 +4,10 @@ stays.
 Kept: the member rows and their ids, coverage periods (dates, payor), every decision's id,
 outcome and scores, review items and the audit chain (which holds ids only, so it still verifies).
 Gone: names, birth date, sex, address, phone, e-mail, SSN, the source document as loaded, the
-subscriber ids on their cards, their blocking keys (matching can no longer find them), and the
+subscriber ids on their cards, their blocking keys (matching can no longer find them), the
 demographics in the evidence of every decision that listed them (redacted as retention does:
-the query, the candidates' records and the values compared).
+the query, the candidates' records and the values compared), and the given names of the pairs
+stewards' links to them taught (identity/learned_names; the pairs are withdrawn).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from identity.audit import service as audit
 from identity.audit.actor import Actor
+from identity.learned_names import service as learned_names
 from identity.member import repository
 from identity.retention.redact import redact_evidence
 from identity.retention.repository import redact_decisions
@@ -29,6 +31,7 @@ class EraseReport:
     erased: list[str]
     unknown: list[str]
     decisions_redacted: int
+    learned_names_erased: int = 0
 
 
 def erase_members(
@@ -45,6 +48,8 @@ def erase_members(
     repository.erase_demographics(session, actor.tenant, list(pks.values()), now)
     named = repository.decisions_naming(session, actor.tenant, erased)
     redact_decisions(session, [(i, redact_evidence(e)) for i, e in named], now)
+    by = actor.person or actor.client_id or "erasure"
+    pairs = learned_names.forget_members(session, actor.tenant, erased, by=by, now=now)
     audit.record(
         session,
         actor,
@@ -53,4 +58,4 @@ def erase_members(
         object_type="member",
         object_ids=erased,
     )
-    return EraseReport(erased, unknown, len(named))
+    return EraseReport(erased, unknown, len(named), pairs)

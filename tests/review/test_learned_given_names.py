@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from identity.audit.actor import Actor
 from identity.auth.dev import mint_dev_token
 from identity.config import Settings
 from identity.db import transaction
@@ -27,6 +28,7 @@ from identity.fhir.demographics import parse_patient, to_raw
 from identity.learned_names import service as learned_names
 from identity.matching.policy import find_policy
 from identity.matching.standardize import standardize
+from identity.member.erase import erase_members
 from identity.member.service import load_members
 from identity.models import LearnedGivenName, MatchDecision
 from identity.policy import service as policy_service
@@ -231,3 +233,27 @@ def test_a_link_between_equivalent_names_teaches_nothing(
     )
     assert r.status_code == 201, r.text
     assert _rows(sessions) == []
+
+
+@pytest.mark.usefixtures("elizabeths")
+def test_erasing_a_member_erases_the_names_its_links_taught(
+    steward: httpx.Client, sessions: sessionmaker[Session]
+) -> None:
+    _link(steward, "B1")
+    _link(steward, "B2")
+    assert _ask(steward, _bitsy("B3"))["outcome"] == "match"  # two links: a name's alias
+    actor = Actor(tenant=TENANT, client_id=None, request_id=None, person="privacy-officer")
+    with transaction(sessions) as session:
+        report = erase_members(session, actor, ["B1"], datetime.now(UTC))
+    assert report.learned_names_erased == 1
+    # B1's pair keeps its row (the link that made it stays) but not her given name, and it
+    # teaches nothing: one link is left, below min_links, so "Bitsy" is a review again.
+    assert _rows(sessions) == [("", "", "F", "B1", False), ("BITSY", "ELIZABETH", "F", "B2", True)]
+    with sessions() as session:
+        undone_by = session.scalars(
+            select(LearnedGivenName.undone_by).where(LearnedGivenName.member_id == "B1")
+        ).one()
+    assert undone_by == "privacy-officer"
+    assert _ask(steward, _bitsy("B3"))["outcome"] == "review"
+    with transaction(sessions) as session:  # erasing again finds nothing more to erase
+        assert erase_members(session, actor, ["B1"], datetime.now(UTC)).learned_names_erased == 0
