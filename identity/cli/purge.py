@@ -49,8 +49,9 @@ def purge(
         typer.echo(
             f"tenant {t.tenant}: {t.decisions} decision(s) {verb}, {t.review_notes} review "
             f"note(s), {t.idempotency_records} expired idempotency record(s), "
-            f"{t.guard_attempts} stale guard attempt(s); "
-            f"{t.kept_for_review} decision(s) kept while their review is open"
+            f"{t.guard_attempts} stale guard attempt(s)"
+            + "".join(f", {n} {' '.join(name.rsplit('-', 1))}" for name, n in t.old_rows)
+            + f"; {t.kept_for_review} decision(s) kept while their review is open"
         )
     if not report.tenants:
         typer.echo("nothing is due")

@@ -1,5 +1,6 @@
 """All SQL of the retention purge: find what is due, redact decisions, clear notes, forget
-expired idempotency records and stale guard attempts. Every statement is bounded by a batch size."""
+expired idempotency records and rows kept for nothing once old (`Forgettable`). Every statement
+is bounded by a batch size."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from sqlalchemy import (
     union,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from identity.models import (
     IdempotencyRecord,
@@ -30,6 +31,9 @@ from identity.models import (
     MemberMatchAttempt,
     ReviewItem,
     ReviewResolution,
+    SignInLink,
+    StewardSession,
+    WebhookDelivery,
 )
 
 # A fingerprint is derived from demographics; a purged decision's is this (never a sha256).
@@ -47,6 +51,65 @@ class DueDecision(NamedTuple):
     id: str
     created_at: datetime
     evidence: dict[str, Any] | None
+
+
+class Forgettable(NamedTuple):
+    """A table whose rows a purge deletes outright once `timestamp` is before its cutoff: nothing
+    in them is kept for the record (the audit chain holds what happened)."""
+
+    name: str  # as the report and the audit event count it
+    key: InstrumentedAttribute[Any]  # the primary key: a walk's order and its position
+    tenant: InstrumentedAttribute[Any]
+    timestamp: InstrumentedAttribute[Any]
+
+
+# $member-match guard attempts past the guard's window: hashes of names and birth dates, which
+# the guard no longer reads and forgets per client only when the client calls again.
+GUARD_ATTEMPTS = Forgettable(
+    "guard-attempts",
+    MemberMatchAttempt.id,
+    MemberMatchAttempt.tenant_id,
+    MemberMatchAttempt.attempted_at,
+)
+# Past the retention period: webhook deliveries finished (ids and an outcome; a pending one has no
+# finished_at and stays), workbench sessions last seen then and sign-in links expired then.
+OLD_ROWS = (
+    Forgettable(
+        "webhook-deliveries",
+        WebhookDelivery.id,
+        WebhookDelivery.tenant_id,
+        WebhookDelivery.finished_at,
+    ),
+    Forgettable(
+        "steward-sessions",
+        StewardSession.id_hash,
+        StewardSession.tenant_id,
+        StewardSession.last_seen_at,
+    ),
+    Forgettable("sign-in-links", SignInLink.code_hash, SignInLink.tenant_id, SignInLink.expires_at),
+)
+
+
+def due_keys(
+    session: Session, table: Forgettable, tenant: str, before: datetime, *, after: Any, limit: int
+) -> list[Any]:
+    """The next keys of the tenant's rows due (`timestamp` before `before`), in key order."""
+    stmt = select(table.key).where(table.tenant == tenant, table.timestamp < before)
+    if after is not None:
+        stmt = stmt.where(table.key > after)
+    return list(session.scalars(stmt.order_by(table.key).limit(limit)))
+
+
+def delete_keys(
+    session: Session, table: Forgettable, tenant: str, before: datetime, keys: Sequence[Any]
+) -> None:
+    """Delete those rows, still due (a row touched since it was read stays)."""
+    if keys:
+        session.execute(
+            delete(table.key.class_)
+            .where(table.tenant == tenant, table.timestamp < before, table.key.in_(list(keys)))
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _open_review() -> ColumnElement[bool]:
@@ -70,15 +133,15 @@ def tenants_due(
     session: Session, cutoff: datetime, now: datetime, attempts_before: datetime
 ) -> list[str]:
     """Tenants with decisions older than the cutoff still holding demographics, idempotency
-    records past their expiry or stale guard attempts (as the tables' owner: every tenant)."""
+    records past their expiry, stale guard attempts or old rows of `OLD_ROWS` (as the tables'
+    owner: every tenant)."""
     decisions = select(MatchDecision.tenant_id).where(
         MatchDecision.purged_at.is_(None), MatchDecision.created_at < cutoff
     )
     records = select(IdempotencyRecord.tenant_id).where(IdempotencyRecord.expires_at < now)
-    attempts = select(MemberMatchAttempt.tenant_id).where(
-        MemberMatchAttempt.attempted_at < attempts_before
-    )
-    rows = session.execute(union(decisions, records, attempts)).scalars()
+    due = [(GUARD_ATTEMPTS, attempts_before), *((table, cutoff) for table in OLD_ROWS)]
+    old = [select(t.tenant).where(t.timestamp < before) for t, before in due]
+    rows = session.execute(union(decisions, records, *old)).scalars()
     return sorted(str(t) for t in rows)
 
 
@@ -212,30 +275,3 @@ def delete_idempotency_records(
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def stale_attempt_ids(
-    session: Session, tenant: str, before: datetime, *, after: int, limit: int
-) -> list[int]:
-    """$member-match guard attempts older than the guard's window: hashes of names and birth
-    dates, which the guard no longer reads and forgets per client only when it calls again."""
-    stmt = (
-        select(MemberMatchAttempt.id)
-        .where(
-            MemberMatchAttempt.tenant_id == tenant,
-            MemberMatchAttempt.attempted_at < before,
-            MemberMatchAttempt.id > after,
-        )
-        .order_by(MemberMatchAttempt.id)
-        .limit(limit)
-    )
-    return [int(i) for i in session.scalars(stmt)]
-
-
-def delete_attempts(session: Session, tenant: str, ids: Sequence[int]) -> None:
-    if ids:
-        session.execute(
-            delete(MemberMatchAttempt)
-            .where(MemberMatchAttempt.tenant_id == tenant, MemberMatchAttempt.id.in_(list(ids)))
-            .execution_options(synchronize_session=False)
-        )

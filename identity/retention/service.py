@@ -10,7 +10,9 @@ long; an interrupted run resumes where it stopped when run again):
 - the tenant's idempotency records past their 24-hour expiry (sealed answers: tokens and, from
   before answers were cut to the minimum, demographics) and `$member-match` guard attempts older
   than the guard's window (hashes of names and birth dates), which are otherwise forgotten only
-  when the same client calls again.
+  when the same client calls again;
+- rows kept for nothing once older than the cutoff (`repository.OLD_ROWS`): finished webhook
+  deliveries, workbench sessions last seen before it, sign-in links expired before it.
 Ids, outcome, reason, policy version, probabilities, rule names and the audit trail stay. Each
 tenant that had anything purged gets one `retention.purge` audit event with the counts. A second
 run finds nothing due and writes nothing; a dry run only counts.
@@ -48,10 +50,12 @@ class TenantPurge:
     idempotency_records: int
     guard_attempts: int
     kept_for_review: int  # past the cutoff, kept while their review is open
+    old_rows: tuple[tuple[str, int], ...] = ()  # (table's name, rows) of `repository.OLD_ROWS`
 
     @property
     def changed(self) -> int:
-        return self.decisions + self.review_notes + self.idempotency_records + self.guard_attempts
+        counted = self.decisions + self.review_notes + self.idempotency_records
+        return counted + self.guard_attempts + sum(n for _, n in self.old_rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,7 @@ def purge(
 def _purge_tenant(sessions: sessionmaker[Session], tenant: str, run: _Run) -> TenantPurge:
     cutoff, batch_size, dry_run, now = run.cutoff, run.batch_size, run.dry_run, run.now
     decisions = notes = records = attempts = 0
+    old: list[tuple[str, int]] = []
     with _unit(sessions, tenant) as session:
         kept = repository.count_kept_for_review(session, tenant, cutoff)
     outcome = "error"
@@ -156,11 +161,13 @@ def _purge_tenant(sessions: sessionmaker[Session], tenant: str, run: _Run) -> Te
                 break
             position = batch.last
         records = _forget_idempotency_records(sessions, tenant, run)
-        attempts = _forget_attempts(sessions, tenant, run)
+        attempts = _forget(sessions, tenant, run, repository.GUARD_ATTEMPTS, run.attempts_before)
+        for table in repository.OLD_ROWS:
+            old.append((table.name, _forget(sessions, tenant, run, table, cutoff)))
         outcome = "success"
     finally:
         # What was committed is recorded even when a later batch failed.
-        result = TenantPurge(tenant, decisions, notes, records, attempts, kept)
+        result = TenantPurge(tenant, decisions, notes, records, attempts, kept, tuple(old))
         if not dry_run and result.changed:
             with _unit(sessions, tenant) as session:
                 _audit(session, result, cutoff, outcome, run.run_id)
@@ -183,18 +190,26 @@ def _forget_idempotency_records(sessions: sessionmaker[Session], tenant: str, ru
         after = keys[-1]
 
 
-def _forget_attempts(sessions: sessionmaker[Session], tenant: str, run: _Run) -> int:
-    forgotten, after = 0, 0
+def _forget(
+    sessions: sessionmaker[Session],
+    tenant: str,
+    run: _Run,
+    table: repository.Forgettable,
+    before: datetime,
+) -> int:
+    """Delete (or, in a dry run, count) the tenant's rows of `table` due before `before`, a
+    batch per transaction."""
+    forgotten, after = 0, None
     while True:
         with _unit(sessions, tenant) as session:
-            ids = repository.stale_attempt_ids(
-                session, tenant, run.attempts_before, after=after, limit=run.batch_size
+            keys = repository.due_keys(
+                session, table, tenant, before, after=after, limit=run.batch_size
             )
             if not run.dry_run:
-                repository.delete_attempts(session, tenant, ids)
-        if not ids:
+                repository.delete_keys(session, table, tenant, before, keys)
+        if not keys:
             return forgotten
-        forgotten, after = forgotten + len(ids), ids[-1]
+        forgotten, after = forgotten + len(keys), keys[-1]
 
 
 def _audit(
@@ -213,6 +228,7 @@ def _audit(
             f"review-notes:{result.review_notes}",
             f"idempotency-records:{result.idempotency_records}",
             f"guard-attempts:{result.guard_attempts}",
+            *(f"{name}:{n}" for name, n in result.old_rows),
             f"kept-for-review:{result.kept_for_review}",
         ],
     )

@@ -45,7 +45,10 @@ def test_purge_dry_run_then_purge_then_replay(
     assert dry.returncode == 0, dry.stderr
     assert "(dry run: nothing changed)" in dry.stdout
     assert f"tenant {TENANT}: 2 decision(s) due, 1 review note(s)" in dry.stdout
-    assert "1 stale guard attempt(s); 1 decision(s) kept while their review is open" in dry.stdout
+    assert (
+        "1 stale guard attempt(s), 0 webhook deliveries, 0 steward sessions, 0 sign-in links; "
+        "1 decision(s) kept while their review is open"
+    ) in dry.stdout
     assert _purged(sessions) == set()
 
     # The period comes from IDENTITY_RETENTION_DAYS when --older-than is not given.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,6 +24,9 @@ from identity.models import (
     MatchDecision,
     MemberMatchAttempt,
     ReviewItem,
+    SignInLink,
+    StewardSession,
+    WebhookDelivery,
 )
 from identity.policy import service as policy_service
 from identity.policy.cache import MatcherCache
@@ -217,3 +220,58 @@ def test_training_reads_only_the_queries_still_stored(
     assert (before, after) == (4, 2)  # the old match and the settled review were purged
     assert decisions.old_match not in read
     assert set(read) == {decisions.recent_match, decisions.old_open_review}
+
+
+def test_old_deliveries_sessions_and_sign_in_links_are_forgotten(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    """Past the cutoff: finished webhook deliveries, workbench sessions last seen then, sign-in
+    links expired then. A pending delivery, however old, and recent rows stay."""
+    now = datetime.now(UTC)
+
+    def delivery(key: str, created: datetime, finished: datetime | None) -> WebhookDelivery:
+        status = "pending" if finished is None else "delivered"
+        return WebhookDelivery(
+            id=key, tenant_id=TENANT, client_id="hooked", event="review.settled",
+            payload={"match_id": key}, created_at=created, status=status,
+            next_attempt_at=created, finished_at=finished,
+        )  # fmt: skip
+
+    def steward_session(key: str, seen: datetime) -> StewardSession:
+        return StewardSession(
+            id_hash=key, tenant_id=TENANT, person="dana", role="steward", created_at=seen,
+            last_seen_at=seen, csrf_secret="x" * 32,
+        )  # fmt: skip
+
+    def link(key: str, expires: datetime) -> SignInLink:
+        return SignInLink(
+            code_hash=key, tenant_id=TENANT, person="dana", role="steward",
+            created_at=expires - timedelta(minutes=15), expires_at=expires,
+        )  # fmt: skip
+
+    with transaction(sessions) as session:
+        session.add_all(
+            [
+                delivery("old-done", OLD, OLD),
+                delivery("old-pending", OLD, None),
+                delivery("recent-done", now, now),
+                steward_session("old-session", OLD),
+                steward_session("recent-session", now),
+                link("old-link", OLD),
+                link("recent-link", now + timedelta(minutes=10)),
+            ]
+        )
+    dry = purge(sessions, settings, tenant=TENANT, older_than_days=365, dry_run=True)
+    expected = (("webhook-deliveries", 1), ("steward-sessions", 1), ("sign-in-links", 1))
+    assert dry.tenants[0].old_rows == expected
+    [done] = purge(sessions, settings, older_than_days=365).tenants  # every tenant due: this one
+    assert (done.tenant, done.old_rows) == (TENANT, expected)
+    with sessions() as session:
+        assert sorted(session.scalars(select(WebhookDelivery.id))) == ["old-pending", "recent-done"]
+        assert list(session.scalars(select(StewardSession.id_hash))) == ["recent-session"]
+        assert list(session.scalars(select(SignInLink.code_hash))) == ["recent-link"]
+    [event] = _retention_events(sessions)
+    assert {"webhook-deliveries:1", "steward-sessions:1", "sign-in-links:1"} <= set(
+        event.object_ids
+    )
+    assert [t.changed for t in purge(sessions, settings, older_than_days=365).tenants] == []
