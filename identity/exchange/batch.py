@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -36,11 +36,8 @@ from identity.consent.withdrawal import honour_withdrawal
 from identity.exchange import coverage, guard, repository
 from identity.exchange.guard import GuardKeys
 from identity.exchange.outcomes import (
-    ConsentInvalid,
     InsufficientDemographics,
-    MultipleMatches,
     NoMatch,
-    PendingReview,
     TooManyAttempts,
 )
 from identity.exchange.service import (
@@ -48,14 +45,17 @@ from identity.exchange.service import (
     MemberMatchResult,
     Refused,
     answer_after_review,
+    attempt_row,
     audit_answer,
-    consent_json,
-    status_path,
+    forget_old_attempts,
+    guard_tried,
+    refusal_for_member,
+    refusal_for_new,
+    request_row,
 )
 from identity.fhir.member_match import MemberMatchRequest
-from identity.keyed_lock import lock_keys
 from identity.learned_names import service as learned_names
-from identity.matching.decision import Outcome, Reason
+from identity.matching.decision import Outcome
 from identity.matching.record import StandardRecord
 from identity.matching.standardize import standardize
 from identity.member.repository import coverage_ends
@@ -100,7 +100,6 @@ def member_match_batch(
     `too-many-attempts` (a single request's 429). Both are audited as the bulk worker audits
     them; nothing else is written for them. Call inside `audit.deferred`. `helpers`: processes
     that take a share of the deciding (`helper_count` of them)."""
-    client = actor.client_id or ""
     members: list[_Member | None] = []
     for request in requests:
         if request is None:
@@ -121,16 +120,7 @@ def member_match_batch(
 
     # The guard, in order: each request sees what was tried before it, in this batch too. The
     # batch's keys are locked before they are counted, as a single request locks its own.
-    window = timedelta(seconds=settings.member_match_window_s)
-    lock_keys(session, [n for m in live for n in guard.lock_names(actor.tenant, client, m.keys)])
-    tried = repository.tried(
-        session,
-        actor.tenant,
-        client,
-        {m.keys.demographics for m in live},
-        {m.keys.card for m in live},
-        now - window,
-    )
+    tried = guard_tried(session, actor, [m.keys for m in live], settings, now)
     for m in live:
         m.throttled = not guard.admit(tried, m.keys, settings, now)
     admitted = [m for m in live if not m.throttled]
@@ -236,38 +226,21 @@ def member_match_batch(
         else:
             decision = member.decision
             assert decision is not None
-            stored_requests.append(
-                {
-                    "match_id": decision.id,
-                    "tenant_id": actor.tenant,
-                    "client_id": client,
-                    "consent": consent_json(member.consent),
-                }
+            stored_requests.append(request_row(actor, decision.id, member.consent))
+            result = _answer(
+                session,
+                actor,
+                decision,
+                member.consent,
+                withdrawals,
+                ends,
+                patients,
+                token_rows,
+                settings,
+                now,
             )
-            consent = member.consent
-            if decision.member_id:  # the single path's check, on the batch's one read
-                at = withdrawals.get(decision.member_id)
-                consent = honour_withdrawal(consent, at, now=now)
-            status = None
-            if decision.member_id and decision.outcome == Outcome.MATCH:
-                spec = coverage.spec_for(session, decision.policy_version)
-                status = coverage.status_of(ends.get(decision.member_id, []), spec, now.date())
-                if not coverage.disclosed(status, spec):  # the single path's check, too
-                    decision = replace(decision, outcome=Outcome.NO_MATCH)
-            result = _answer(actor, decision, consent, patients, token_rows, settings, now)
-            if isinstance(result, Matched) and status is not None:
-                result = replace(result, coverage_status=status.value)
             policy_version = decision.policy_version
-        attempts.append(
-            {
-                "tenant_id": actor.tenant,
-                "client_id": client,
-                "demographics_key": member.keys.demographics,
-                "card_key": member.keys.card,
-                "person_key": member.keys.person,
-                "attempted_at": now,
-            }
-        )
+        attempts.append(attempt_row(actor, member.keys, now))
         audit_answer(session, actor, result, policy_version)
         results.append(result)
 
@@ -275,42 +248,50 @@ def member_match_batch(
     repository.add_requests(session, stored_requests)
     token_repository.add_many(session, token_rows)
     if attempts:
-        repository.forget_attempts_before(session, actor.tenant, client, now - window)
+        forget_old_attempts(session, actor, settings, now)
         repository.add_attempts(session, attempts)
     return results
 
 
 def _answer(
+    session: Session,
     actor: Actor,
     decision: resolution.NewDecision,
     consent: ConsentDecision,
+    withdrawals: dict[str, datetime],
+    ends: dict[str, list[date | None]],
     patients: dict[str, str | None],
     token_rows: list[dict[str, Any]],
     settings: Settings,
     now: datetime,
 ) -> MemberMatchResult:
-    """`member_match`'s answer to a new decision; a token's row joins `token_rows`."""
-    if decision.outcome == Outcome.REVIEW and decision.reason == Reason.MULTIPLE_CERTAIN:
-        return Refused(MultipleMatches("more than one member is certain"), decision.id)
-    if decision.outcome == Outcome.REVIEW and decision.review_item_id:
-        return Refused(
-            PendingReview(decision.review_item_id, status_path(decision.id)), decision.id
-        )
-    if decision.outcome == Outcome.MATCH and decision.member_id:
-        if not consent.ok:
-            refusal = ConsentInvalid(consent.detail or "the consent cannot be honoured")
-            return Refused(refusal, decision.id)
-        row, issued = tokens.new_token(
-            actor,
-            client_id=actor.client_id or "",
-            member_id=decision.member_id,
-            patient_id=patients.get(decision.member_id),
-            consent=consent,
-            policy_version=decision.policy_version,
-            decision_id=decision.id,
-            now=now,
-            max_lifetime=timedelta(seconds=settings.match_token_lifetime_s),
-        )
-        token_rows.append(row)
-        return Matched(issued.token, decision.id, issued.token_id, decision.member_id)
-    return Refused(NoMatch("no member matches"), decision.id)
+    """`member_match`'s answer to a new decision, by its steps, from the batch's reads (a
+    consent withdrawal, coverage end dates, Patient id of each member); a token's row joins
+    `token_rows`."""
+    refused = refusal_for_new(
+        decision.outcome, decision.reason, decision.review_item_id, decision.id
+    )
+    if refused is not None:
+        return refused
+    member_id = decision.member_id
+    if decision.outcome != Outcome.MATCH or not member_id:
+        return Refused(NoMatch("no member matches"), decision.id)
+    spec = coverage.spec_for(session, decision.policy_version)
+    status = coverage.status_of(ends.get(member_id, []), spec, now.date())
+    consent = honour_withdrawal(consent, withdrawals.get(member_id), now=now)
+    refused = refusal_for_member(decision.id, coverage.disclosed(status, spec), consent)
+    if refused is not None:
+        return refused
+    row, issued = tokens.new_token(
+        actor,
+        client_id=actor.client_id or "",
+        member_id=member_id,
+        patient_id=patients.get(member_id),
+        consent=consent,
+        policy_version=decision.policy_version,
+        decision_id=decision.id,
+        now=now,
+        max_lifetime=timedelta(seconds=settings.match_token_lifetime_s),
+    )
+    token_rows.append(row)
+    return Matched(issued.token, decision.id, issued.token_id, member_id, status.value)

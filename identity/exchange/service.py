@@ -10,6 +10,7 @@ steward settles it, the same request again (or the status URL) gets the final an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -75,6 +76,30 @@ def status_path(match_id: str) -> str:
     return f"/fhir/member-match-requests/{match_id}"
 
 
+def guard_tried(
+    session: Session,
+    actor: Actor,
+    keys: Sequence[GuardKeys],
+    settings: Settings,
+    now: datetime,
+) -> guard.Tried:
+    """HRex: servers SHALL guard against the same demographics tried with varying card data
+    (identity/exchange/guard.py). What the client tried with these requests' keys (one request's,
+    or a batch's), read after the keys are locked, so concurrent requests are counted one after
+    another; each attempt is written at the end (`attempt_row`), under the same lock."""
+    client = actor.client_id or ""
+    lock_keys(session, [n for k in keys for n in guard.lock_names(actor.tenant, client, k)])
+    since = now - timedelta(seconds=settings.member_match_window_s)
+    return repository.tried(
+        session,
+        actor.tenant,
+        client,
+        {k.demographics for k in keys},
+        {k.card for k in keys},
+        since,
+    )
+
+
 def _guard(
     session: Session,
     actor: Actor,
@@ -82,16 +107,27 @@ def _guard(
     settings: Settings,
     now: datetime,
 ) -> None:
-    """HRex: servers SHALL guard against the same demographics tried with varying card data
-    (identity/exchange/guard.py). The keys are locked before they are counted, so concurrent
-    requests are counted one after another; the attempt is written at the end
-    (`_remember_attempt`), under the same lock."""
-    client = actor.client_id or ""
-    lock_keys(session, guard.lock_names(actor.tenant, client, keys))
-    since = now - timedelta(seconds=settings.member_match_window_s)
-    tried = repository.tried(session, actor.tenant, client, [keys.demographics], [keys.card], since)
+    tried = guard_tried(session, actor, [keys], settings, now)
     if not guard.admit(tried, keys, settings, now):
         raise TooManyAttempts(guard.retry_after_s(tried, keys, settings, now))
+
+
+def attempt_row(actor: Actor, keys: GuardKeys, now: datetime) -> dict[str, Any]:
+    """The attempt a request leaves for the guard to count."""
+    return {
+        "tenant_id": actor.tenant,
+        "client_id": actor.client_id or "",
+        "demographics_key": keys.demographics,
+        "card_key": keys.card,
+        "person_key": keys.person,
+        "attempted_at": now,
+    }
+
+
+def forget_old_attempts(session: Session, actor: Actor, settings: Settings, now: datetime) -> None:
+    """Attempts past the guard's window no longer count: forgotten as new ones are written."""
+    window = timedelta(seconds=settings.member_match_window_s)
+    repository.forget_attempts_before(session, actor.tenant, actor.client_id or "", now - window)
 
 
 def _remember_attempt(
@@ -101,20 +137,41 @@ def _remember_attempt(
     settings: Settings,
     now: datetime,
 ) -> None:
-    client = actor.client_id or ""
-    window = timedelta(seconds=settings.member_match_window_s)
-    repository.forget_attempts_before(session, actor.tenant, client, now - window)
-    repository.add_attempt(
-        session,
-        MemberMatchAttempt(
-            tenant_id=actor.tenant,
-            client_id=client,
-            demographics_key=keys.demographics,
-            card_key=keys.card,
-            person_key=keys.person,
-            attempted_at=now,
-        ),
-    )
+    forget_old_attempts(session, actor, settings, now)
+    repository.add_attempt(session, MemberMatchAttempt(**attempt_row(actor, keys, now)))
+
+
+def request_row(actor: Actor, match_id: str, consent: ConsentDecision) -> dict[str, Any]:
+    """The stored request a later poll answers from: whose it is and the consent as evaluated."""
+    return {
+        "match_id": match_id,
+        "tenant_id": actor.tenant,
+        "client_id": actor.client_id or "",
+        "consent": consent_json(consent),
+    }
+
+
+def refusal_for_new(
+    outcome: str, reason: str | None, review_item_id: str | None, match_id: str
+) -> Refused | None:
+    """A new decision a steward must see answers multiple-matches or pending-review; None for
+    any other decision."""
+    if outcome == Outcome.REVIEW and reason == Reason.MULTIPLE_CERTAIN:
+        return Refused(MultipleMatches("more than one member is certain"), match_id)
+    if outcome == Outcome.REVIEW and review_item_id:
+        return Refused(PendingReview(review_item_id, status_path(match_id)), match_id)
+    return None
+
+
+def refusal_for_member(match_id: str, disclosed: bool, consent: ConsentDecision) -> Refused | None:
+    """Why a matched member is not answered with a token: a former member past the look-back
+    (no-match), or a consent that cannot be honoured (withdrawals already applied); None when
+    a token is due."""
+    if not disclosed:
+        return Refused(NoMatch("no member matches"), match_id)
+    if not consent.ok:
+        return Refused(ConsentInvalid(consent.detail or "the consent cannot be honoured"), match_id)
+    return None
 
 
 def consent_json(consent: ConsentDecision) -> dict[str, Any]:
@@ -156,12 +213,11 @@ def _answer_with_member(
 ) -> MemberMatchResult:
     spec = coverage.spec_for(session, policy_version)
     status = coverage.statuses(session, actor.tenant, [member_id], spec, now.date())[member_id]
-    if not coverage.disclosed(status, spec):  # a former member past the look-back
-        return Refused(NoMatch("no member matches"), match_id)
     withdrawn = consent_service.withdrawn_at(session, actor.tenant, [member_id], recipient)
     consent = honour_withdrawal(consent, withdrawn.get(member_id), now=now)
-    if not consent.ok:
-        return Refused(ConsentInvalid(consent.detail or "the consent cannot be honoured"), match_id)
+    refused = refusal_for_member(match_id, coverage.disclosed(status, spec), consent)
+    if refused is not None:
+        return refused
     if replaces:  # one live token per decision: asking again replaces, never multiplies
         tokens.revoke_for_decision(session, actor, match_id, reason="reissued", now=now)
     issued = tokens.issue(
@@ -263,21 +319,11 @@ def member_match(
         session, actor.tenant, matchers, request.raw, today=today, requester=actor.client_id
     )
     decision = found.decision
-    repository.add_request(
-        session,
-        StoredRequest(
-            match_id=decision.id,
-            tenant_id=actor.tenant,
-            client_id=actor.client_id or "",
-            consent=consent_json(consent),
-        ),
+    repository.add_request(session, StoredRequest(**request_row(actor, decision.id, consent)))
+    result: MemberMatchResult | None = refusal_for_new(
+        decision.outcome, decision.reason, found.review_item_id, decision.id
     )
-    result: MemberMatchResult
-    if decision.outcome == Outcome.REVIEW and decision.reason == Reason.MULTIPLE_CERTAIN:
-        result = Refused(MultipleMatches("more than one member is certain"), decision.id)
-    elif decision.outcome == Outcome.REVIEW and found.review_item_id:
-        result = Refused(PendingReview(found.review_item_id, status_path(decision.id)), decision.id)
-    else:
+    if result is None:
         result = _answer_decision(
             session, actor, decision, consent, caller.organization, settings, now, replaces=False
         )
