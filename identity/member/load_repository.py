@@ -9,11 +9,18 @@ column type's own bind processor, so what is stored is exactly what the ORM stor
 - PostgreSQL: `COPY` (psycopg 3) into a temporary staging table of the same column types, then one
   `INSERT ... SELECT` into the real table (so row-level security still checks every row, which
   `COPY` into the table would not allow) with `RETURNING` for the new members' keys.
+
+A large load's blocking keys (about 25 per member) are staged: written to an unindexed temporary
+table as the batches go, then moved into `blocking_key` by one `INSERT ... SELECT ... ORDER BY`
+in the index's own order before the load commits. Inserted batch by batch, each key landed on a
+random page of a primary-key index of tens of millions of rows (the first load's bottleneck); in
+index order the B-tree grows by appending. Same rows, same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from typing import Any, cast
 
 from sqlalchemy import Table, select
@@ -155,9 +162,61 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         _sqlite_insert(session, table, columns, values)
 
 
+_STAGE = "_staged_blocking_key"
+_STAGING = "identity.load.staged_blocking_keys"  # session.info: keys go to _STAGE
+_KEY_COLUMNS = ("tenant_id", "key", "member_pk")
+
+
+@contextmanager
+def staged_blocking_keys(session: Session) -> Iterator[None]:
+    """While open, `insert_blocking_keys` writes to an unindexed temporary table; call
+    `write_staged_blocking_keys` before leaving to move them into `blocking_key`. A failed load
+    rolls back; what was staged is never written (and emptied by the next load that stages)."""
+    names = ", ".join(_KEY_COLUMNS)
+    with closing(_driver(session).cursor()) as cursor:
+        if _is_postgresql(session):
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ON COMMIT DROP AS "
+                f"SELECT {names} FROM {_KEYS.name} WITH NO DATA"
+            )
+        else:  # no declared types: values are kept as given, then typed by blocking_key's
+            cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ({names})")
+        cursor.execute(f"DELETE FROM {_STAGE}")
+    session.info[_STAGING] = True
+    try:
+        yield
+    finally:
+        session.info.pop(_STAGING, None)
+
+
+def write_staged_blocking_keys(session: Session) -> None:
+    """Move the staged keys into `blocking_key`, in its primary key's order (appends to the
+    B-tree instead of random page writes); the staging table is dropped."""
+    names = ", ".join(_KEY_COLUMNS)
+    with closing(_driver(session).cursor()) as cursor:
+        cursor.execute(
+            f"INSERT INTO {_KEYS.name} ({names}) SELECT {names} FROM {_STAGE} ORDER BY {names}"
+        )
+        cursor.execute(f"DROP TABLE {_STAGE}")
+
+
 def insert_blocking_keys(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    # In key order: neighbouring index pages, fewer page visits per row.
-    insert_rows(session, _KEYS, sorted(rows, key=lambda r: (r["key"], r["member_pk"])))
+    """Blocking keys into `blocking_key`, or into the staging table while one is open."""
+    if not rows:
+        return
+    if not session.info.get(_STAGING):
+        # In key order: neighbouring index pages, fewer page visits per row.
+        insert_rows(session, _KEYS, sorted(rows, key=lambda r: (r["key"], r["member_pk"])))
+        return
+    values = [(r["tenant_id"], r["key"], r["member_pk"]) for r in rows]
+    if _is_postgresql(session):
+        copy_sql = f"COPY {_STAGE} ({', '.join(_KEY_COLUMNS)}) FROM STDIN"
+        with closing(_driver(session).cursor()) as cursor, cursor.copy(copy_sql) as copy:
+            for row in values:
+                copy.write_row(row)
+    else:
+        with closing(_driver(session).cursor()) as cursor:
+            cursor.executemany(f"INSERT INTO {_STAGE} VALUES (?, ?, ?)", values)
 
 
 def insert_coverages(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:

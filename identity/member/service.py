@@ -25,7 +25,7 @@ import multiprocessing
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, timedelta
 from enum import StrEnum
@@ -37,7 +37,11 @@ from sqlalchemy.orm import Session
 
 from identity.matching.blocking import BLOCKING_KEYS, INDEX_VERSION, blocking_keys
 from identity.matching.standardize import standardize
-from identity.member.load_repository import tenant_members
+from identity.member.load_repository import (
+    staged_blocking_keys,
+    tenant_members,
+    write_staged_blocking_keys,
+)
 from identity.member.repository import (
     BARE_PERIOD,
     PreparedMember,
@@ -295,12 +299,19 @@ def load_members(
         if len(report.errors) < MAX_REPORTED_ERRORS:
             report.errors.append((name, line, message))
 
+    staging = ExitStack()
+    staged: list[bool] = []  # set once a full batch is written: a large load
+
     def flush() -> None:
         if batch and report.ok:
+            if len(batch) >= batch_size and not staged:
+                # Its blocking keys are staged and go into the index sorted, at the end.
+                staging.enter_context(staged_blocking_keys(session))
+                staged.append(True)
             report.counts.add(upsert_members(session, tenant, batch, known))
         batch.clear()
 
-    with _workers(workers) as mapper:
+    with staging, _workers(workers) as mapper:
         for path in paths:
             report.files.append(str(path))
             outcomes = _in_order(open_source(path, on_bytes, mapper), stored, as_of, mapper)
@@ -328,7 +339,9 @@ def load_members(
                     batch.append(outcome.member)
                     if len(batch) >= batch_size:
                         flush()
-    flush()
+        flush()
+        if staged and report.ok:
+            write_staged_blocking_keys(session)
     if mode is LoadMode.SNAPSHOT and report.ok and not seen:
         # An empty or wrongly chosen file would otherwise end everyone's coverage.
         fail("(snapshot)", 0, "a snapshot with no members would terminate every member")
