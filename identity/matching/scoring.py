@@ -261,31 +261,46 @@ class FellegiSunter:
         from the rows: a level's constants are looked up, its values filled in, and no
         dataclass is made (at tens of candidates these objects were most of a request's
         evidence cost). A test holds the two renderings equal."""
-        models = [(cm.name, cm.constants, cm.evidence(query), cm.evidence) for cm in self._models]
+        # Per comparison, one filled-in template per level met (its constants and the query's
+        # side): a candidate's entry is a copy with its own side, adjustment and weight. The
+        # copy keeps the template's key order, which is the stored order.
+        models = []
+        for cm in self._models:
+            left = cm.evidence(query)
+            templates = {
+                gamma: (
+                    {
+                        "comparison": cm.name,
+                        "gamma": gamma,
+                        "label": label,
+                        "left": left,
+                        "right": None,
+                        "m": m,
+                        "u": u,
+                        "bayes_factor": bayes_factor,
+                        "tf_adjustment": 0.0,
+                        "weight": 0.0,
+                    },
+                    log2_bf,
+                )
+                for gamma, (label, m, u, bayes_factor, log2_bf) in enumerate(cm.constants, -1)
+            }
+            models.append((templates, cm.evidence))
         prior = self.prior_weight
         out = []
         for candidate, gammas, adjustments, weight, probability in zip(
             candidates, scores.gammas, scores.tf, scores.weights, scores.probabilities, strict=True
         ):
             fields = []
-            for (name, constants, left, evidence), gamma, adjustment in zip(
+            for (templates, evidence), gamma, adjustment in zip(
                 models, gammas, adjustments, strict=True
             ):
-                label, m, u, bayes_factor, log2_bf = constants[gamma + 1]
-                fields.append(
-                    {
-                        "comparison": name,
-                        "gamma": gamma,
-                        "label": label,
-                        "left": left,
-                        "right": evidence(candidate),
-                        "m": m,
-                        "u": u,
-                        "bayes_factor": bayes_factor,
-                        "tf_adjustment": adjustment,
-                        "weight": log2_bf + adjustment,
-                    }
-                )
+                template, log2_bf = templates[gamma]
+                entry = template.copy()
+                entry["right"] = evidence(candidate)
+                entry["tf_adjustment"] = adjustment
+                entry["weight"] = log2_bf + adjustment
+                fields.append(entry)
             out.append(
                 {
                     "prior_weight": prior,

@@ -74,10 +74,23 @@ def parse_match_request(body: Any, today: date) -> RawDemographics:
 
 
 def fingerprint(record: StandardRecord) -> str:
-    """sha256 of the standardised input: equal for requests that mean the same person."""
-    return hashlib.sha256(
+    """sha256 of the standardised input: equal for requests that mean the same person.
+
+    A request asks twice (stewards' marks, then its row): the last answer is kept with the very
+    record it was made for (held, so its identity cannot be reused) and given back for it. A
+    thread that finds another's record there computes its own; records are immutable."""
+    global _last_fingerprint
+    last = _last_fingerprint
+    if last is not None and last[0] is record:
+        return last[1]
+    value = hashlib.sha256(
         orjson.dumps(record_as_dict(record), option=orjson.OPT_SORT_KEYS)
     ).hexdigest()
+    _last_fingerprint = (record, value)
+    return value
+
+
+_last_fingerprint: tuple[StandardRecord, str] | None = None
 
 
 def _evidence(query: StandardRecord, resolution: Resolution, policy_version: str) -> dict[str, Any]:
@@ -116,6 +129,11 @@ def _candidate_summary(resolution: Resolution) -> list[dict[str, Any]]:
     names = [name for name, _ in resolution.matcher.ruleset.labels]
     scores = resolution.scores
     weights = [None] * len(resolution.candidates) if scores is None else scores.weights
+    # Most candidates share a row of rule verdicts: its names listed once per distinct row.
+    named: dict[tuple[bool, ...], list[str]] = {}
+    for fired in resolution.fired:
+        if fired not in named:
+            named[fired] = [n for n, f in zip(names, fired, strict=True) if f]
     rows = [
         {
             "member_id": c.member_id,
@@ -123,7 +141,7 @@ def _candidate_summary(resolution: Resolution) -> list[dict[str, Any]]:
             "probability": probability,
             "match_weight": weight,
             "blocking_keys": list(c.matched_keys),
-            "rules_fired": [n for n, f in zip(names, fired, strict=True) if f],
+            "rules_fired": list(named[fired]),
         }
         for c, status, probability, weight, fired in zip(
             resolution.candidates,
