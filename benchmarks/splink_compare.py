@@ -1,6 +1,7 @@
 """Our decision layer against splink alone, with the same model, on the same data.
 
     python -m benchmarks.splink_compare [--members 20000] [--queries 4000] [--latency-queries 200]
+    python -m benchmarks.splink_compare --latency-only --members 1000000 --latency-queries 100
 
 1. Accuracy, side by side, on FEBRL4 (A = master, B = queries, truth from the links) and on the
    synthetic payer set (`identity.synthetic`, a master of `--members` and `--queries` requests):
@@ -21,8 +22,13 @@
    else our best). Each query goes through the three paths in turn, so that all see the same
    load on a shared machine.
 
-Targets are printed beside the figures, never asserted. Everything is built in a temporary
-folder and thrown away; nothing in var/bench/ is touched. accuracy.py's `synthetic` and `febrl4`
+With `--latency-only`, only part 3 runs, against the master the `http` benchmark prepared in
+var/bench/<members>-<seed>/ (its sqlite.db, read only, and the generator's data/), so a 1M master
+is not rebuilt each run; it adds the probabilities of every pair predict_between returned against
+our scorer and our resolution on the same pairs.
+
+Targets are printed beside the figures, never asserted. Everything else is built in a temporary
+folder and thrown away; nothing in var/bench/ is written. accuracy.py's `synthetic` and `febrl4`
 drop their database on return and `run_queries` keeps no per-query result, so their set-up and
 candidate retrieval are repeated here (`synthetic_sample`, `febrl4_sample`, `candidates_for`).
 """
@@ -95,6 +101,34 @@ def _initials(side: str) -> str:
     return f"least({given}, {family}) || greatest({given}, {family})"
 
 
+def _given_initials(side: str) -> str:
+    """The first letters of the given name and its canonical forms, as a list (Bill -> B, W)."""
+    names = f"list_concat([{side}.given], {side}.given_canonicals)"
+    return f"list_transform({names}, lambda x: left(x, 1))"
+
+
+def _partial_dates(side: str) -> str:
+    """blocking.partial_birth_dates in SQL, as a list: the ISO birth date with one part left out
+    (`||` keeps a missing date NULL, where concat() would make it '')."""
+    d = f"{side}.birth_date"
+    year, y3, y4 = f"substr({d}, 1, 4)", f"substr({d}, 3, 1)", f"substr({d}, 4, 1)"
+    month, day = f"substr({d}, 6, 2)", f"substr({d}, 9, 2)"
+    either = f"(least({month}, {day}) || greatest({month}, {day}))"
+    return (
+        f"[left({d}, 8), {year} || '--' || {day}, substr({d}, 1, 3) || '_|' || {either}, "
+        f"'___' || {y4} || '|' || {either}, substr({d}, 1, 2) || least({y3}, {y4}) || "
+        f"greatest({y3}, {y4}) || '~|' || {month} || {day}]"
+    )
+
+
+def _same_partial_date() -> str:
+    return f"list_has_any({_partial_dates('l')}, {_partial_dates('r')})"
+
+
+def _same_given_initial() -> str:
+    return f"list_has_any({_given_initials('l')}, {_given_initials('r')})"
+
+
 # splink's blocking for the real-time path: one rule per blocking key of ours, as far as SQL can
 # say it. Ours also keys names by the phonetic codes of compound parts, earlier family names and
 # nickname canonicals, and skips blocks larger than max_block_size; splink's frame has only the
@@ -112,7 +146,16 @@ SPLINK_KEY_RULES: dict[str, Any] = {
     "dob_initials": f"l.birth_date = r.birth_date and {_initials('l')} = {_initials('r')}",
     "phone": "list_has_any(l.phones, r.phones)",
     "email": block_on("email"),
+    "dob_given_initial": f"l.birth_date = r.birth_date and {_same_given_initial()}",
+    "given_partial_dob": f"l.given_phonetic = r.given_phonetic and {_same_partial_date()}",
+    "family_partial_dob": f"l.family_phonetic = r.family_phonetic and {_same_partial_date()} "
+    f"and {_same_given_initial()}",
 }
+# The rules that give exactly our key's pairs (tests/synthetic/test_splink_realtime_rules.py),
+# the block-size cap aside.
+EXACT_KEY_RULES = frozenset(
+    {"dob_initials", "dob_given_initial", "given_partial_dob", "family_partial_dob"}
+)
 FEBRL3_RULES: list[Any] = [
     block_on("given_phonetic"),
     block_on("family_phonetic"),
@@ -131,6 +174,7 @@ class Sample:
     name: str
     settings: Settings
     queries: list[Query]
+    tenant: str = TENANT
 
 
 def synthetic_sample(members: int, queries: int, seed: int, folder: Path) -> Sample:
@@ -169,10 +213,28 @@ def febrl4_sample(folder: Path) -> Sample:
     return Sample("FEBRL4", settings, queries)
 
 
-def load_master(settings: Settings) -> Master:
+def prebuilt_sample(folder: Path) -> Sample:
+    """The `http` benchmark's prepared master (var/bench/<members>-<seed>/: sqlite.db and the
+    generator's data/), read as it is: nothing is loaded or written."""
+    from benchmarks import TENANT as BENCH_TENANT
+
+    db, data = folder / "sqlite.db", folder / "data"
+    if not db.exists() or not (data / "queries.ndjson").exists():
+        raise SystemExit(f"no prepared master in {folder}: run `python -m benchmarks http` first")
+    settings = Settings(
+        database_url=f"sqlite:///{db}",
+        rules_dir=REPO / "matching_rules",
+        default_tenant=BENCH_TENANT,
+    )
+    duplicates = _duplicates(data / "duplicates.csv")
+    queries = list(_synthetic_queries(data / "queries.ndjson", duplicates))
+    return Sample("synthetic", settings, queries, BENCH_TENANT)
+
+
+def load_master(settings: Settings, tenant: str = TENANT) -> Master:
     """Every member of the index as the service reads it back (the records it scores)."""
     with make_session_factory(make_engine(settings))() as session:
-        return list(master_records(session, TENANT))
+        return list(master_records(session, tenant))
 
 
 def policy_for(sample: Sample, master: Master, trained: bool) -> Policy:
@@ -208,29 +270,32 @@ class Resolved:
 
 
 def candidates_for(
-    session: Session, record: StandardRecord, blocking: BlockingSpec
+    session: Session, record: StandardRecord, blocking: BlockingSpec, tenant: str = TENANT
 ) -> list[Candidate]:
     """Candidate retrieval exactly as run_queries (and the service) does it."""
     return find_candidates(
         session,
-        TENANT,
+        tenant,
         blocking_keys(record, blocking.keys),
         max_block_size=blocking.max_block_size,
         max_candidates=blocking.max_candidates,
     )
 
 
-def resolve_all(sample: Sample, matcher: Matcher) -> list[Resolved]:
-    """Every valid query (one with a name) through blocking and the matcher, keeping each query's
-    candidates and resolution: the pairs splink is given, and our decision per query."""
+def resolve_all(sample: Sample, matcher: Matcher, limit: int | None = None) -> list[Resolved]:
+    """Every valid query (one with a name; the first `limit` of them if given) through blocking
+    and the matcher, keeping each query's candidates and resolution: the pairs splink is given,
+    and our decision per query."""
     blocking = matcher.policy.document.blocking
-    out = []
+    out: list[Resolved] = []
     with make_session_factory(make_engine(sample.settings))() as session:
         for q in sample.queries:
             if not q.raw.names:
                 continue
+            if limit is not None and len(out) >= limit:
+                break
             record = standardize(q.raw)
-            candidates = candidates_for(session, record, blocking)
+            candidates = candidates_for(session, record, blocking, sample.tenant)
             out.append(Resolved(q, record, tuple(candidates), matcher.resolve(record, candidates)))
     return out
 
@@ -810,14 +875,16 @@ def timed_interleaved(
 class OurPath:
     """The service's in-process path for one query: standardise, candidates, resolve."""
 
-    def __init__(self, settings: Settings, matcher: Matcher) -> None:
+    def __init__(self, settings: Settings, matcher: Matcher, tenant: str = TENANT) -> None:
         self.session = make_session_factory(make_engine(settings))()
         self.matcher = matcher
         self.blocking = matcher.policy.document.blocking
+        self.tenant = tenant
 
     def __call__(self, r: Resolved) -> Resolution:
         record = standardize(r.query.raw)
-        return self.matcher.resolve(record, candidates_for(self.session, record, self.blocking))
+        candidates = candidates_for(self.session, record, self.blocking, self.tenant)
+        return self.matcher.resolve(record, candidates)
 
     def close(self) -> None:
         self.session.close()
@@ -887,11 +954,12 @@ def latency_section(
     matcher: Matcher,
     n: int,
     budget_s: float,
+    tenant: str = TENANT,
 ) -> str:
     """Our path and splink's two real-time calls, query by query on the same master."""
     document = matcher.policy.document
     items = resolved[:n]
-    ours = OurPath(settings, matcher)
+    ours = OurPath(settings, matcher, tenant)
     realtime = SplinkRealtime(document, master)
     paths: dict[str, TimedPath] = {
         OURS: ours,
@@ -914,6 +982,8 @@ def latency_section(
         f"enrolled with our best-scored candidate (none for {done - len(timings[PAIR].seconds)} "
         f"queries). "
         + realtime_agreement(items[:done], timings, realtime.records, matcher, document.decision)
+        + " "
+        + between_probabilities(items[:done], timings, realtime.records, matcher)
         + f" Load average before / after: {load_before} / {load_average()} (shared machine: "
         f"timings are noisy)."
     )
@@ -972,6 +1042,51 @@ def realtime_agreement(
     )
 
 
+def between_probabilities(
+    items: Sequence[Resolved],
+    timings: dict[str, Timings],
+    records: dict[str, StandardRecord],
+    matcher: Matcher,
+) -> str:
+    """predict_between's probability on every pair it returned, against our scorer on the same
+    pair, and against our resolution (the service's column path) where we scored it too."""
+    if matcher.scorer is None:
+        return "(the policy has no model: no probabilities to compare)"
+    pairs = shared = differ = widened = 0
+    gap_scorer = gap_resolved = 0.0
+    for r in items:
+        predictions: pd.DataFrame = timings[BETWEEN].results[r.query.query_id]
+        members = [str(m) for m in predictions["unique_id_r"]]
+        theirs = predictions["match_probability"].astype(float).tolist()
+        scored = matcher.scorer.score(r.record, [records[m] for m in members])
+        resolution: Resolution = timings[OURS].results[r.query.query_id]
+        ours = {
+            v.candidate.member_id: (v.probability, v.candidate.record)
+            for v in resolution.verdicts
+            if v.probability is not None
+        }
+        query_widened = resolution.scored_query != r.record
+        for member_id, p, s in zip(members, theirs, scored, strict=True):
+            pairs += 1
+            gap_scorer = max(gap_scorer, abs(s.probability - p))
+            if member_id in ours:
+                probability, judged = ours[member_id]
+                shared += 1
+                gap = abs((probability or 0.0) - p)
+                gap_resolved = max(gap_resolved, gap)
+                if gap > 1e-9:
+                    differ += 1
+                    widened += query_widened or judged != records[member_id]
+    return (
+        f"Probabilities on the same pairs: over all {pairs:,} pairs predict_between returned, "
+        f"the largest |splink − our scorer| is {gap_scorer:.3g}; over the {shared:,} of them our "
+        f"resolution also scored (candidates in both blockings), the largest |splink − ours| is "
+        f"{gap_resolved:.3g}: {differ} pairs differ by more than 1e-9, {widened} of them pairs "
+        f"whose given names the policy's `given_name_equivalences` re-widened before scoring "
+        f"(splink's frame holds the stored canonicals)."
+    )
+
+
 # --- main ---------------------------------------------------------------------------------------
 
 
@@ -995,6 +1110,18 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--latency-budget", type=float, default=300.0, help="seconds at most for the timed queries"
+    )
+    p.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="only the latency part, against the master prepared by `python -m benchmarks http` "
+        "in var/bench/<members>-<seed>/ (read, not rebuilt; see --master)",
+    )
+    p.add_argument(
+        "--master",
+        type=Path,
+        default=None,
+        help="with --latency-only: the prepared folder (default var/bench/<members>-<seed>/)",
     )
     return p
 
@@ -1024,8 +1151,31 @@ def prepared(sample: Sample, trained: bool) -> tuple[Master, Matcher]:
     return master, Matcher(policy)
 
 
+def latency_only(args: argparse.Namespace) -> None:
+    """Part 3 alone, on a prepared master (the default policy, as the service runs it there)."""
+    from benchmarks.load_bench import bench_dir
+
+    folder = args.master or bench_dir(args.members, args.seed)
+    started = time.perf_counter()
+    sample = prebuilt_sample(folder)
+    master = load_master(sample.settings, sample.tenant)
+    matcher = Matcher(find_policy(REPO / "matching_rules", "default"))
+    resolved = resolve_all(sample, matcher, limit=args.latency_queries + 3)
+    _say(
+        f"## splink side by side on the prepared master {folder} ({len(master):,} members; "
+        f"read in {time.perf_counter() - started:.0f} s)\n"
+    )
+    n, budget = args.latency_queries, args.latency_budget
+    text = latency_section(resolved, master, sample.settings, matcher, n, budget, sample.tenant)
+    _say(text + "\n")
+    _say(machine_block(_versions()))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    if args.latency_only:
+        latency_only(args)
+        return
     spec = find_policy(REPO / "matching_rules", "default").document.decision
     model = "model trained on each data set by `identity train`'s code"
     model = model if args.trained else "hand-set model"
