@@ -1,0 +1,136 @@
+"""Building a decision's stored row (evidence, candidate summary, fingerprint) for one or more
+source trees side by side: the part of `/v1/match` that turns a resolution into what is stored.
+
+`python -m benchmarks.evidence_bench --trees ../base,.` makes a synthetic set (3,000 members,
+seed 23), widens each valid query's blocked candidates to 37 (the mean at 1M members) and
+resolves it with the default policy, in a subprocess per tree (PYTHONPATH=tree), rounds taken
+in turns. It reports CPU µs per request, best round, for: the row as `match` builds it (the
+stewards'-marks fingerprint, then `decision_fields`), its parts, and orjson of the JSON columns
+(what the database layer writes). Resolution itself is not timed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks import trees as trees_bench
+
+_CHILD = r"""
+import json, sys, tempfile, time
+from datetime import date
+from pathlib import Path
+import orjson
+from identity.errors import InvalidInput
+from identity.matching.blocking import blocking_keys
+from identity.matching.engine import Candidate, Matcher
+from identity.matching.evidence import candidate_documents
+from identity.matching.policy import find_policy
+from identity.matching.standardize import standardize
+from identity.matching.steward import StewardMark
+from identity.member.sources import read_ndjson
+from identity.resolution import service
+from identity.synthetic import write_dataset
+
+today, wide, count = date(2026, 12, 7), 37, int(sys.argv[1])
+policy = find_policy(Path("matching_rules"), "default")
+paths = write_dataset(Path(tempfile.mkdtemp()), members=3000, queries=count, seed=23,
+                      formats=("ndjson",))
+keys = policy.document.blocking.keys
+members, index = [], {}
+for item in read_ndjson(paths.members_ndjson):
+    record = standardize(item.raw, today=today)
+    for key in blocking_keys(record, keys):
+        index.setdefault(key, []).append(len(members))
+    members.append((item.member_id, record))
+found_by = []
+for line in paths.queries_ndjson.read_text().splitlines():
+    try:
+        raw = service.parse_match_request(json.loads(line)["request"], today)
+    except InvalidInput:
+        continue
+    query = standardize(raw, today=today)
+    found = {}
+    for key in blocking_keys(query, keys):
+        for i in index.get(key, ()):
+            found.setdefault(i, []).append(key.split(":", 1)[0])
+    found_by.append((query, found))
+matcher = Matcher(policy)
+requests = []
+for q, (query, found) in enumerate(found_by):
+    picked, j = dict(found), q + 1
+    while len(picked) < wide and j < q + 60:
+        for i in found_by[j % len(found_by)][1]:
+            picked.setdefault(i, [])
+        j += 1
+    candidates = []
+    for n, (i, matched) in enumerate(sorted(picked.items())[:wide]):
+        member_id, record = members[i]
+        mark = StewardMark(("link", "keep_apart")[i % 2], f"r-{i}") if (i + n) % 29 == 3 else None
+        candidates.append(Candidate(i, member_id, record, tuple(matched), steward=mark))
+    requests.append((query, matcher.resolve(query, tuple(candidates))))
+timings = {"standardize": 0.1, "candidates": 1.0, "decide": 0.5}
+rows = [service.decision_fields("t", q, r, "v", timings) for q, r in requests]
+
+def row(q, r):
+    service.fingerprint(q)
+    service.decision_fields("t", q, r, "v", timings)
+
+def documents(q, r):
+    r.matcher.scorer.documents(r.scored_query, [c.record for c in r.candidates], r.scores)
+
+parts = {
+    "row (fingerprint + decision_fields)": row,
+    "candidate documents": lambda q, r: candidate_documents(r),
+    "of which score documents": documents,
+    "candidate summary": lambda q, r: service._candidate_summary(r),
+}
+out = {}
+for name, fn in parts.items():
+    t0 = time.process_time()
+    for q, r in requests:
+        fn(q, r)
+    out[name] = (time.process_time() - t0) / len(requests) * 1e6
+t0 = time.process_time()
+for f in rows:
+    orjson.dumps(f["evidence"]), orjson.dumps(f["candidates"])
+out["JSON columns serialised (orjson)"] = (time.process_time() - t0) / len(rows) * 1e6
+out["candidates per request"] = sum(len(r.candidates) for _, r in requests) / len(requests)
+print(json.dumps(out))
+"""
+
+
+def run(trees: list[Path], count: int, rounds: int) -> str:
+    best: dict[tuple[Path, str], float] = {}
+    kinds: list[str] = []
+    for _ in range(rounds):
+        for tree in trees:
+            env = {**os.environ, "PYTHONPATH": f"{tree}:{Path.cwd()}"}
+            out = subprocess.run(
+                [sys.executable, "-c", _CHILD, str(count)],
+                env=env,
+                cwd=tree,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            for kind, us in json.loads(out.splitlines()[-1]).items():
+                kinds += [kind] if kind not in kinds else []
+                best[(tree, kind)] = min(best.get((tree, kind), float("inf")), us)
+    title = (
+        f"Building a decision's stored row, CPU µs per request ({count:,} synthetic queries, "
+        f"best of {rounds} rounds taken in turns):"
+    )
+    rows = [(kind, [f"{best[(t, kind)]:.1f}" for t in trees]) for kind in kinds]
+    return trees_bench.table(title, "part", trees, rows)
+
+
+def main() -> None:
+    trees_bench.main("python -m benchmarks.evidence_bench", run, requests=400, rounds=3)
+
+
+if __name__ == "__main__":
+    main()
