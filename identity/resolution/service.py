@@ -74,23 +74,10 @@ def parse_match_request(body: Any, today: date) -> RawDemographics:
 
 
 def fingerprint(record: StandardRecord) -> str:
-    """sha256 of the standardised input: equal for requests that mean the same person.
-
-    A request asks twice (stewards' marks, then its row): the last answer is kept with the very
-    record it was made for (held, so its identity cannot be reused) and given back for it. A
-    thread that finds another's record there computes its own; records are immutable."""
-    global _last_fingerprint
-    last = _last_fingerprint
-    if last is not None and last[0] is record:
-        return last[1]
-    value = hashlib.sha256(
+    """sha256 of the standardised input: equal for requests that mean the same person."""
+    return hashlib.sha256(
         orjson.dumps(record_as_dict(record), option=orjson.OPT_SORT_KEYS)
     ).hexdigest()
-    _last_fingerprint = (record, value)
-    return value
-
-
-_last_fingerprint: tuple[StandardRecord, str] | None = None
 
 
 def _evidence(query: StandardRecord, resolution: Resolution, policy_version: str) -> dict[str, Any]:
@@ -161,14 +148,16 @@ def decision_fields(
     resolution: Resolution,
     policy_version: str,
     timings_ms: dict[str, float],
+    input_fingerprint: str | None = None,
 ) -> dict[str, Any]:
     """A match_decision row's values: a new id, the outcome, candidates and evidence. One
-    definition for a single request and for a bulk batch."""
+    definition for a single request and for a bulk batch. `input_fingerprint`: the query's,
+    when the caller has it already."""
     member = resolution.member
     return {
         "id": str(uuid.uuid4()),
         "tenant_id": tenant,
-        "input_fingerprint": fingerprint(query),
+        "input_fingerprint": input_fingerprint or fingerprint(query),
         "policy_version": policy_version,
         "outcome": resolution.decision.outcome.value,
         "stage": resolution.decision.stage.value,
@@ -223,7 +212,8 @@ def match(
         max_candidates=blocking.max_candidates,
     )
     # What stewards decided about this request and these candidates (remembered decisions).
-    marked = mark_candidates(session, tenant, [(fingerprint(query), found.candidates)], memory)
+    asked = fingerprint(query)
+    marked = mark_candidates(session, tenant, [(asked, found.candidates)], memory)
     candidates = marked[0]
     retrieved = time.perf_counter()
 
@@ -235,7 +225,8 @@ def match(
         "candidates": round((retrieved - standardised) * 1000, 3),
         "decide": round((decided - retrieved) * 1000, 3),
     }
-    decision = MatchDecision(**decision_fields(tenant, query, resolution, policy.version, timings))
+    fields = decision_fields(tenant, query, resolution, policy.version, timings, asked)
+    decision = MatchDecision(**fields)
     # Whether each candidate's coverage is current or ended, and when (former members are found).
     listed = [c.member_id for c in resolution.candidates]
     spec = policy.document.coverage_status
