@@ -124,8 +124,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _render(request, InvalidInput("a value in the request cannot be stored"))
 
     async def unexpected(request: Request, exc: Exception) -> Response:
-        # Only the type: an exception's text can carry submitted values.
-        log.error("unhandled_error", error=type(exc).__name__)
+        # The type, the route's template, the errno of an OSError and where it was raised (code,
+        # never data): an exception's text can carry submitted values, a raw path a member id.
+        route = request.scope.get("route")
+        log.error(
+            "unhandled_error",
+            error=type(exc).__name__,
+            errno=getattr(exc, "errno", None),
+            route=getattr(route, "path", None),
+            raised_at=_raised_at(exc),
+        )
         err = IdentityError("an unexpected error occurred; it has been logged")
         err.status, err.code, err.title = 500, "internal", "Internal error"
         return _render(request, err)
@@ -145,6 +153,18 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, database_down)
     app.add_exception_handler(DataError, unstorable)
     app.add_exception_handler(Exception, unexpected)
+
+
+def _raised_at(exc: BaseException) -> str | None:
+    """`module:function:line` of the frame that raised: where to look, without any value."""
+    tb = exc.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    module = tb.tb_frame.f_globals.get("__name__", "?")
+    return f"{module}:{code.co_name}:{tb.tb_lineno}"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

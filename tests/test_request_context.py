@@ -7,6 +7,9 @@ import json
 import httpx
 import pytest
 
+from identity.app import create_app
+from identity.config import Settings
+from tests.conftest import ServerThread
 from tests.factories import fhir_patient
 
 
@@ -38,3 +41,34 @@ def test_request_id_and_access_log(
     text = json.dumps(lines)
     assert "abc-123" not in text
     assert "Zqxcanary".upper() not in text.upper()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_unexpected_error_is_a_500_logged_by_route_and_place_without_values(
+    settings: Settings, active_policy: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug's 500: problem details for the caller; for the operator the exception's type, errno,
+    the route's template and the frame that raised, never its message or the path's values."""
+    app = create_app(settings)
+
+    def broken(member_id: str) -> None:
+        raise OSError(5, f"cannot read /srv/{member_id}/Zqxcanary")
+
+    app.add_api_route("/v1/broken/{member_id}", broken)
+    with ServerThread(app) as server, httpx.Client(base_url=server.base_url) as http:
+        answer = http.get("/v1/broken/CANARY99")
+    assert answer.status_code == 500
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert "CANARY99" not in answer.text
+    assert "Zqxcanary" not in answer.text
+    [logged] = [
+        json.loads(line)
+        for line in capsys.readouterr().err.splitlines()
+        if line.startswith("{") and '"unhandled_error"' in line
+    ]
+    assert logged["error"] == "OSError"
+    assert logged["errno"] == 5
+    assert logged["route"] == "/v1/broken/{member_id}"
+    assert logged["raised_at"].endswith(":broken:" + str(broken.__code__.co_firstlineno + 1))
+    assert "CANARY99" not in json.dumps(logged)
+    assert "Zqxcanary" not in json.dumps(logged)
