@@ -11,16 +11,12 @@ stewards'-marks fingerprint, then `decision_fields`), its parts, and orjson of t
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from benchmarks import trees as trees_bench
 
 _CHILD = r"""
-import json, sys, tempfile, time
+import inspect, json, sys, tempfile, time
 from datetime import date
 from pathlib import Path
 import orjson
@@ -75,11 +71,14 @@ for q, (query, found) in enumerate(found_by):
 timings = {"standardize": 0.1, "candidates": 1.0, "decide": 0.5}
 rows = [service.decision_fields("t", q, r, "v", timings) for q, r in requests]
 
+# A tree from before decision_fields took the request's fingerprint computes it there again.
+handed = "input_fingerprint" in inspect.signature(service.decision_fields).parameters
+
 def row(q, r):
     asked = service.fingerprint(q)  # a request's, for the stewards' marks, then its row
-    try:
+    if handed:
         service.decision_fields("t", q, r, "v", timings, asked)
-    except TypeError:  # a tree from before decision_fields took it: computed there again
+    else:
         service.decision_fields("t", q, r, "v", timings)
 
 def documents(q, r):
@@ -107,22 +106,7 @@ print(json.dumps(out))
 
 
 def run(trees: list[Path], count: int, rounds: int) -> str:
-    best: dict[tuple[Path, str], float] = {}
-    kinds: list[str] = []
-    for _ in range(rounds):
-        for tree in trees:
-            env = {**os.environ, "PYTHONPATH": f"{tree}:{Path.cwd()}"}
-            out = subprocess.run(
-                [sys.executable, "-c", _CHILD, str(count)],
-                env=env,
-                cwd=tree,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            for kind, us in json.loads(out.splitlines()[-1]).items():
-                kinds += [kind] if kind not in kinds else []
-                best[(tree, kind)] = min(best.get((tree, kind), float("inf")), us)
+    best, kinds = trees_bench.best_of_rounds(trees, rounds, _CHILD, [str(count)])
     title = (
         f"Building a decision's stored row, CPU µs per request ({count:,} synthetic queries, "
         f"best of {rounds} rounds taken in turns):"

@@ -9,10 +9,6 @@ round. What is timed is the parse only: FHIR validation, limits, required elemen
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from benchmarks import trees as trees_bench
@@ -48,20 +44,7 @@ print(json.dumps({"match": timed(parse_match_request, match),
 
 def run(trees: list[Path], count: int, rounds: int) -> str:
     queries = dataset(10_000, 7, 10_000).queries_file
-    best: dict[tuple[Path, str], float] = {}
-    for _ in range(rounds):
-        for tree in trees:
-            env = {**os.environ, "PYTHONPATH": f"{tree}:{Path.cwd()}"}
-            out = subprocess.run(
-                [sys.executable, "-c", _CHILD, str(queries), str(count)],
-                env=env,
-                cwd=tree,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            for kind, us in json.loads(out.splitlines()[-1]).items():
-                best[(tree, kind)] = min(best.get((tree, kind), float("inf")), us)
+    best, _ = trees_bench.best_of_rounds(trees, rounds, _CHILD, [str(queries), str(count)])
     title = (
         f"Parse CPU per body (µs; first {count:,} queries of the 10,000-member set, "
         f"best of {rounds} rounds taken in turns):"

@@ -1,13 +1,43 @@
 """What the benchmarks that compare source trees side by side share: the command line
-(`--trees a,b --requests N --rounds R`) and the table of one row per kind, one column per tree."""
+(`--trees a,b --requests N --rounds R`), a child script run in each tree in turns (best of the
+rounds kept), and the table of one row per kind, one column per tree."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterable
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from benchmarks.machine import machine_block
+
+
+def best_of_rounds(
+    trees: Sequence[Path], rounds: int, child: str, args: Sequence[str]
+) -> tuple[dict[tuple[Path, str], float], list[str]]:
+    """Run `child` (Python source printing a JSON object of kind -> figure as its last line) in
+    each tree, the trees taken in turns for `rounds` rounds: the lowest figure per (tree, kind),
+    and the kinds in the order first seen."""
+    best: dict[tuple[Path, str], float] = {}
+    kinds: list[str] = []
+    for _ in range(rounds):
+        for tree in trees:
+            env = {**os.environ, "PYTHONPATH": f"{tree}:{Path.cwd()}"}
+            out = subprocess.run(
+                [sys.executable, "-c", child, *args],
+                env=env,
+                cwd=tree,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            for kind, figure in json.loads(out.splitlines()[-1]).items():
+                kinds += [kind] if kind not in kinds else []
+                best[(tree, kind)] = min(best.get((tree, kind), float("inf")), figure)
+    return best, kinds
 
 
 def table(
