@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import sys
@@ -11,13 +12,19 @@ import structlog
 
 
 class _CurrentStderr:
-    """Writes to whatever sys.stderr is at the moment of writing (test capture swaps it)."""
+    """Writes to whatever sys.stderr is at the moment of writing (test capture swaps it). A
+    stream that is closed or broken (EBADF, EPIPE) loses the line, never the request that logged
+    it: a request whose access-log line could not be written was answered 500."""
 
     def write(self, text: str) -> int:
-        return sys.stderr.write(text)
+        try:
+            return sys.stderr.write(text)
+        except (OSError, ValueError):  # ValueError: "I/O operation on closed file"
+            return 0
 
     def flush(self) -> None:
-        sys.stderr.flush()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
 
 
 class ExceptionTypeOnly(logging.Filter):

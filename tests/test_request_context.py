@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import httpx
 import pytest
 
 from identity.app import create_app
 from identity.config import Settings
+from identity.logging_setup import get_logger
 from tests.conftest import ServerThread
 from tests.factories import fhir_patient
 
@@ -72,3 +74,35 @@ def test_an_unexpected_error_is_a_500_logged_by_route_and_place_without_values(
     assert logged["raised_at"].endswith(":broken:" + str(broken.__code__.co_firstlineno + 1))
     assert "CANARY99" not in json.dumps(logged)
     assert "Zqxcanary" not in json.dumps(logged)
+
+
+class _ClosedStream:
+    """A log stream gone away under the process (a closed pipe: EBADF)."""
+
+    def write(self, text: str) -> int:
+        raise OSError(9, "Bad file descriptor")
+
+    def flush(self) -> None:
+        raise OSError(9, "Bad file descriptor")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_broken_log_stream_loses_the_line_not_the_request(
+    settings: Settings, active_policy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the full suite: a server still answering after its test's output capture closed
+    wrote a log line into a closed descriptor (EBADF), and the request was answered 500."""
+    app = create_app(settings)
+    log = get_logger("identity.test")
+
+    def logs_then_answers() -> dict[str, bool]:
+        log.warning("something_worth_a_line")
+        return {"answered": True}
+
+    app.add_api_route("/v1/logs-then-answers", logs_then_answers)
+    with ServerThread(app) as server, httpx.Client(base_url=server.base_url) as http:
+        monkeypatch.setattr(sys, "stderr", _ClosedStream())
+        answer = http.get("/v1/logs-then-answers")
+        monkeypatch.undo()
+    assert answer.status_code == 200
+    assert answer.json() == {"answered": True}
