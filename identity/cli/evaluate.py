@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from identity.cli.common import audit_read, fail, open_sessions
 from identity.cli.policy_diff import policy_from_anywhere
@@ -106,8 +106,9 @@ def evaluate(
     if labels is not None:
         if labels != "reviewed" or dataset is not None or requests is not None or truth:
             raise fail("--labels takes `reviewed`, without --dataset, --requests, --truth", 2)
-        evaluation = _reviewed(settings, tenant or settings.default_tenant, policy)
-        _audited(settings, evaluation, "review_item")
+        factory = open_sessions(settings)
+        evaluation = _reviewed(factory, settings, tenant or settings.default_tenant, policy)
+        _audited(factory, evaluation, "review_item")
     elif dataset is not None:
         if requests is not None or truth is not None:
             raise fail("give either --dataset or --requests and --truth", 2)
@@ -124,14 +125,15 @@ def evaluate(
                 typer.secho(problem, fg="red", err=True)
             raise fail("the labelled files are not valid; nothing was evaluated", 2) from exc
         tenant = tenant or settings.default_tenant
-        session = open_sessions(settings)()
+        factory = open_sessions(settings)
+        session = factory()
         try:
             bind_tenant(session, tenant)
             chosen = _tenant_policy(session, settings, tenant, policy)
             evaluation = _run(session, tenant, chosen, labelled, requests.name, progress)
         finally:
             finish(session, commit=False)  # read only: nothing to keep
-        _audited(settings, evaluation, "member")
+        _audited(factory, evaluation, "member")
     typer.echo(render(evaluation))
     swept: Sweep | None = None
     if costs is not None:
@@ -151,11 +153,11 @@ def evaluate(
         typer.echo(f"report: {report}")
 
 
-def _audited(settings: Settings, evaluation: Evaluation, read: str) -> None:
+def _audited(factory: sessionmaker[Session], evaluation: Evaluation, read: str) -> None:
     """A tenant's evaluation read its members (with `--labels reviewed`, its settled review items
     and their evidence): one `evaluation.run` event; the labelled file is the analyst's own."""
     audit_read(
-        open_sessions(settings),
+        factory,
         evaluation.tenant,
         action="evaluation.run",
         read=read,
@@ -163,11 +165,13 @@ def _audited(settings: Settings, evaluation: Evaluation, read: str) -> None:
     )
 
 
-def _reviewed(settings: Settings, tenant: str, ref: str | None) -> Evaluation:
+def _reviewed(
+    factory: sessionmaker[Session], settings: Settings, tenant: str, ref: str | None
+) -> Evaluation:
     """The tenant's settled review items, re-decided under the policy (read only)."""
     from identity.evaluation.reviewed_labels import evaluate_reviewed, reviewed_labels
 
-    session = open_sessions(settings)()
+    session = factory()
     try:
         bind_tenant(session, tenant)
         chosen = _tenant_policy(session, settings, tenant, ref)
