@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, TypeVar
 
-from anyio import CancelScope, CapacityLimiter, to_thread
+from anyio import CancelScope, to_thread
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
@@ -20,11 +20,6 @@ from identity.http_body import PARSED, WITHHELD
 from identity.idempotency.service import IdempotentRequest, fingerprint, parse_key
 
 T = TypeVar("T")
-
-
-def match_limiter(threads: int) -> CapacityLimiter:
-    """The limiter `in_match_thread` shares across a process's requests (made in the lifespan)."""
-    return CapacityLimiter(threads)
 
 
 async def db_session(request: Request) -> AsyncIterator[Session]:
@@ -74,9 +69,10 @@ def _untouched(session: Session) -> bool:
 
 
 async def in_match_thread(request: Request, work: Callable[[], T]) -> T:
-    """`work` in a worker thread, at most `match_threads` at once (the others wait, queued, on
-    the event loop). A match is CPU-bound Python: eight threads taking turns with the GIL did
-    the same work as two, more slowly and with the switching on top."""
+    """`work` in a worker thread, at most `match_threads` at once (the lifespan's
+    `app.state.match_limiter`; the others wait, queued, on the event loop). A match is CPU-bound
+    Python: eight threads taking turns with the GIL did the same work as two, more slowly and
+    with the switching on top."""
     return await to_thread.run_sync(work, limiter=request.app.state.match_limiter)
 
 

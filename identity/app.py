@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -19,7 +20,6 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from identity import __version__, sqlite_checkpoint
-from identity.api_deps import match_limiter
 from identity.audit.endpoints import router as audit_router
 from identity.audit.http import DENIAL_OUTCOMES, audit_denial, counted_only
 from identity.auth.endpoints import OAuthError
@@ -184,7 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.metrics = build_metrics(app.state.session_factory, settings)
         app.state.rate_limiter = choose_rate_limiter(settings)
         app.state.sealer = load_or_create_sealer(settings.data_key_file)
-        app.state.match_limiter = match_limiter(settings.match_threads)
+        app.state.match_limiter = CapacityLimiter(settings.match_threads)  # in_match_thread
         app.state.checkpointer = sqlite_checkpoint.start_for(engine)
         app.state.bulk_worker = None
         if settings.bulk_match_worker:
