@@ -28,6 +28,7 @@ from identity.audit import service as audit
 from identity.audit.http import request_actor
 from identity.auth.dependencies import Matcher
 from identity.bulkmatch import runner, service
+from identity.bulkmatch.repository import RUNNABLE
 from identity.errors import IdentityError, InvalidInput, operation_outcome
 from identity.fhir.bulk_member_match import manifest, parse_envelope, result_parameters
 from identity.fhir.request_schemas import BULK_MEMBER_MATCH_BODY
@@ -93,7 +94,7 @@ def bulk_member_match_status(
     actor = request_actor(request, caller)
     settings = request.app.state.settings
     job = service.status(session, actor, job_id, now=datetime.now(UTC))
-    if job.status in ("queued", "running"):
+    if job.status in RUNNABLE:
         return Response(
             status_code=202,
             headers={

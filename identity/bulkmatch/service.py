@@ -90,8 +90,13 @@ def _own_job(
 
 
 def status(session: Session, actor: Actor, job_id: str, *, now: datetime) -> BulkMatchJob:
+    """The job, its completion manifest read audited. A poll of a job still queued or running
+    discloses no member (only how many are done) and writes nothing: clients poll every few
+    seconds, and on SQLite each poll's audit write would queue behind the worker's batch, which
+    holds the one write lock (a poll answered 503 under load)."""
     job = _own_job(session, actor, job_id, now)
-    _audit(session, actor, "bulk-match.status", job.id)
+    if job.status not in repository.RUNNABLE:
+        _audit(session, actor, "bulk-match.status", job.id)
     return job
 
 

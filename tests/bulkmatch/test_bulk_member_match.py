@@ -178,6 +178,14 @@ def test_polling_answers_202_with_progress_until_done(
         stored = session.get(BulkMatchJob, job_id)
         assert stored is not None
         assert (stored.status, stored.processed) == ("queued", 0)
+        # A poll of a running job writes nothing (no audit row to queue behind the worker).
+        polls = [
+            e.action
+            for e in session.scalars(select(AuditEvent).where(AuditEvent.tenant_id == TENANT))
+            if job_id in e.object_ids
+        ]
+        assert "bulk-match.start" in polls
+        assert "bulk-match.status" not in polls
         inputs = session.scalars(
             select(BulkMatchMember.input).where(BulkMatchMember.job_id == job_id)
         )
