@@ -46,6 +46,7 @@ from identity.health.endpoints import router as health_router
 from identity.http_body import BodyGuard
 from identity.idempotency.sealing import load_or_create_sealer
 from identity.logging_setup import configure_logging, get_logger
+from identity.member import store as member_store
 from identity.member.admin_endpoints import router as member_admin_router
 from identity.observability.endpoints import router as metrics_router
 from identity.observability.metrics import build_metrics
@@ -186,6 +187,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sealer = load_or_create_sealer(settings.data_key_file)
         app.state.match_limiter = CapacityLimiter(settings.match_threads)  # in_match_thread
         app.state.checkpointer = sqlite_checkpoint.start_for(engine)
+        app.state.member_stores = member_store.start_for(
+            engine, app.state.session_factory, settings
+        )
         app.state.bulk_worker = None
         if settings.bulk_match_worker:
             worker = BulkMatchWorker(app.state.session_factory, app.state.matchers, settings)
@@ -199,6 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await run_in_threadpool(app.state.bulk_worker.stop)
         if app.state.webhook_worker is not None:
             await run_in_threadpool(app.state.webhook_worker.stop)
+        await run_in_threadpool(member_store.stop_for, engine, app.state.member_stores)
         app.state.rate_limiter.close()
         if app.state.checkpointer is not None:
             await run_in_threadpool(app.state.checkpointer.stop)

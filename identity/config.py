@@ -60,6 +60,24 @@ class Settings(BaseSettings):
         "more wait their turn. Matching is Python holding the GIL: on few cores, more threads "
         "only take turns with it and add switching",
     )
+    member_store: bool = Field(
+        default=True,
+        description="Answer candidate retrieval from an in-memory copy of each tenant's members' "
+        "blocking keys and features (identity/member/store.py), kept exact by a change number "
+        "that database triggers bump with every member or coverage write; SQL answers until it "
+        "is built and whenever it is not current (false: always SQL)",
+    )
+    member_store_max_members: int = Field(
+        default=2_000_000,
+        ge=0,
+        description="A tenant with more members is answered by SQL (its store would not fit)",
+    )
+    member_store_max_changes: int = Field(
+        default=1000,
+        ge=0,
+        description="Members changed since a tenant's store was built that a request reads into it "
+        "itself; past this the store is rebuilt in the background and SQL answers meanwhile",
+    )
     max_body_bytes: int = 256 * 1024
     max_json_depth: int = Field(
         default=32,

@@ -42,6 +42,7 @@ APP_PRIVILEGES: dict[str, str] = {
     "client_webhook": "SELECT",  # registered by the owner's CLI
     "webhook_delivery": "SELECT, INSERT, UPDATE",  # the outbox: sent or failed, kept
     "rate_limit_bucket": "SELECT, INSERT, UPDATE, DELETE",  # ids only; full buckets deleted
+    "member_change": "SELECT, INSERT",  # appended by migration 0023's triggers, as the writer
     "alembic_version": "SELECT",
     # A view (migration 0021) with its reader's rights: member's and coverage's row-level
     # security apply to it.

@@ -17,7 +17,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from identity.db import in_chunks
 from identity.matching.engine import Candidate
 from identity.matching.record import StandardRecord
-from identity.member import features
+from identity.member import features, store_registry
 from identity.member.load_repository import (
     insert_blocking_keys,
     insert_coverages,
@@ -92,7 +92,7 @@ _ENDS = (
     .scalar_subquery()
     .label("ends")
 )
-_FEATURE_COLUMNS = (_MEMBERS.c.tenant_id, _MEMBERS.c.member_id, _MEMBERS.c.features, _ENDS)
+FEATURE_COLUMNS = (_MEMBERS.c.tenant_id, _MEMBERS.c.member_id, _MEMBERS.c.features, _ENDS)
 # A match's key hits (an index-only read of the blocking keys); the chosen members' features are
 # read after the choice, so the members of oversized blocks (a common family name at 1M members:
 # hundreds of rows a key) are never read or their coverage aggregated.
@@ -121,7 +121,8 @@ _KEY_HITS = select(_NUMBERED_HITS.c.key, _NUMBERED_HITS.c.member_pk).where(
     _NUMBERED_HITS.c.n <= bindparam("per_key")
 )
 # A batch's members by primary key (its key hits are read apart, per key).
-_FEATURE_ROWS = select(_MEMBERS.c.id.label("member_pk"), *_FEATURE_COLUMNS).where(
+# (The in-memory member store reads its rows with this statement too: the same values.)
+MEMBER_ROWS = select(_MEMBERS.c.id.label("member_pk"), *FEATURE_COLUMNS).where(
     _MEMBERS.c.id.in_(bindparam("pks", expanding=True))
 )
 
@@ -513,6 +514,27 @@ def retrieve_candidates(
     wanted = list(keys)
     if not wanted:
         return Retrieved([])
+    snapshot = store_registry.current(session, tenant)
+    if snapshot is not None:
+        found = snapshot.answer(
+            wanted, max_block_size=max_block_size, max_candidates=max_candidates
+        )
+        if found is not None:
+            return found
+    return _retrieved_by_sql(
+        session, tenant, wanted, max_block_size=max_block_size, max_candidates=max_candidates
+    )
+
+
+def _retrieved_by_sql(
+    session: Session,
+    tenant: str,
+    wanted: Sequence[str],
+    *,
+    max_block_size: int,
+    max_candidates: int,
+) -> Retrieved:
+    """`retrieve_candidates` from the database."""
     connection = session.connection()
     hits = connection.execute(
         _HITS, {"tenant": tenant, "keys": wanted, "limit": max_block_size * len(wanted) + 1}
@@ -528,7 +550,7 @@ def retrieve_candidates(
     # By primary key alone: with the member's `tenant_id = ?` as well, SQLite's planner may walk
     # the tenant's (tenant_id, member_id) index instead, reading every member. The tenant is
     # checked on the rows instead (the keys above were already tenant-scoped).
-    records, ends = _decoded(session, connection.execute(_FEATURE_ROWS, {"pks": chosen}), tenant)
+    records, ends = _decoded(session, connection.execute(MEMBER_ROWS, {"pks": chosen}), tenant)
     return Retrieved(_candidates(chosen, names_by_member, records), ends)
 
 
@@ -567,16 +589,17 @@ def _decoded(
             unread.append(r.member_pk)
         else:
             records[r.member_pk] = (r.member_id, record)
-        ends[r.member_id] = (
-            []
-            if r.ends is None
-            else [date.fromisoformat(e) if e else None for e in r.ends.split(",")]
-        )
+        ends[r.member_id] = parse_ends(r.ends)
     for chunk in in_chunks(unread):
         records.update(
             _records(session.connection().execute(_CANDIDATE_ROWS, {"pks": chunk}), tenant)
         )
     return records, ends
+
+
+def parse_ends(ends: str | None) -> list[date | None]:
+    """Coverage end dates as `MEMBER_ROWS` reads them ("" an open period, NULL none on file)."""
+    return [] if ends is None else [date.fromisoformat(e) if e else None for e in ends.split(",")]
 
 
 def _records(rows: Iterable[Row[Any]], tenant: str) -> dict[int, tuple[str, StandardRecord]]:
@@ -632,7 +655,48 @@ def retrieve_candidates_many(
     The keys of every query are read together, each capped at max_block_size + 1 rows (enough to
     tell an oversized key). A query whose own read would have hit `find_candidates`' row limit
     (its keys' true sizes add up past it, which takes an oversized key) is answered by
-    `find_candidates` itself, since which rows that limit keeps is the database's choice."""
+    `find_candidates` itself, since which rows that limit keeps is the database's choice.
+
+    With a current in-memory member store, each query is answered from it (the ones it cannot
+    answer exactly from the database, as one batch)."""
+    snapshot = store_registry.current(session, tenant)
+    if snapshot is None:
+        return _retrieved_many_by_sql(
+            session,
+            tenant,
+            keys_per_query,
+            max_block_size=max_block_size,
+            max_candidates=max_candidates,
+        )
+    answers = [
+        snapshot.answer(list(keys), max_block_size=max_block_size, max_candidates=max_candidates)
+        if keys
+        else Retrieved([])
+        for keys in keys_per_query
+    ]
+    unanswered = [i for i, found in enumerate(answers) if found is None]
+    if unanswered:
+        by_sql = _retrieved_many_by_sql(
+            session,
+            tenant,
+            [keys_per_query[i] for i in unanswered],
+            max_block_size=max_block_size,
+            max_candidates=max_candidates,
+        )
+        for i, found in zip(unanswered, by_sql, strict=True):
+            answers[i] = found
+    return [found for found in answers if found is not None]
+
+
+def _retrieved_many_by_sql(
+    session: Session,
+    tenant: str,
+    keys_per_query: Sequence[Sequence[str]],
+    *,
+    max_block_size: int,
+    max_candidates: int,
+) -> list[Retrieved]:
+    """`retrieve_candidates_many` from the database."""
     wanted_all = sorted({k for keys in keys_per_query for k in keys})
     per_key: dict[str, list[int]] = defaultdict(list)
     connection = session.connection()  # prebuilt Core statements: no ORM compile per chunk
@@ -668,7 +732,7 @@ def retrieve_candidates_many(
     records: dict[int, tuple[str, StandardRecord]] = {}
     ends: dict[str, list[date | None]] = {}
     for pks in in_chunks(needed):
-        decoded, read = _decoded(session, connection.execute(_FEATURE_ROWS, {"pks": pks}), tenant)
+        decoded, read = _decoded(session, connection.execute(MEMBER_ROWS, {"pks": pks}), tenant)
         records.update(decoded)
         ends.update(read)
 
@@ -676,10 +740,10 @@ def retrieve_candidates_many(
     for keys, found in zip(keys_per_query, chosen_per_query, strict=True):
         if found is None:
             answers.append(
-                retrieve_candidates(
+                _retrieved_by_sql(
                     session,
                     tenant,
-                    keys,
+                    list(keys),
                     max_block_size=max_block_size,
                     max_candidates=max_candidates,
                 )

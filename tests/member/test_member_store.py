@@ -1,0 +1,294 @@
+"""The in-memory member store (identity/member/store.py) answers candidate retrieval exactly as
+SQL does: on random queries over synthetic members, and on the next request after every kind of
+member or coverage write (read into the store's overlay, or rebuilt in the background when they
+are many), on both databases. A write rolled back changes nothing; every writer of blocking keys
+also writes the member row, so migration 0023's member trigger logs each key change."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from identity.audit.actor import Actor
+from identity.db import tenant_transaction
+from identity.member import lifecycle
+from identity.member import store_repository as store_sql
+from identity.member.erase import erase_members
+from identity.member.repository import Retrieved, _retrieved_by_sql, retrieve_candidates_many
+from identity.member.service import load_members
+from identity.member.store import MemberStores, Snapshot
+from identity.models import BlockingKey
+from identity.synthetic import write_dataset
+from tests.conftest import TENANT
+
+ACTOR = Actor(tenant=TENANT, client_id="ops", request_id=None)
+TODAY = date(2026, 12, 1)
+# (max_block_size, max_candidates): the default policy's sizes, and sizes small enough that
+# keys are oversized and some queries pass the SQL read's row limit.
+SIZES = [(500, 50), (3, 5)]
+MAX_CHANGES = 30
+
+
+@pytest.fixture
+def members(tmp_path: Path) -> list[bytes]:
+    paths = write_dataset(tmp_path / "syn", members=1200, queries=1, seed=14, formats=("ndjson",))
+    return paths.members_ndjson.read_bytes().splitlines()
+
+
+@pytest.fixture
+def stores(
+    sessions: sessionmaker[Session], members: list[bytes], tmp_path: Path
+) -> Iterator[MemberStores]:
+    _load(sessions, tmp_path / "all.ndjson", members)
+    made = MemberStores(sessions, max_members=10**6, max_changes=MAX_CHANGES)
+    made.start(prime=False)
+    assert made.rebuild(TENANT) is not None
+    yield made
+    made.stop()
+
+
+def _load(
+    sessions: sessionmaker[Session], path: Path, lines: Sequence[bytes], batch_size: int = 1000
+) -> None:
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    with tenant_transaction(sessions, TENANT) as session:
+        report = load_members(session, TENANT, [path], as_of=TODAY, batch_size=batch_size)
+        assert report.ok, report.errors[:3]
+
+
+def _keys_by_member(session: Session) -> dict[int, set[str]]:
+    found: dict[int, set[str]] = defaultdict(set)
+    rows = session.execute(
+        select(BlockingKey.member_pk, BlockingKey.key).where(BlockingKey.tenant_id == TENANT)
+    )
+    for pk, key in rows:
+        found[pk].add(key)
+    return found
+
+
+def _queries(keys: dict[int, set[str]], rng: random.Random, n: int, about: Sequence[int] = ()):
+    """Perturbed members' keys: some dropped, another member's added, an unknown one."""
+    pks = sorted(keys)
+    queries: list[list[str]] = []
+    for i in range(n):
+        a = about[i % len(about)] if about else rng.choice(pks)
+        b = rng.choice(pks)
+        own = [k for k in sorted(keys.get(a, ())) if rng.random() > 0.3]
+        other = rng.sample(sorted(keys[b]), min(2, len(keys[b])))
+        queries.append([*own, *other, f"dob:1899-01-{i % 28 + 1:02d}"])
+    return queries
+
+
+def _same_as_sql(session: Session, snapshot: Snapshot, queries: Sequence[list[str]]) -> int:
+    """Asserts each query the snapshot answers is answered as by SQL; the ones it declines must
+    be past the SQL read's row limit. Returns how many it answered."""
+    answered = 0
+    for max_block_size, max_candidates in SIZES:
+        for keys in queries:
+            mine = snapshot.answer(
+                keys, max_block_size=max_block_size, max_candidates=max_candidates
+            )
+            if mine is None:
+                hits = session.scalar(
+                    select(func.count()).where(
+                        BlockingKey.tenant_id == TENANT, BlockingKey.key.in_(keys)
+                    )
+                )
+                assert hits is not None
+                assert hits > max_block_size * len(keys) + 1
+                continue
+            sql = _retrieved_by_sql(
+                session,
+                TENANT,
+                keys,
+                max_block_size=max_block_size,
+                max_candidates=max_candidates,
+            )
+            assert mine == sql, keys
+            answered += 1
+    return answered
+
+
+def _current(stores: MemberStores, sessions: sessionmaker[Session]) -> tuple[Snapshot, int]:
+    with tenant_transaction(sessions, TENANT) as session:
+        snapshot = stores.current(session, TENANT)
+        number = store_sql.change_number(session.connection(), TENANT)
+    assert snapshot is not None
+    assert snapshot.number == number
+    return snapshot, number
+
+
+def test_random_queries_are_answered_as_by_sql(
+    stores: MemberStores, sessions: sessionmaker[Session]
+) -> None:
+    rng = random.Random(1)
+    with tenant_transaction(sessions, TENANT) as session:
+        snapshot = stores.current(session, TENANT)
+        assert snapshot is not None
+        assert snapshot.members == 1200
+        keys = _keys_by_member(session)
+        queries = _queries(keys, rng, 300)
+        answered = _same_as_sql(session, snapshot, queries)
+        assert answered > 450  # most are answered from memory
+        # The batch path answers from the store too, as SQL would one by one.
+        batch = retrieve_candidates_many(
+            session, TENANT, queries[:50], max_block_size=3, max_candidates=5
+        )
+        one_by_one = [
+            _retrieved_by_sql(session, TENANT, q, max_block_size=3, max_candidates=5)
+            for q in queries[:50]
+        ]
+        assert batch == one_by_one
+
+
+def _patients(lines: Sequence[bytes]) -> list[bytes]:
+    return [line for line in lines if b'"resourceType":"Patient"' in line]
+
+
+def _changed_family(line: bytes, family: str) -> bytes:
+    patient = orjson.loads(line)
+    patient["name"][0]["family"] = family
+    return orjson.dumps(patient)
+
+
+def _member_id(line: bytes) -> str:
+    patient = orjson.loads(line)
+    return str(patient["identifier"][0]["value"])
+
+
+def _after_write(
+    stores: MemberStores,
+    sessions: sessionmaker[Session],
+    before: Snapshot,
+    keys_before: dict[int, set[str]],
+    *,
+    rebuilt: bool = False,
+) -> Snapshot:
+    """The next request's snapshot answers as SQL does, about the members whose keys changed
+    (each of which the change log names) and at random."""
+    with tenant_transaction(sessions, TENANT) as session:
+        number = store_sql.change_number(session.connection(), TENANT)
+        assert number > before.number
+        logged = store_sql.changed_members(
+            session.connection(), TENANT, before.number, number, 10**6
+        )
+        keys_after = _keys_by_member(session)
+    assert logged is not None
+    moved = {
+        pk
+        for pk in keys_before.keys() | keys_after.keys()
+        if keys_before.get(pk) != keys_after.get(pk)
+    }
+    assert moved <= logged  # no key changes without its member's row
+    if rebuilt:
+        with tenant_transaction(sessions, TENANT) as session:
+            assert stores.current(session, TENANT) is None  # too many: SQL, and a rebuild
+        assert stores.wait_idle(60)
+    snapshot, _ = _current(stores, sessions)
+    assert snapshot.number == number
+    assert (snapshot.overlay == {}) == rebuilt  # read into the overlay, or rebuilt
+    about = sorted(logged)
+    rng = random.Random(number)
+    queries = _queries(keys_after, rng, 60, about) + [
+        sorted(keys_before.get(pk, ())) for pk in about
+    ]
+    queries += _queries(keys_after, rng, 60)
+    with tenant_transaction(sessions, TENANT) as session:
+        assert _same_as_sql(session, snapshot, [q for q in queries if q]) > 0
+    return snapshot
+
+
+def _keys_now(sessions: sessionmaker[Session]) -> dict[int, set[str]]:
+    with tenant_transaction(sessions, TENANT) as session:
+        return _keys_by_member(session)
+
+
+def test_every_write_is_seen_on_the_next_request(
+    stores: MemberStores, sessions: sessionmaker[Session], members: list[bytes], tmp_path: Path
+) -> None:
+    snapshot, _ = _current(stores, sessions)
+    patients = _patients(members)
+
+    # A delta load: changed names (new keys), and a new member.
+    keys = _keys_now(sessions)
+    changed = [_changed_family(line, f"Quarrington{i}") for i, line in enumerate(patients[:3])]
+    newcomer = _changed_family(patients[3], "Newcomb").replace(
+        _member_id(patients[3]).encode(), b"M100000001"
+    )
+    _load(sessions, tmp_path / "delta.ndjson", [*changed, newcomer])
+    snapshot = _after_write(stores, sessions, snapshot, keys)
+
+    # A termination and a reinstatement (coverage rows only).
+    keys = _keys_now(sessions)
+    with tenant_transaction(sessions, TENANT) as session:
+        lifecycle.terminate(session, ACTOR, _member_id(patients[5]), TODAY)
+    snapshot = _after_write(stores, sessions, snapshot, keys)
+    keys = _keys_now(sessions)
+    with tenant_transaction(sessions, TENANT) as session:
+        lifecycle.reinstate(session, ACTOR, _member_id(patients[5]), TODAY)
+    snapshot = _after_write(stores, sessions, snapshot, keys)
+
+    # An erasure: keys dropped, the record emptied.
+    keys = _keys_now(sessions)
+    with tenant_transaction(sessions, TENANT) as session:
+        erase_members(session, ACTOR, [_member_id(patients[6])], datetime.now(UTC))
+    snapshot = _after_write(stores, sessions, snapshot, keys)
+
+    # A write rolled back changes neither the number nor the snapshot.
+    with tenant_transaction(sessions, TENANT) as session:
+        lifecycle.terminate(session, ACTOR, _member_id(patients[7]), TODAY)
+        session.rollback()
+    same, _ = _current(stores, sessions)
+    assert same is snapshot
+
+    # A large staged load (batches of 10: its keys staged, then moved at the end): more members
+    # than a request reads itself, so the store is rebuilt in the background.
+    keys = _keys_now(sessions)
+    renamed = [_changed_family(line, f"Staged{i}") for i, line in enumerate(patients[10:60])]
+    _load(sessions, tmp_path / "large.ndjson", renamed, batch_size=10)
+    _after_write(stores, sessions, snapshot, keys, rebuilt=True)
+
+
+def test_the_change_log_is_in_the_writers_transaction(
+    sessions: sessionmaker[Session], members: list[bytes], tmp_path: Path
+) -> None:
+    """Every member and coverage row written is logged; a rolled-back load logs nothing."""
+    with tenant_transaction(sessions, TENANT) as session:
+        assert store_sql.change_number(session.connection(), TENANT) == 0
+    path = tmp_path / "m.ndjson"
+    path.write_bytes(b"".join(line + b"\n" for line in _patients(members)[:20]))
+    with tenant_transaction(sessions, TENANT) as session:
+        load_members(session, TENANT, [path], as_of=TODAY)
+        assert store_sql.change_number(session.connection(), TENANT) > 0
+        session.rollback()
+    with tenant_transaction(sessions, TENANT) as session:
+        assert store_sql.change_number(session.connection(), TENANT) == 0
+    _load(sessions, tmp_path / "m2.ndjson", _patients(members)[:20])
+    with tenant_transaction(sessions, TENANT) as session:
+        number = store_sql.change_number(session.connection(), TENANT)
+        logged = store_sql.changed_members(session.connection(), TENANT, 0, number, 10**6)
+        assert logged is not None
+        assert len(logged) == 20
+        assert store_sql.change_number(session.connection(), "another-payer") == 0
+
+
+def test_a_tenant_over_the_size_bound_is_answered_by_sql(
+    sessions: sessionmaker[Session], members: list[bytes], tmp_path: Path
+) -> None:
+    _load(sessions, tmp_path / "m.ndjson", _patients(members)[:30])
+    small = MemberStores(sessions, max_members=29, max_changes=MAX_CHANGES)
+    assert small.rebuild(TENANT) is None
+    with tenant_transaction(sessions, TENANT) as session:
+        assert small.current(session, TENANT) is None
+        found = _retrieved_by_sql(
+            session, TENANT, ["dob:1899-01-01"], max_block_size=10, max_candidates=5
+        )
+    assert found == Retrieved([])
