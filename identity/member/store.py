@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,19 +49,32 @@ log = get_logger("identity.member_store")
 
 
 class _Texts:
-    """Many texts (or None) in one bytes blob with offsets: a few bytes of overhead a text."""
+    """Many texts (or None) in one byte buffer with offsets: a few bytes of overhead a text.
+    Filled by `add` during a build (no Python object per text kept), read by index."""
 
-    __slots__ = ("_blob", "_offsets")
+    __slots__ = ("_blob", "_ends", "_offsets")
 
-    def __init__(self, values: Iterable[str | None]) -> None:
-        encoded = [b"\xff" if v is None else v.encode() for v in values]  # 0xff: never UTF-8
-        self._blob = b"".join(encoded)
-        self._offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-        np.cumsum([len(e) for e in encoded], out=self._offsets[1:])
+    _NONE = b"\xff"  # never valid UTF-8: stands for NULL
+
+    def __init__(self) -> None:
+        self._blob = bytearray()
+        self._ends = array("q")
+        self._offsets = np.zeros(1, dtype=np.int64)
+
+    def add(self, value: str | None) -> None:
+        self._blob += self._NONE if value is None else value.encode()
+        self._ends.append(len(self._blob))
+
+    def done(self) -> _Texts:
+        self._offsets = np.concatenate(
+            [np.zeros(1, dtype=np.int64), np.frombuffer(self._ends, dtype=np.int64)]
+        )
+        self._ends = array("q")
+        return self
 
     def __getitem__(self, i: int) -> str | None:
         raw = self._blob[self._offsets[i] : self._offsets[i + 1]]
-        return None if raw == b"\xff" else raw.decode()
+        return None if raw == self._NONE else raw.decode()
 
     @property
     def nbytes(self) -> int:
@@ -204,8 +218,9 @@ def build(
     connection: Connection, tenant: str, number: int, cancelled: Callable[[], bool] = bool
 ) -> Snapshot:
     """The tenant's snapshot from one read transaction that saw change number `number`."""
-    hashes: list[int] = []
-    key_pks: list[int] = []
+    # array("q"), not lists: a list of 25M ints holds ~1 GB of int objects at its peak.
+    hashes = array("q")
+    key_pks = array("q")
     last: str | None = None
     h = 0
     distinct = 0
@@ -218,36 +233,32 @@ def build(
                 distinct += 1
             hashes.append(h)
             key_pks.append(pk)
-    hash_array = np.array(hashes, dtype=np.int64)
+    order = np.argsort(np.frombuffer(hashes, dtype=np.int64), kind="stable")
+    # (keys came in key order, each key's members sorted: the stable sort keeps them so)
+    hash_array = np.frombuffer(hashes, dtype=np.int64)[order]
     del hashes
-    pk_array = np.array(key_pks, dtype=np.int64)
-    del key_pks
-    order = np.argsort(hash_array, kind="stable")  # keys came in key order, members sorted
-    hash_array = hash_array[order]
-    pk_array = pk_array[order]
-    del order
+    pk_array = np.frombuffer(key_pks, dtype=np.int64)[order]
+    del key_pks, order
     if len(hash_array) and int(np.count_nonzero(np.diff(hash_array))) + 1 != distinct:
         raise HashCollision(tenant)
-    pks: list[int] = []
-    ids: list[str] = []
-    texts: list[str | None] = []
-    ends: list[str | None] = []
+    pks = array("q")
+    ids, texts, ends = _Texts(), _Texts(), _Texts()
     for batch in sql.all_members(connection, tenant):
         if cancelled():
             raise Cancelled
         for r in batch:
             pks.append(r.member_pk)
-            ids.append(r.member_id)
-            texts.append(r.features)
-            ends.append(r.ends)
+            ids.add(r.member_id)
+            texts.add(r.features)
+            ends.add(r.ends)
     return Snapshot(
         number,
         hash_array,
         pk_array,
-        np.array(pks, dtype=np.int64),
-        _Texts(ids),
-        _Texts(texts),
-        _Texts(ends),
+        np.frombuffer(pks, dtype=np.int64).copy(),
+        ids.done(),
+        texts.done(),
+        ends.done(),
     )
 
 
