@@ -5,8 +5,9 @@ source trees side by side: the part of `/v1/match` that turns a resolution into 
 seed 23), widens each valid query's blocked candidates to 37 (the mean at 1M members) and
 resolves it with the default policy, in a subprocess per tree (PYTHONPATH=tree), rounds taken
 in turns. It reports CPU µs per request, best round, for: the row as `match` builds it (the
-stewards'-marks fingerprint, then `decision_fields`), its parts, and orjson of the JSON columns
-(what the database layer writes). Resolution itself is not timed.
+stewards'-marks fingerprint, then `decision_fields`), its parts, orjson of the JSON columns
+(what the database layer writes), a read's parse + render + serialise of the evidence, and the
+stored evidence's size in bytes. Resolution itself is not timed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ import orjson
 from identity.errors import InvalidInput
 from identity.matching.blocking import blocking_keys
 from identity.matching.engine import Candidate, Matcher
-from identity.matching.evidence import candidate_documents
+try:  # a tree from before the compact layout builds documents; one after it, compact rows
+    from identity.matching.evidence import candidate_documents as candidate_evidence
+    render = None
+except ImportError:
+    from identity.matching.evidence import compact_candidates as candidate_evidence
+    from identity.matching.evidence_render import render_evidence as render
 from identity.matching.policy import find_policy
 from identity.matching.standardize import standardize
 from identity.matching.steward import StewardMark
@@ -81,13 +87,9 @@ def row(q, r):
     else:
         service.decision_fields("t", q, r, "v", timings)
 
-def documents(q, r):
-    r.matcher.scorer.documents(r.scored_query, [c.record for c in r.candidates], r.scores)
-
 parts = {
     "row (fingerprint + decision_fields)": row,
-    "candidate documents": lambda q, r: candidate_documents(r),
-    "of which score documents": documents,
+    "candidate evidence (documents, or compact)": lambda q, r: candidate_evidence(r),
     "candidate summary": lambda q, r: service._candidate_summary(r),
 }
 out = {}
@@ -100,6 +102,16 @@ t0 = time.process_time()
 for f in rows:
     orjson.dumps(f["evidence"]), orjson.dumps(f["candidates"])
 out["JSON columns serialised (orjson)"] = (time.process_time() - t0) / len(rows) * 1e6
+# A read of GET /v1/matches/{id}: the stored column parsed, rendered (full documents are shown
+# as stored) and serialised again.
+stored = [orjson.dumps(f["evidence"]) for f in rows]
+t0 = time.process_time()
+for b in stored:
+    doc = orjson.loads(b)
+    orjson.dumps(doc if render is None else render(doc))
+out["read: parse + render + serialise evidence"] = (time.process_time() - t0) / len(rows) * 1e6
+out["stored evidence bytes, mean"] = sum(map(len, stored)) / len(stored)
+out["stored evidence bytes, max"] = max(map(len, stored))
 out["candidates per request"] = sum(len(r.candidates) for _, r in requests) / len(requests)
 print(json.dumps(out))
 """

@@ -58,7 +58,7 @@ def _request_writes(session: Session, policy: str, n: int) -> None:
         member_id=None,
         probability=0.01,
         candidates=[],
-        evidence=EVIDENCE,
+        stored_evidence=EVIDENCE,
         timings_ms={},
     )
     group_commit.stage(session)

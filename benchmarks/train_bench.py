@@ -153,7 +153,7 @@ def prepare_database(data: Dataset, reload: bool, rules_dir: Path) -> str:
                 member_id=None,
                 probability=None,
                 candidates=[],
-                evidence={"query": record_as_dict(record)},
+                stored_evidence={"query": record_as_dict(record)},
                 timings_ms={},
             )
             for query_id, record, _ in queries

@@ -180,7 +180,7 @@ def _add_items(sessions: sessionmaker[Session], policy_version: str) -> None:
                 stage="probabilistic",
                 reason="review-band",
                 candidates=[],
-                evidence={},
+                stored_evidence={},
                 timings_ms={},
             )
             session.add(decision)

@@ -53,7 +53,7 @@ def _decision(
         reason="test",
         member_id=extra.get("member"),
         candidates=[],
-        evidence={},
+        stored_evidence={},
         timings_ms={},
     )
     session.add(row)

@@ -39,6 +39,7 @@ from identity.fhir.demographics import (
     to_raw,
 )
 from identity.matching.decision import Outcome, Status
+from identity.matching.evidence_render import candidate_facts
 from identity.matching.policy import DecisionSpec
 from identity.matching.record import RawDemographics
 from identity.models import MatchDecision
@@ -194,7 +195,7 @@ def grade_candidates(decision: MatchDecision, spec: DecisionSpec) -> list[Graded
     `spec` must be the decision's own policy's (the thresholds the decision was made under)."""
     graded = [
         g
-        for c in decision.evidence.get("candidates", [])
+        for c in candidate_facts(decision.stored_evidence)
         if (g := _grade(c, decision, spec)) is not None
     ]
     return sorted(graded, key=lambda g: (_GRADE_ORDER[g.grade], -(g.score or 0.0), g.member_id))

@@ -1,35 +1,47 @@
-"""A resolution's per-candidate evidence documents, built from its columns.
+"""A resolution's candidates as a decision stores them: compact, built from its columns.
 
-The stored document of each candidate is what `CandidateVerdict.evidence()` renders; building it
-through the verdicts makes a RuleResult per rule and a FieldScore per comparison per candidate
-only to turn each back into a dict. Here each part is filled in straight from the rows the
-matcher computed (rule verdicts, levels, weights). A test holds the two equal on the synthetic
-benchmark, key order included: the stored bytes must not change.
+The document `GET /v1/matches/{id}` shows has, per candidate, what `CandidateVerdict.evidence()`
+renders (every rule's verdict, every comparison's level with its m, u, weight and both sides) and
+its record: about 3.3 KB a candidate, mostly repeated. Stored is what it is made from (layout 1,
+`identity.matching.evidence_render`): the rule labels and the levels met once, per candidate the
+rules that fired, its gammas and weights and its record. `evidence_render` renders the document
+back; a test holds it equal to the verdicts' documents byte for byte on the synthetic benchmark.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from identity.matching.record import record_as_dict
+
 if TYPE_CHECKING:
     from identity.matching.engine import Resolution
 
 
-def candidate_documents(resolution: Resolution) -> list[dict[str, Any]]:
-    """One evidence document per candidate, in the resolution's order."""
-    matcher, scores = resolution.matcher, resolution.scores
-    candidates = resolution.candidates
-    labels = matcher.ruleset.labels
-    scored: list[dict[str, Any] | None] = [None] * len(candidates)
-    if matcher.scorer is not None and scores is not None:
-        records = [c.record for c in candidates]
-        scored = list(matcher.scorer.documents(resolution.scored_query, records, scores))
-    # Most candidates share a row of rule verdicts (none fired): one list per distinct row.
-    rules: dict[tuple[bool, ...], list[dict[str, Any]]] = {}
-    out = []
+def compact_candidates(resolution: Resolution) -> dict[str, Any]:
+    """The stored form of a decision's candidates (`evidence_render.LAYOUT`): the rule labels
+    once; the score evidence every candidate shares once (prior weight, per comparison the
+    query's side and the levels met); per candidate its member id, status, blocking keys, the
+    indices of the rules that fired, [match weight, probability, gammas(, tf adjustments when
+    any is not 0)] or null, guards, steward mark and record. About a third of the documents'
+    size, and cheaper to build: no per-field entry is made."""
+    matcher, scores, scorer = resolution.matcher, resolution.scores, resolution.matcher.scorer
+    out: dict[str, Any] = {"rules": [[name, kind] for name, kind in matcher.ruleset.labels]}
+    scored: list[list[Any] | None] = [None] * len(resolution.candidates)
+    if scorer is not None and scores is not None:
+        out["scoring"] = scorer.compact(resolution.scored_query, scores)
+        scored = [
+            [weight, probability, gammas, tf] if any(tf) else [weight, probability, gammas]
+            for weight, probability, gammas, tf in zip(
+                scores.weights, scores.probabilities, scores.gammas, scores.tf, strict=True
+            )
+        ]
+    # Most candidates share a row of rule verdicts (none fired): its indices listed once.
+    indices: dict[tuple[bool, ...], list[int]] = {}
+    rows = []
     for i, (candidate, status, fired, score, mark) in enumerate(
         zip(
-            candidates,
+            resolution.candidates,
             resolution.statuses,
             resolution.fired,
             scored,
@@ -37,23 +49,21 @@ def candidate_documents(resolution: Resolution) -> list[dict[str, Any]]:
             strict=True,
         )
     ):
-        document: dict[str, Any] = {
+        fired_at = indices.get(fired)
+        if fired_at is None:
+            fired_at = indices[fired] = [j for j, f in enumerate(fired) if f]
+        row: dict[str, Any] = {
             "member_id": candidate.member_id,
             "status": status.value,
             "blocking_keys": list(candidate.matched_keys),
-            "rules": rules.get(fired) or rules.setdefault(fired, _rules(labels, fired)),
+            "fired": fired_at,
             "score": score,
         }
         if i == resolution.guarded and resolution.guard_checks:
-            document["guards"] = [g.as_dict() for g in resolution.guard_checks]
+            row["guards"] = [g.as_dict() for g in resolution.guard_checks]
         if mark is not None:
-            document["steward_decision"] = mark.as_dict()
-        out.append(document)
+            row["steward_decision"] = mark.as_dict()
+        row["record"] = record_as_dict(candidate.record)
+        rows.append(row)
+    out["candidates"] = rows
     return out
-
-
-def _rules(labels: tuple[tuple[str, str], ...], fired: tuple[bool, ...]) -> list[dict[str, Any]]:
-    return [
-        {"rule": name, "kind": kind, "fired": f}
-        for (name, kind), f in zip(labels, fired, strict=True)
-    ]

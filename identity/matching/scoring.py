@@ -254,59 +254,19 @@ class FellegiSunter:
             for cm, gamma in zip(self._models, scores.gammas[i], strict=True)
         }
 
-    def documents(
-        self, query: StandardRecord, candidates: Sequence[StandardRecord], scores: Scores
-    ) -> list[dict[str, Any]]:
-        """Each candidate's score evidence, exactly `pair_score(...).as_dict()`, built straight
-        from the rows: a level's constants are looked up, its values filled in, and no
-        dataclass is made (at tens of candidates these objects were most of a request's
-        evidence cost). A test holds the two renderings equal."""
-        # Per comparison, one filled-in template per level met (its constants and the query's
-        # side): a candidate's entry is a copy with its own side, adjustment and weight. The
-        # copy keeps the template's key order, which is the stored order.
-        models = []
-        for cm in self._models:
-            left = cm.evidence(query)
-            templates = {
-                gamma: (
-                    {
-                        "comparison": cm.name,
-                        "gamma": gamma,
-                        "label": label,
-                        "left": left,
-                        "right": None,
-                        "m": m,
-                        "u": u,
-                        "bayes_factor": bayes_factor,
-                        "tf_adjustment": 0.0,
-                        "weight": 0.0,
-                    },
-                    log2_bf,
-                )
-                for gamma, (label, m, u, bayes_factor, log2_bf) in enumerate(cm.constants, -1)
-            }
-            models.append((templates, cm.evidence))
-        prior = self.prior_weight
-        out = []
-        for candidate, gammas, adjustments, weight, probability in zip(
-            candidates, scores.gammas, scores.tf, scores.weights, scores.probabilities, strict=True
-        ):
-            fields = []
-            for (templates, evidence), gamma, adjustment in zip(
-                models, gammas, adjustments, strict=True
-            ):
-                template, log2_bf = templates[gamma]
-                entry = template.copy()
-                entry["right"] = evidence(candidate)
-                entry["tf_adjustment"] = adjustment
-                entry["weight"] = log2_bf + adjustment
-                fields.append(entry)
-            out.append(
-                {
-                    "prior_weight": prior,
-                    "match_weight": weight,
-                    "probability": probability,
-                    "fields": fields,
-                }
+    def compact(self, query: StandardRecord, scores: Scores) -> dict[str, Any]:
+        """What the score evidence of all candidates shares, once (`identity.matching.evidence`
+        stores it, `identity.matching.evidence_render` renders from it): the prior weight and,
+        per comparison, its name, the query's side and each level some candidate fell in as
+        [gamma, label, m, u, bayes_factor, log2(bayes_factor)]."""
+        comparisons = []
+        columns = zip(*scores.gammas, strict=True) if scores.gammas else ((),) * len(self._models)
+        for cm, column in zip(self._models, columns, strict=True):
+            comparisons.append(
+                [
+                    cm.name,
+                    cm.evidence(query),
+                    [[gamma, *cm.constants[gamma + 1]] for gamma in sorted(set(column))],
+                ]
             )
-        return out
+        return {"prior_weight": self.prior_weight, "comparisons": comparisons}

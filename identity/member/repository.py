@@ -16,6 +16,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from identity.db import in_chunks
 from identity.matching.engine import Candidate
+from identity.matching.evidence_render import render_evidence
 from identity.matching.record import StandardRecord
 from identity.member import features, store_registry
 from identity.member.load_repository import (
@@ -443,9 +444,11 @@ def decisions_naming(
     found: list[tuple[str, dict[str, Any]]] = []
     for chunk in in_chunks(ids):  # the evidence (the large column) of those only
         found += [
-            (match_id, dict(evidence or {}))
+            (match_id, dict(render_evidence(evidence or {})))
             for match_id, evidence in session.execute(
-                select(MatchDecision.id, MatchDecision.evidence).where(MatchDecision.id.in_(chunk))
+                select(MatchDecision.id, MatchDecision.stored_evidence).where(
+                    MatchDecision.id.in_(chunk)
+                )
             )
         ]
     return found

@@ -128,7 +128,7 @@ def decide(
     )
     listed = [c.member_id for c in resolution.candidates]
     covered = coverage_evidence.evidence_from(listed, policy.document.coverage_status, today, ends)
-    fields["evidence"] = {**fields["evidence"], "coverage_status": covered}
+    fields["evidence"]["coverage_status"] = covered
     summary = fields["candidates"]
     # The JSON columns leave here serialised (as the engine's serialiser would write them):
     # from a helper process, a few strings travel back far cheaper than nested documents.

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from identity.db import insert_row
+from identity.matching.evidence_render import render_evidence
 from identity.models import MatchDecision
 
 
@@ -63,7 +64,7 @@ def recent_decisions(
         MatchDecision.id,
         MatchDecision.created_at,
         MatchDecision.input_fingerprint,
-        MatchDecision.evidence,
+        MatchDecision.stored_evidence,
     ).where(MatchDecision.tenant_id == tenant, MatchDecision.purged_at.is_(None))
     if since is not None:
         query = query.where(MatchDecision.created_at >= since)
@@ -76,4 +77,6 @@ def recent_decisions(
     rows = session.execute(
         query.order_by(MatchDecision.created_at.desc(), MatchDecision.id).limit(limit)
     )
-    return [(str(i), created, str(fp), evidence) for i, created, fp, evidence in rows]
+    return [
+        (str(i), created, str(fp), render_evidence(evidence)) for i, created, fp, evidence in rows
+    ]

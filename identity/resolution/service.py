@@ -39,7 +39,8 @@ from identity.matching.blocking import blocking_keys
 from identity.matching.decision import Outcome
 from identity.matching.engine import Resolution
 from identity.matching.engine_version import engine_version
-from identity.matching.evidence import candidate_documents
+from identity.matching.evidence import compact_candidates
+from identity.matching.evidence_render import LAYOUT, LAYOUT_KEY
 from identity.matching.record import RawDemographics, StandardRecord, record_as_dict
 from identity.matching.standardize import standardize
 from identity.member.repository import retrieve_candidates, source_documents
@@ -81,7 +82,10 @@ def fingerprint(record: StandardRecord) -> str:
 
 
 def _evidence(query: StandardRecord, resolution: Resolution, policy_version: str) -> dict[str, Any]:
+    """The evidence as stored: compact, rendered on read (`identity.matching.evidence_render`).
+    The query stays a top-level key, as SQL reads it there (`evidence["query"]`)."""
     return {
+        LAYOUT_KEY: LAYOUT,
         "policy_version": policy_version,
         "engine": engine_version(),
         "decision": {
@@ -98,16 +102,8 @@ def _evidence(query: StandardRecord, resolution: Resolution, policy_version: str
             else {}
         ),
         "query": record_as_dict(query),
-        "candidates": _candidate_evidence(resolution),
+        **compact_candidates(resolution),
     }
-
-
-def _candidate_evidence(resolution: Resolution) -> list[dict[str, Any]]:
-    """Each candidate's evidence, then the record it was judged on."""
-    documents = candidate_documents(resolution)
-    for document, candidate in zip(documents, resolution.candidates, strict=True):
-        document["record"] = record_as_dict(candidate.record)
-    return documents
 
 
 def _candidate_summary(resolution: Resolution) -> list[dict[str, Any]]:
@@ -150,9 +146,9 @@ def decision_fields(
     timings_ms: dict[str, float],
     input_fingerprint: str | None = None,
 ) -> dict[str, Any]:
-    """A match_decision row's values: a new id, the outcome, candidates and evidence. One
-    definition for a single request and for a bulk batch. `input_fingerprint`: the query's,
-    when the caller has it already."""
+    """A match_decision row's values by column name: a new id, the outcome, candidates and
+    evidence (stored compact). One definition for a single request and for a bulk batch.
+    `input_fingerprint`: the query's, when the caller has it already."""
     member = resolution.member
     return {
         "id": str(uuid.uuid4()),
@@ -226,12 +222,13 @@ def match(
         "decide": round((decided - retrieved) * 1000, 3),
     }
     fields = decision_fields(tenant, query, resolution, policy.version, timings, asked)
-    decision = MatchDecision(**fields)
     # Whether each candidate's coverage is current or ended, and when (former members are found).
     listed = [c.member_id for c in resolution.candidates]
     spec = policy.document.coverage_status
     covered = coverage_evidence(session, tenant, listed, spec, today, found.coverage_ends)
-    decision.evidence = {**decision.evidence, "coverage_status": covered}
+    stored = fields.pop("evidence")
+    stored["coverage_status"] = covered
+    decision = MatchDecision(**fields, stored_evidence=stored)
     decision.client_id = requester or (actor.client_id if actor is not None else None)
     group_commit.stage(session)  # new rows and audit events only from here: groupable
     repository.add_decision(session, decision)

@@ -158,7 +158,7 @@ def due_decisions(
     (a keyset walk over the partial index of unpurged decisions); open reviews are passed over."""
     columns: list[Any] = [MatchDecision.id, MatchDecision.created_at]
     if with_evidence:
-        columns.append(MatchDecision.evidence)
+        columns.append(MatchDecision.stored_evidence)
     stmt = select(*columns).where(_held_before(tenant, cutoff), ~_open_review())
     if after is not None:
         stmt = stmt.where(

@@ -31,6 +31,7 @@ from identity.audit import service as audit
 from identity.audit.actor import Actor
 from identity.config import Settings
 from identity.db import tenant_transaction, transaction
+from identity.matching.evidence_render import render_evidence
 from identity.retention import repository
 from identity.retention.redact import redact_evidence
 
@@ -89,7 +90,8 @@ def purge_batch(
     if dry_run:
         notes = repository.count_review_notes(session, tenant, ids)
     else:
-        redacted = [(d.id, redact_evidence(d.evidence or {})) for d in due]
+        # The rendered document is redacted and stored full: a purged decision shows what it did.
+        redacted = [(d.id, redact_evidence(render_evidence(d.evidence or {}))) for d in due]
         repository.redact_decisions(session, redacted, now)
         notes = repository.clear_review_notes(session, tenant, ids)
     last = due[-1]

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from identity.db import in_chunks, insert_row
 from identity.keyed_lock import lock_keys
 from identity.learned_names import repository as learned_names
+from identity.matching.evidence_render import render_evidence
 from identity.models import (
     Coverage,
     MatchDecision,
@@ -618,7 +619,7 @@ def settled_items(session: Session, tenant: str, *, limit: int) -> list[SettledI
             ReviewResolution.member_id,
             ReviewResolution.other_member_id,
             ReviewResolution.decided_at,
-            MatchDecision.evidence,
+            MatchDecision.stored_evidence,
         )
         .join(ReviewResolution, ReviewResolution.item_id == ReviewItem.id)
         .join(MatchDecision, MatchDecision.id == ReviewItem.match_id)
@@ -633,7 +634,10 @@ def settled_items(session: Session, tenant: str, *, limit: int) -> list[SettledI
         .order_by(ReviewResolution.decided_at.desc(), ReviewItem.id)
         .limit(limit)
     )
-    return [SettledItem(*row) for row in rows]
+    return [
+        SettledItem(item, match, kind, member, other, at, render_evidence(evidence))
+        for item, match, kind, member, other, at, evidence in rows
+    ]
 
 
 def pair_members_of(

@@ -85,7 +85,11 @@ def iter_request_queries(session: Session, tenant: str) -> Iterator[tuple[str, s
     its candidates, which is many times larger.
     """
     stmt = (
-        select(MatchDecision.id, MatchDecision.input_fingerprint, MatchDecision.evidence["query"])
+        select(
+            MatchDecision.id,
+            MatchDecision.input_fingerprint,
+            MatchDecision.stored_evidence["query"],
+        )
         .where(_unpurged(tenant))
         .order_by(MatchDecision.created_at, MatchDecision.id)
         .execution_options(yield_per=BATCH)

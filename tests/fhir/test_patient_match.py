@@ -47,7 +47,7 @@ def decision(outcome: str, member_id: str | None, *candidates: dict[str, Any]) -
         id="d-1",
         outcome=outcome,
         member_id=member_id,
-        evidence={"candidates": list(candidates)},
+        stored_evidence={"candidates": list(candidates)},
     )
 
 

@@ -6,9 +6,10 @@ queries (candidates found by the default policy's blocking keys, as the service 
   string measures pair by pair (small sets) equal one vectorised `cdist` (large ones);
 - each predicate's column form equals its pair test, and the rule verdicts (each distinct
   predicate tested once per candidate, a rule's first down the whole set) equal `Rule.fires`;
-- the evidence documents built from the columns equal, byte for byte in JSON, the ones the
-  verdicts render (`CandidateVerdict.evidence()`, `PairScore.as_dict()`), including guards and
-  stewards' decisions;
+- the evidence as stored (compact, layout 1) renders, byte for byte in JSON, the documents the
+  verdicts render (`CandidateVerdict.evidence()`, `PairScore.as_dict()`), including guards,
+  stewards' decisions and term-frequency adjustments, and its candidate side of each comparison
+  is what the comparison shows;
 - `record_as_dict`, spelled out field by field, equals the walk over the dataclass fields, and
   `with_given_canonicals` equals `dataclasses.replace`.
 """
@@ -30,10 +31,11 @@ from rapidfuzz.distance import Hamming, JaroWinkler
 from identity.errors import InvalidInput
 from identity.matching.blocking import blocking_keys
 from identity.matching.comparison_columns import CDIST_FROM, TEXT_COLUMNS, measure
-from identity.matching.comparisons import ComparisonPlan
+from identity.matching.comparisons import COMPARISONS, ComparisonPlan
 from identity.matching.engine import Candidate, Matcher, Resolution, rules_view
-from identity.matching.evidence import candidate_documents
-from identity.matching.policy import Policy, find_policy
+from identity.matching.evidence import compact_candidates
+from identity.matching.evidence_render import _RIGHT_V1, candidate_facts, render_evidence
+from identity.matching.policy import Policy, TermFrequencies, find_policy
 from identity.matching.record import (
     StandardRecord,
     record_as_dict,
@@ -44,7 +46,7 @@ from identity.matching.rules import COLUMNS, DEFAULT_SETTINGS, RulePredicate
 from identity.matching.standardize import standardize
 from identity.matching.steward import StewardMark
 from identity.member.sources import SourceRecord, read_ndjson
-from identity.resolution.service import parse_match_request
+from identity.resolution.service import decision_fields, parse_match_request
 from identity.synthetic import write_dataset
 
 REPO = Path(__file__).resolve().parents[2]
@@ -191,30 +193,93 @@ def test_each_predicate_down_a_candidate_set_equals_its_pair_test(
     assert held > 0
 
 
-def test_evidence_from_the_columns_is_the_verdicts_evidence_byte_for_byte(
-    resolved: list[Resolution],
+@pytest.fixture(scope="module")
+def tf_resolved(policy: Policy, requests: list[Request]) -> list[Resolution]:
+    """The first requests under the policy with term frequencies for the queries' given and
+    family names (the default policy lists none), so that some scores carry an adjustment."""
+    model = policy.document.model
+    assert model is not None
+    given = {r.query.given for r in requests[:120] if r.query.given}
+    family = {r.query.family for r in requests[:120] if r.query.family}
+    frequencies = {
+        "given_name": TermFrequencies(
+            values={v: 0.0005 * (1 + i % 7) for i, v in enumerate(sorted(given))}
+        ),
+        "family_name": TermFrequencies(values={v: 0.002 for v in family}, minimum_u=0.001),
+    }
+    document = policy.document.model_copy(
+        update={"model": model.model_copy(update={"term_frequencies": frequencies})}
+    )
+    matcher = Matcher(Policy(document=document, content_hash="0" * 64, source_text=""))
+    return [matcher.resolve(r.query, r.candidates) for r in requests[:120]]
+
+
+def _documents(resolution: Resolution) -> list[dict[str, Any]]:
+    """Each candidate's document as the verdicts render it, then its record: the stored
+    candidates before layout 1 (the oracle the compact form must render back to)."""
+    return [
+        {**v.evidence(), "record": record_as_dict(v.candidate.record)} for v in resolution.verdicts
+    ]
+
+
+def test_compact_evidence_renders_the_verdicts_documents_byte_for_byte(
+    requests: list[Request], resolved: list[Resolution], tf_resolved: list[Resolution]
 ) -> None:
+    """The stored form, through JSON as the database keeps it, renders each candidate's
+    document exactly as the verdicts do, guards, stewards' marks and tf adjustments included;
+    the header is shown as stored, in order, the compact keys gone."""
     kinds: set[str] = set()
-    for resolution in resolved:
-        documents = candidate_documents(resolution)
-        rendered = [v.evidence() for v in resolution.verdicts]
-        assert documents == rendered
-        assert orjson.dumps(documents) == orjson.dumps(rendered)
-        kinds |= {k for d in documents for k in d}
+    adjusted = 0
+    sizes = [0, 0]  # stored, rendered
+    pairs = [*zip(requests, resolved, strict=True), *zip(requests, tf_resolved, strict=False)]
+    for request, resolution in pairs:
+        row = decision_fields("t", request.query, resolution, "v1", {}, "fingerprint")
+        stored = orjson.loads(orjson.dumps(row["evidence"]))
+        assert stored["layout"] == 1
+        rendered = render_evidence(stored)
+        expected = _documents(resolution)
+        assert orjson.dumps(rendered["candidates"]) == orjson.dumps(expected)
+        assert list(rendered) == [
+            k for k in row["evidence"] if k not in {"layout", "rules", "scoring"}
+        ]
+        assert rendered["query"] == record_as_dict(request.query)
+        kinds |= {k for d in expected for k in d}
+        adjusted += sum(len(c["score"]) == 4 for c in stored["candidates"] if c["score"])
+        sizes[0] += len(orjson.dumps(stored))
+        sizes[1] += len(orjson.dumps(rendered))
     assert {"guards", "steward_decision"} <= kinds
+    assert adjusted > 0  # some candidates carry a term-frequency adjustment
+    assert sizes[0] < sizes[1] / 2  # stored in less than half the bytes
 
 
-def test_score_documents_are_the_pair_scores_as_dicts(
-    policy: Policy, requests: list[Request]
+def test_graded_facts_are_the_rendered_candidates_parts(resolved: list[Resolution]) -> None:
+    """What Patient/$match grades from (status, rule verdicts, probability) without rendering:
+    the same as the rendered document's."""
+    for resolution in resolved[:100]:
+        stored = orjson.loads(orjson.dumps({"layout": 1, **compact_candidates(resolution)}))
+        facts = candidate_facts(stored)
+        for fact, document in zip(facts, render_evidence(stored)["candidates"], strict=True):
+            score = document["score"]
+            assert fact == {
+                "member_id": document["member_id"],
+                "status": document["status"],
+                "rules": document["rules"],
+                "score": None if score is None else {"probability": score["probability"]},
+            }
+
+
+def test_layout_1_shows_each_comparisons_values_as_the_comparison_does(
+    requests: list[Request],
 ) -> None:
-    scorer = Matcher(policy).scorer
-    assert scorer is not None
-    for r in requests[:150]:
-        records = [c.record for c in r.candidates]
-        scores = scorer.score_all(r.query, records)
-        documents = scorer.documents(r.query, records, scores)
-        expected = [p.as_dict() for p in scorer.score(r.query, records)]
-        assert orjson.dumps(documents) == orjson.dumps(expected)
+    """Layout 1 renders the candidate's side of each comparison from its stored record with a
+    projection of its own: it must equal what the comparison shows. If a comparison's evidence
+    changes, this fails: keep layout 1 rendering as it did and add a layout."""
+    records = [c.record for r in requests[:150] for c in r.candidates]
+    assert set(_RIGHT_V1) == set(COMPARISONS)
+    for name, kind in COMPARISONS.items():
+        shown = [orjson.dumps(kind.evidence(r)) for r in records]
+        assert shown == [orjson.dumps(_RIGHT_V1[name](record_as_dict(r))) for r in records]
+        assert len(set(shown)) > 1
 
 
 def _walked(record: StandardRecord) -> dict[str, Any]:

@@ -50,7 +50,7 @@ def _snapshot(sessions: sessionmaker[Session]) -> dict[str, Any]:
         rows = session.execute(
             select(
                 MatchDecision.id,
-                MatchDecision.evidence,
+                MatchDecision.stored_evidence,
                 MatchDecision.input_fingerprint,
                 MatchDecision.purged_at,
             )

@@ -61,7 +61,7 @@ def make_item(sessions: sessionmaker[Session], active_policy: str) -> MakeItem:
                     member_id=None,
                     probability=max((p or 0.0) for _, p in candidates) if candidates else None,
                     candidates=summary,
-                    evidence={"decision": {"reason": reason}, "candidates": []},
+                    stored_evidence={"decision": {"reason": reason}, "candidates": []},
                     timings_ms={},
                 )
             )

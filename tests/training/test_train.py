@@ -93,7 +93,7 @@ def _store_requests(
                 stage="probabilistic",
                 reason="test",
                 candidates=[],
-                evidence={"query": record_as_dict(r)},
+                stored_evidence={"query": record_as_dict(r)},
                 timings_ms={},
             )
             for r in records

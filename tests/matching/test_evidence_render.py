@@ -1,0 +1,126 @@
+"""The stored evidence's renderer at its edges: a full document (every row written before
+layout 1, and every row the retention purge redacted) is shown as stored; an unknown layout is
+refused, not guessed at; `MatchDecision.evidence` renders the stored column once and again only
+when the column is replaced, and cannot be written. The compact form rendering the verdicts'
+documents byte for byte is in test_resolution_columns.py (it needs resolutions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from identity.matching.evidence_render import candidate_facts, render_evidence
+from identity.models import MatchDecision
+from identity.retention.redact import redact_evidence
+
+FULL: dict[str, Any] = {
+    "policy_version": "default+abc",
+    "decision": {"outcome": "match", "probability": 0.99},
+    "query": {"given": "ANA"},
+    "candidates": [
+        {
+            "member_id": "M1",
+            "status": "open",
+            "blocking_keys": ["dob"],
+            "rules": [{"rule": "r", "kind": "positive", "fired": False}],
+            "score": {"prior_weight": -10.0, "match_weight": 5.5, "probability": 0.98},
+            "record": {"given": "ANA"},
+        }
+    ],
+    "coverage_status": {"members": {"M1": "current"}},
+}
+
+COMPACT: dict[str, Any] = {
+    "layout": 1,
+    "policy_version": "default+abc",
+    "query": {"given": "ANA"},
+    "rules": [["r", "positive"], ["n", "negative"]],
+    "scoring": {
+        "prior_weight": -10.0,
+        "comparisons": [["sex", "F", [[0, "exact", 0.9, 0.5, 1.8, 0.8479969065549501]]]],
+    },
+    "candidates": [
+        {
+            "member_id": "M1",
+            "status": "open",
+            "blocking_keys": ["dob"],
+            "fired": [1],
+            "score": [-9.15, 0.0018, [0]],
+            "record": {"sex": "M"},
+        },
+        {
+            "member_id": "M2",
+            "status": "excluded",
+            "blocking_keys": [],
+            "fired": [],
+            "score": [-9.0, 0.002, [0], [0.25]],
+            "record": {"sex": "F"},
+        },
+    ],
+    "coverage_status": {"members": {}},
+}
+
+
+@pytest.mark.parametrize("stored", [FULL, redact_evidence(FULL), {}])
+def test_a_full_document_is_shown_as_stored(stored: dict[str, Any]) -> None:
+    before = orjson.dumps(stored)
+    assert orjson.dumps(render_evidence(stored)) == before
+    assert candidate_facts(stored) == stored.get("candidates", [])
+    assert orjson.dumps(stored) == before  # not changed in place
+
+
+def test_a_compact_document_renders_each_candidate_in_the_stored_order() -> None:
+    rendered = render_evidence(COMPACT)
+    assert list(rendered) == ["policy_version", "query", "candidates", "coverage_status"]
+    first, second = rendered["candidates"]
+    assert list(first) == ["member_id", "status", "blocking_keys", "rules", "score", "record"]
+    assert first["rules"] == [
+        {"rule": "r", "kind": "positive", "fired": False},
+        {"rule": "n", "kind": "negative", "fired": True},
+    ]
+    [field] = first["score"]["fields"]
+    assert field == {
+        "comparison": "sex",
+        "gamma": 0,
+        "label": "exact",
+        "left": "F",
+        "right": "M",
+        "m": 0.9,
+        "u": 0.5,
+        "bayes_factor": 1.8,
+        "tf_adjustment": 0.0,
+        "weight": 0.8479969065549501,
+    }
+    [adjusted] = second["score"]["fields"]
+    assert (adjusted["right"], adjusted["tf_adjustment"]) == ("F", 0.25)
+    assert adjusted["weight"] == 0.8479969065549501 + 0.25
+    assert second["score"]["prior_weight"] == -10.0
+    assert candidate_facts(COMPACT)[1] == {
+        "member_id": "M2",
+        "status": "excluded",
+        "rules": [
+            {"rule": "r", "kind": "positive", "fired": False},
+            {"rule": "n", "kind": "negative", "fired": False},
+        ],
+        "score": {"probability": 0.002},
+    }
+
+
+def test_an_unknown_layout_is_refused() -> None:
+    with pytest.raises(ValueError, match="layout 2"):
+        render_evidence({**COMPACT, "layout": 2})
+    with pytest.raises(ValueError, match="layout 2"):
+        candidate_facts({**COMPACT, "layout": 2})
+
+
+def test_the_decisions_evidence_is_rendered_once_per_stored_column() -> None:
+    decision = MatchDecision(stored_evidence=COMPACT)
+    rendered = decision.evidence
+    assert rendered == render_evidence(COMPACT)
+    assert decision.evidence is rendered  # rendered once
+    decision.stored_evidence = FULL
+    assert decision.evidence is FULL  # the column replaced: rendered again
+    with pytest.raises(AttributeError):
+        decision.evidence = {}  # type: ignore[misc]
