@@ -73,8 +73,19 @@ class _Texts:
         return self
 
     def __getitem__(self, i: int) -> str | None:
-        raw = self._blob[self._offsets[i] : self._offsets[i + 1]]
-        return None if raw == self._NONE else raw.decode()
+        return self.many([i])[0]
+
+    def many(self, indices: Sequence[int]) -> list[str | None]:
+        """The texts at these indices (their offsets read in one step, not one numpy scalar
+        each)."""
+        at = np.asarray(indices, dtype=np.int64)
+        starts = self._offsets.take(at).tolist()
+        stops = self._offsets.take(at + 1).tolist()
+        blob, none = self._blob, self._NONE
+        return [
+            None if (raw := blob[a:b]) == none else raw.decode()
+            for a, b in zip(starts, stops, strict=True)
+        ]
 
     @property
     def nbytes(self) -> int:
@@ -126,30 +137,52 @@ class Snapshot:
         arrays = self._hashes.nbytes + self._key_pks.nbytes + self._pks.nbytes
         return arrays + self._ids.nbytes + self._texts.nbytes + self._ends.nbytes
 
-    def row(self, pk: int) -> MemberRow | None:
-        if pk in self.overlay:
-            return self.overlay[pk]
-        i = int(np.searchsorted(self._pks, pk))
-        if i == len(self._pks) or self._pks[i] != pk:
-            return None
-        return MemberRow(self._ids[i] or "", self._texts[i], self._ends[i])
+    def rows(self, pks: Sequence[int]) -> dict[int, MemberRow]:
+        """These members' rows (the overlay's where changed); members not held are absent."""
+        found: dict[int, MemberRow] = {}
+        base = [pk for pk in pks if pk not in self.overlay]
+        for pk in pks:
+            changed = self.overlay.get(pk)
+            if changed is not None:
+                found[pk] = changed
+        if base and len(self._pks):
+            at = np.searchsorted(self._pks, base)
+            held = self._pks.take(np.minimum(at, len(self._pks) - 1)).tolist()
+            present = [
+                (pk, i) for pk, i, there in zip(base, at.tolist(), held, strict=True) if there == pk
+            ]
+            indices = [i for _, i in present]
+            ids = self._ids.many(indices)
+            texts = self._texts.many(indices)
+            ends = self._ends.many(indices)
+            for n, (pk, _) in enumerate(present):
+                found[pk] = MemberRow(ids[n] or "", texts[n], ends[n])
+        return found
 
-    def hits(self, keys: Sequence[str]) -> list[tuple[str, list[int]]]:
-        """Each distinct key's members (base members not changed since, then changed ones)."""
+    def hits(self, keys: Sequence[str], max_block_size: int) -> tuple[int, dict[str, list[int]]]:
+        """How many (key, member) hits the distinct keys have, and the members of each key
+        held by at most `max_block_size` (base members not changed since, then changed ones;
+        larger keys are dropped by the choice anyway, so their members are only counted)."""
         distinct = list(dict.fromkeys(keys))
         hashed = np.fromiter(map(hash, distinct), dtype=np.int64, count=len(distinct))
         lo = np.searchsorted(self._hashes, hashed, "left").tolist()
         hi = np.searchsorted(self._hashes, hashed, "right").tolist()
-        found: list[tuple[str, list[int]]] = []
+        total = 0
+        found: dict[str, list[int]] = {}
         for key, a, b in zip(distinct, lo, hi, strict=True):
-            base = self._key_pks[a:b]
+            extra = self._overlay_keys.get(key, ())
             if len(self._changed) and b > a:
+                base = self._key_pks[a:b]
                 base = base[~np.isin(base, self._changed)]
-            pks = base.tolist()
-            pks += self._overlay_keys.get(key, ())
-            if pks:
-                found.append((key, pks))
-        return found
+                n = len(base) + len(extra)
+                pks = base.tolist() if 0 < n <= max_block_size else []
+            else:
+                n = b - a + len(extra)
+                pks = self._key_pks[a:b].tolist() if 0 < n <= max_block_size else []
+            total += n
+            if 0 < n <= max_block_size:
+                found[key] = pks + list(extra)
+        return total, found
 
     def answer(
         self, keys: Sequence[str], *, max_block_size: int, max_candidates: int
@@ -160,20 +193,17 @@ class Snapshot:
         wanted = list(keys)
         if not wanted:
             return Retrieved([])
-        hits = self.hits(wanted)
-        if sum(len(pks) for _, pks in hits) > max_block_size * len(wanted) + 1:
+        total, per_key = self.hits(wanted, max_block_size)
+        if total > max_block_size * len(wanted) + 1:
             return None
         chosen, names_by_member = _choose(
-            dict(hits), max_block_size=max_block_size, max_candidates=max_candidates
+            per_key, max_block_size=max_block_size, max_candidates=max_candidates
         )
         if not chosen:
             return Retrieved([])
         records: dict[int, tuple[str, StandardRecord]] = {}
         ends: dict[str, list[Any]] = {}
-        for pk in chosen:
-            row = self.row(pk)
-            if row is None:
-                continue
+        for pk, row in self.rows(chosen).items():
             record = features.decode(row.features, row.member_id) if row.features else None
             if record is None:
                 return None
