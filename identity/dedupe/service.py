@@ -223,7 +223,7 @@ def _rows(
             member_id=None,
             probability=round(cluster.best, 6),
             candidates=candidates,
-            evidence=evidence,
+            stored_evidence=evidence,
             timings_ms={},
         ),
         ReviewItem(

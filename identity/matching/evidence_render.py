@@ -1,18 +1,20 @@
 """A stored decision's evidence, rendered as the document `GET /v1/matches/{id}` shows (pure).
 
 A decision stores its evidence compact (`identity.matching.evidence.compact_candidates`): the
-rule labels and the levels met once, per candidate its gammas, weights and record. Here that form
-becomes the full document byte for byte, key order included: per candidate its rule verdicts and
-its score with one entry per comparison. A document without a `layout` key (every row written
-before layout 1, and every row the retention purge redacted) is already full: it is returned as
-is.
+rule labels, the levels met and the record's keys once, per candidate its gammas, weights and
+record values (layout 2; layout 1, written by 97b4b06 only, stored each record whole and is
+still rendered). Here that form becomes the full document byte for byte, key order included: per
+candidate its rule verdicts, its score with one entry per comparison, its record. A document
+without a `layout` key (every row written before layout 1, and every row the retention purge
+redacted) is already full: it is returned as is.
 
 Self-contained: rendering reads no policy (old decisions outlive their policy's table rows). The
 candidate's side of each comparison ("right") is projected from the candidate's stored record
 by `_RIGHT_V1`, pinned to what `identity.matching.comparisons.COMPARISONS[...].evidence` showed
-when layout 1 was defined. If a comparison's evidence ever changes, layout 1 must keep rendering
-the old way: the builder then writes a new layout with its own projection table, and this module
-renders both (tests/matching/test_evidence_render.py holds `_RIGHT_V1` equal to today's).
+when layout 1 was defined (layout 2 shares it). If a comparison's evidence ever changes, layouts
+1 and 2 must keep rendering the old way: the builder then writes a new layout with its own
+projection table, and this module renders all of them (tests/matching/test_resolution_columns.py
+holds `_RIGHT_V1` equal to what the comparisons show today).
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-LAYOUT = 1
+LAYOUT = 2  # written by `compact_candidates`
+_LAYOUTS = frozenset({1, 2})  # rendered
 LAYOUT_KEY = "layout"
 # The stored keys consumed by rendering (the rest of the header is shown as stored, in order).
-_COMPACT_KEYS = frozenset({LAYOUT_KEY, "rules", "scoring"})
+_COMPACT_KEYS = frozenset({LAYOUT_KEY, "rules", "scoring", "record_keys"})
 
 Record = Mapping[str, Any]
 
@@ -60,7 +63,7 @@ def render_evidence(stored: dict[str, Any]) -> dict[str, Any]:
     layout = stored.get(LAYOUT_KEY)
     if layout is None:
         return stored
-    if layout != LAYOUT:
+    if layout not in _LAYOUTS:
         raise ValueError(f"unknown evidence layout {layout!r}")
     candidates = _candidates(stored)
     return {
@@ -76,7 +79,7 @@ def candidate_facts(stored: dict[str, Any]) -> list[dict[str, Any]]:
     without rendering score fields or records: what grading a decision reads on a hot path."""
     if stored.get(LAYOUT_KEY) is None:
         return list(stored.get("candidates", []))
-    if stored[LAYOUT_KEY] != LAYOUT:
+    if stored[LAYOUT_KEY] not in _LAYOUTS:
         raise ValueError(f"unknown evidence layout {stored[LAYOUT_KEY]!r}")
     rules = _rule_rows(stored["rules"])
     return [
@@ -109,6 +112,7 @@ def _rule_rows(labels: Sequence[Sequence[str]]) -> Callable[[Sequence[int]], lis
 
 def _candidates(stored: dict[str, Any]) -> list[dict[str, Any]]:
     rules = _rule_rows(stored["rules"])
+    record_keys = stored["record_keys"] if stored[LAYOUT_KEY] >= 2 else None
     scoring = stored.get("scoring")
     prior = scoring["prior_weight"] if scoring else None
     # Per comparison: gamma -> (its entry with the query's side filled in, log2 Bayes factor),
@@ -137,6 +141,8 @@ def _candidates(stored: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for c in stored["candidates"]:
         record = c["record"]
+        if record_keys is not None:
+            record = dict(zip(record_keys, record, strict=True))
         score = c["score"]
         rendered_score = None
         if score is not None:

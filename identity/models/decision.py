@@ -4,7 +4,7 @@ After the retention period (`identity purge`) the demographics in `evidence` (th
 candidate's record, the values compared) and the fingerprint derived from them are removed; ids,
 outcome, reason, policy version, probabilities and rule names stay.
 
-The `evidence` column holds the document compact (`identity.matching.evidence`) since layout 1;
+The `evidence` column holds the document compact (`identity.matching.evidence`, a `layout` key);
 `MatchDecision.evidence` is the rendered document, what every reader shows. Code that needs the
 column itself (SQL, a JSON path, an INSERT or UPDATE) names `stored_evidence`.
 """

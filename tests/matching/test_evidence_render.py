@@ -1,8 +1,9 @@
 """The stored evidence's renderer at its edges: a full document (every row written before
-layout 1, and every row the retention purge redacted) is shown as stored; an unknown layout is
-refused, not guessed at; `MatchDecision.evidence` renders the stored column once and again only
-when the column is replaced, and cannot be written. The compact form rendering the verdicts'
-documents byte for byte is in test_resolution_columns.py (it needs resolutions)."""
+the compact layouts, and every row the retention purge redacted) is shown as stored; both
+compact layouts render the same document; an unknown layout is refused, not guessed at;
+`MatchDecision.evidence` renders the stored column once and again only when the column is
+replaced, and cannot be written. The compact form rendering the verdicts' documents byte for
+byte is in test_resolution_columns.py (it needs resolutions)."""
 
 from __future__ import annotations
 
@@ -33,10 +34,11 @@ FULL: dict[str, Any] = {
 }
 
 COMPACT: dict[str, Any] = {
-    "layout": 1,
+    "layout": 2,
     "policy_version": "default+abc",
     "query": {"given": "ANA"},
     "rules": [["r", "positive"], ["n", "negative"]],
+    "record_keys": ["sex"],
     "scoring": {
         "prior_weight": -10.0,
         "comparisons": [["sex", "F", [[0, "exact", 0.9, 0.5, 1.8, 0.8479969065549501]]]],
@@ -48,7 +50,7 @@ COMPACT: dict[str, Any] = {
             "blocking_keys": ["dob"],
             "fired": [1],
             "score": [-9.15, 0.0018, [0]],
-            "record": {"sex": "M"},
+            "record": ["M"],
         },
         {
             "member_id": "M2",
@@ -56,10 +58,19 @@ COMPACT: dict[str, Any] = {
             "blocking_keys": [],
             "fired": [],
             "score": [-9.0, 0.002, [0], [0.25]],
-            "record": {"sex": "F"},
+            "record": ["F"],
         },
     ],
     "coverage_status": {"members": {}},
+}
+# Layout 1 (written by 97b4b06 only) stored each record whole, without `record_keys`.
+LAYOUT_1: dict[str, Any] = {
+    **{k: v for k, v in COMPACT.items() if k != "record_keys"},
+    "layout": 1,
+    "candidates": [
+        {**c, "record": dict(zip(COMPACT["record_keys"], c["record"], strict=True))}
+        for c in COMPACT["candidates"]
+    ],
 }
 
 
@@ -71,8 +82,11 @@ def test_a_full_document_is_shown_as_stored(stored: dict[str, Any]) -> None:
     assert orjson.dumps(stored) == before  # not changed in place
 
 
-def test_a_compact_document_renders_each_candidate_in_the_stored_order() -> None:
-    rendered = render_evidence(COMPACT)
+@pytest.mark.parametrize("stored", [COMPACT, LAYOUT_1], ids=["layout 2", "layout 1"])
+def test_a_compact_document_renders_each_candidate_in_the_stored_order(
+    stored: dict[str, Any],
+) -> None:
+    rendered = render_evidence(stored)
     assert list(rendered) == ["policy_version", "query", "candidates", "coverage_status"]
     first, second = rendered["candidates"]
     assert list(first) == ["member_id", "status", "blocking_keys", "rules", "score", "record"]
@@ -95,9 +109,10 @@ def test_a_compact_document_renders_each_candidate_in_the_stored_order() -> None
     }
     [adjusted] = second["score"]["fields"]
     assert (adjusted["right"], adjusted["tf_adjustment"]) == ("F", 0.25)
+    assert second["record"] == {"sex": "F"}
     assert adjusted["weight"] == 0.8479969065549501 + 0.25
     assert second["score"]["prior_weight"] == -10.0
-    assert candidate_facts(COMPACT)[1] == {
+    assert candidate_facts(stored)[1] == {
         "member_id": "M2",
         "status": "excluded",
         "rules": [
@@ -109,10 +124,10 @@ def test_a_compact_document_renders_each_candidate_in_the_stored_order() -> None
 
 
 def test_an_unknown_layout_is_refused() -> None:
-    with pytest.raises(ValueError, match="layout 2"):
-        render_evidence({**COMPACT, "layout": 2})
-    with pytest.raises(ValueError, match="layout 2"):
-        candidate_facts({**COMPACT, "layout": 2})
+    with pytest.raises(ValueError, match="layout 3"):
+        render_evidence({**COMPACT, "layout": 3})
+    with pytest.raises(ValueError, match="layout 3"):
+        candidate_facts({**COMPACT, "layout": 3})
 
 
 def test_the_decisions_evidence_is_rendered_once_per_stored_column() -> None:

@@ -6,10 +6,10 @@ queries (candidates found by the default policy's blocking keys, as the service 
   string measures pair by pair (small sets) equal one vectorised `cdist` (large ones);
 - each predicate's column form equals its pair test, and the rule verdicts (each distinct
   predicate tested once per candidate, a rule's first down the whole set) equal `Rule.fires`;
-- the evidence as stored (compact, layout 1) renders, byte for byte in JSON, the documents the
-  verdicts render (`CandidateVerdict.evidence()`, `PairScore.as_dict()`), including guards,
-  stewards' decisions and term-frequency adjustments, and its candidate side of each comparison
-  is what the comparison shows;
+- the evidence as stored (compact, `evidence_render.LAYOUT`) renders, byte for byte in JSON,
+  the documents the verdicts render (`CandidateVerdict.evidence()`, `PairScore.as_dict()`),
+  including guards, stewards' decisions and term-frequency adjustments, and its candidate side
+  of each comparison is what the comparison shows;
 - `record_as_dict`, spelled out field by field, equals the walk over the dataclass fields, and
   `with_given_canonicals` equals `dataclasses.replace`.
 """
@@ -34,7 +34,12 @@ from identity.matching.comparison_columns import CDIST_FROM, TEXT_COLUMNS, measu
 from identity.matching.comparisons import COMPARISONS, ComparisonPlan
 from identity.matching.engine import Candidate, Matcher, Resolution, rules_view
 from identity.matching.evidence import compact_candidates
-from identity.matching.evidence_render import _RIGHT_V1, candidate_facts, render_evidence
+from identity.matching.evidence_render import (
+    _RIGHT_V1,
+    LAYOUT,
+    candidate_facts,
+    render_evidence,
+)
 from identity.matching.policy import Policy, TermFrequencies, find_policy
 from identity.matching.record import (
     StandardRecord,
@@ -216,7 +221,7 @@ def tf_resolved(policy: Policy, requests: list[Request]) -> list[Resolution]:
 
 def _documents(resolution: Resolution) -> list[dict[str, Any]]:
     """Each candidate's document as the verdicts render it, then its record: the stored
-    candidates before layout 1 (the oracle the compact form must render back to)."""
+    candidates before the compact layouts (the oracle the compact form must render back to)."""
     return [
         {**v.evidence(), "record": record_as_dict(v.candidate.record)} for v in resolution.verdicts
     ]
@@ -235,12 +240,12 @@ def test_compact_evidence_renders_the_verdicts_documents_byte_for_byte(
     for request, resolution in pairs:
         row = decision_fields("t", request.query, resolution, "v1", {}, "fingerprint")
         stored = orjson.loads(orjson.dumps(row["evidence"]))
-        assert stored["layout"] == 1
+        assert stored["layout"] == LAYOUT
         rendered = render_evidence(stored)
         expected = _documents(resolution)
         assert orjson.dumps(rendered["candidates"]) == orjson.dumps(expected)
         assert list(rendered) == [
-            k for k in row["evidence"] if k not in {"layout", "rules", "scoring"}
+            k for k in row["evidence"] if k not in {"layout", "rules", "scoring", "record_keys"}
         ]
         assert rendered["query"] == record_as_dict(request.query)
         kinds |= {k for d in expected for k in d}
@@ -256,7 +261,7 @@ def test_graded_facts_are_the_rendered_candidates_parts(resolved: list[Resolutio
     """What Patient/$match grades from (status, rule verdicts, probability) without rendering:
     the same as the rendered document's."""
     for resolution in resolved[:100]:
-        stored = orjson.loads(orjson.dumps({"layout": 1, **compact_candidates(resolution)}))
+        stored = orjson.loads(orjson.dumps({"layout": LAYOUT, **compact_candidates(resolution)}))
         facts = candidate_facts(stored)
         for fact, document in zip(facts, render_evidence(stored)["candidates"], strict=True):
             score = document["score"]
@@ -268,12 +273,12 @@ def test_graded_facts_are_the_rendered_candidates_parts(resolved: list[Resolutio
             }
 
 
-def test_layout_1_shows_each_comparisons_values_as_the_comparison_does(
+def test_the_layouts_show_each_comparisons_values_as_the_comparison_does(
     requests: list[Request],
 ) -> None:
-    """Layout 1 renders the candidate's side of each comparison from its stored record with a
-    projection of its own: it must equal what the comparison shows. If a comparison's evidence
-    changes, this fails: keep layout 1 rendering as it did and add a layout."""
+    """Layouts 1 and 2 render the candidate's side of each comparison from its stored record
+    with a projection of their own: it must equal what the comparison shows. If a comparison's
+    evidence changes, this fails: keep those layouts rendering as they did and add a layout."""
     records = [c.record for r in requests[:150] for c in r.candidates]
     assert set(_RIGHT_V1) == set(COMPARISONS)
     for name, kind in COMPARISONS.items():
