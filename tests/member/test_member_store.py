@@ -18,6 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.audit.actor import Actor
+from identity.auth.dev import mint_dev_token
+from identity.config import Settings
 from identity.db import tenant_transaction
 from identity.member import lifecycle
 from identity.member import store_repository as store_sql
@@ -27,7 +29,8 @@ from identity.member.service import load_members
 from identity.member.store import MemberStores, Snapshot
 from identity.models import BlockingKey
 from identity.synthetic import write_dataset
-from tests.conftest import TENANT
+from tests.conftest import TENANT, LiveServer
+from tests.resolution import equivalence_fixture as eq
 
 ACTOR = Actor(tenant=TENANT, client_id="ops", request_id=None)
 TODAY = date(2026, 12, 1)
@@ -292,3 +295,40 @@ def test_a_tenant_over_the_size_bound_is_answered_by_sql(
             session, TENANT, ["dob:1899-01-01"], max_block_size=10, max_candidates=5
         )
     assert found == Retrieved([])
+
+
+def test_the_server_answers_from_its_store_as_without_it(
+    settings: Settings, sessions: sessionmaker[Session], active_policy: str, tmp_path: Path
+) -> None:
+    """The lifespan starts the store and `/v1/match` is answered from it, exactly as with the
+    store off (over real HTTP)."""
+    paths = write_dataset(tmp_path / "s", members=600, queries=25, seed=15, formats=("ndjson",))
+    with tenant_transaction(sessions, TENANT) as session:
+        assert load_members(session, TENANT, [paths.members_ndjson], as_of=TODAY).ok
+    bodies = [
+        {k: v for k, v in orjson.loads(line)["request"].items() if v is not None}
+        for line in paths.queries_ndjson.read_bytes().splitlines()
+    ]
+    token = mint_dev_token(settings, tenant=TENANT, client_id="test-client")
+    answers: dict[bool, list[object]] = {}
+    for on in (False, True):
+        server = LiveServer(settings.model_copy(update={"member_store": on}))
+        with server, server.client(token) as client:
+            stores = server.server.config.app.state.member_stores
+            if on:
+                # Built at start-up where the process may list the tenants (SQLite; on
+                # PostgreSQL row-level security hides them from the service's role), else on
+                # the tenant's first request, answered by SQL meanwhile.
+                client.post("/v1/match", json=bodies[0])
+                assert stores.wait_idle(30)
+                assert stores.snapshot(TENANT) is not None
+            else:
+                assert stores is None
+            replies = [client.post("/v1/match", json=body) for body in bodies]
+            answers[on] = [
+                (r.status_code, eq.normalise_answer(r.json()) if r.status_code == 200 else r.json())
+                for r in replies
+            ]
+            if on:
+                assert stores.served >= sum(r.status_code == 200 for r in replies) > 0
+    assert answers[True] == answers[False]
