@@ -54,10 +54,6 @@ _RIGHT_V1: dict[str, Callable[[Record], Any]] = {
 }
 
 
-def is_compact(stored: Mapping[str, Any]) -> bool:
-    return LAYOUT_KEY in stored
-
-
 def render_evidence(stored: dict[str, Any]) -> dict[str, Any]:
     """The full evidence document of a stored one (returned as is when it is full already)."""
     layout = stored.get(LAYOUT_KEY)

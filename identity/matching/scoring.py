@@ -146,7 +146,7 @@ class _ComparisonModel:
             p = params[level.label]
             levels.append(_Level(level.label, p.m, p.u, p.m / p.u, math.log2(p.m / p.u)))
         self.levels = tuple(levels)
-        # Each level's constant part of the evidence, unpacked at once per field of a document.
+        # Each level's constant part of the evidence, stored once per decision (`compact`).
         self.constants = tuple((lv.label, lv.m, lv.u, lv.bayes_factor, lv.log2_bf) for lv in levels)
         self.weights: FloatArray = np.array([lv.log2_bf for lv in levels], dtype=np.float64)
         # Term frequencies: only on the exact level (the first, by policy validation).
