@@ -3,10 +3,12 @@
 A decision stores its evidence compact (`identity.matching.evidence.compact_candidates`): the
 rule labels, the levels met and the record's keys once, per candidate its gammas, weights and
 record values (layout 2; layout 1, written by 97b4b06 only, stored each record whole and is
-still rendered). Here that form becomes the full document byte for byte, key order included: per
-candidate its rule verdicts, its score with one entry per comparison, its record. A document
-without a `layout` key (every row written before layout 1, and every row the retention purge
-redacted) is already full: it is returned as is.
+still rendered). Here that form becomes the full document byte for byte, key order included:
+per candidate its rule verdicts, its score with one entry per comparison, its record. On
+PostgreSQL, whose JSONB keeps every object's keys sorted, the rendered candidates' keys are put
+in that order, as the whole document's were when it was stored. A document without a `layout`
+key (every row written before layout 1, and every row the retention purge redacted) is already
+full: it is returned as is.
 
 Self-contained: rendering reads no policy (old decisions outlive their policy's table rows). The
 candidate's side of each comparison ("right") is projected from the candidate's stored record
@@ -62,11 +64,29 @@ def render_evidence(stored: dict[str, Any]) -> dict[str, Any]:
     if layout not in _LAYOUTS:
         raise ValueError(f"unknown evidence layout {layout!r}")
     candidates = _candidates(stored)
+    if next(iter(stored)) != LAYOUT_KEY:
+        # Written with `layout` first, read back in another order: PostgreSQL's JSONB keeps an
+        # object's keys sorted (shorter first, then bytewise), as it kept the whole documents'.
+        candidates = _jsonb_order(candidates)
     return {
         key: candidates if key == "candidates" else value
         for key, value in stored.items()
         if key not in _COMPACT_KEYS
     }
+
+
+def _jsonb_key(key: str) -> tuple[int, bytes]:
+    raw = key.encode()
+    return len(raw), raw
+
+
+def _jsonb_order(value: Any) -> Any:
+    """`value` with every object's keys in JSONB's order: what PostgreSQL returns for it."""
+    if isinstance(value, dict):
+        return {k: _jsonb_order(value[k]) for k in sorted(value, key=_jsonb_key)}
+    if isinstance(value, list):
+        return [_jsonb_order(v) for v in value]
+    return value
 
 
 def candidate_facts(stored: dict[str, Any]) -> list[dict[str, Any]]:

@@ -139,3 +139,27 @@ def test_the_decisions_evidence_is_rendered_once_per_stored_column() -> None:
     assert decision.evidence is FULL  # the column replaced: rendered again
     with pytest.raises(AttributeError):
         decision.evidence = {}  # type: ignore[misc]
+
+
+def test_a_compact_document_read_from_jsonb_renders_its_candidates_in_jsonb_order() -> None:
+    """PostgreSQL's JSONB returns every object's keys sorted (shorter first, then bytewise), the
+    compact form's as the whole document's: the candidates are rendered in that order too."""
+    jsonb = {k: COMPACT[k] for k in sorted(COMPACT, key=lambda k: (len(k), k))}
+    first = render_evidence(jsonb)["candidates"][0]
+    assert list(first) == ["rules", "score", "record", "status", "member_id", "blocking_keys"]
+    assert list(first["rules"][0]) == ["kind", "rule", "fired"]
+    assert list(first["score"]["fields"][0]) == [
+        "m",
+        "u",
+        "left",
+        "gamma",
+        "label",
+        "right",
+        "weight",
+        "comparison",
+        "bayes_factor",
+        "tf_adjustment",
+    ]
+    assert orjson.dumps(render_evidence(jsonb), option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+        render_evidence(COMPACT), option=orjson.OPT_SORT_KEYS
+    )
