@@ -63,11 +63,10 @@ def render_evidence(stored: dict[str, Any]) -> dict[str, Any]:
         return stored
     if layout not in _LAYOUTS:
         raise ValueError(f"unknown evidence layout {layout!r}")
-    candidates = _candidates(stored)
-    if next(iter(stored)) != LAYOUT_KEY:
-        # Written with `layout` first, read back in another order: PostgreSQL's JSONB keeps an
-        # object's keys sorted (shorter first, then bytewise), as it kept the whole documents'.
-        candidates = _jsonb_order(candidates)
+    # Written with `layout` first, read back in another order: PostgreSQL's JSONB keeps an
+    # object's keys sorted (shorter first, then bytewise), as it kept the whole documents'.
+    jsonb = next(iter(stored)) != LAYOUT_KEY
+    candidates = _candidates(stored, _jsonb_sorted if jsonb else _as_written)
     return {
         key: candidates if key == "candidates" else value
         for key, value in stored.items()
@@ -80,13 +79,16 @@ def _jsonb_key(key: str) -> tuple[int, bytes]:
     return len(raw), raw
 
 
-def _jsonb_order(value: Any) -> Any:
-    """`value` with every object's keys in JSONB's order: what PostgreSQL returns for it."""
-    if isinstance(value, dict):
-        return {k: _jsonb_order(value[k]) for k in sorted(value, key=_jsonb_key)}
-    if isinstance(value, list):
-        return [_jsonb_order(v) for v in value]
+def _jsonb_sorted(value: dict[str, Any]) -> dict[str, Any]:
+    """An object's keys (not its values') in JSONB's order: what PostgreSQL returns for it."""
+    return {k: value[k] for k in sorted(value, key=_jsonb_key)}
+
+
+def _as_written(value: dict[str, Any]) -> dict[str, Any]:
     return value
+
+
+Order = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def candidate_facts(stored: dict[str, Any]) -> list[dict[str, Any]]:
@@ -97,7 +99,7 @@ def candidate_facts(stored: dict[str, Any]) -> list[dict[str, Any]]:
         return list(stored.get("candidates", []))
     if stored[LAYOUT_KEY] not in _LAYOUTS:
         raise ValueError(f"unknown evidence layout {stored[LAYOUT_KEY]!r}")
-    rules = _rule_rows(stored["rules"])
+    rules = _rule_rows(stored["rules"], _as_written)
     return [
         {
             "member_id": c["member_id"],
@@ -109,7 +111,9 @@ def candidate_facts(stored: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _rule_rows(labels: Sequence[Sequence[str]]) -> Callable[[Sequence[int]], list[dict[str, Any]]]:
+def _rule_rows(
+    labels: Sequence[Sequence[str]], order: Order
+) -> Callable[[Sequence[int]], list[dict[str, Any]]]:
     """Fired rule indices -> the verdict list, made once per distinct row."""
     made: dict[tuple[int, ...], list[dict[str, Any]]] = {}
 
@@ -118,7 +122,7 @@ def _rule_rows(labels: Sequence[Sequence[str]]) -> Callable[[Sequence[int]], lis
         found = made.get(key)
         if found is None:
             found = made[key] = [
-                {"rule": name, "kind": kind, "fired": j in key}
+                order({"rule": name, "kind": kind, "fired": j in key})
                 for j, (name, kind) in enumerate(labels)
             ]
         return found
@@ -126,8 +130,11 @@ def _rule_rows(labels: Sequence[Sequence[str]]) -> Callable[[Sequence[int]], lis
     return rows
 
 
-def _candidates(stored: dict[str, Any]) -> list[dict[str, Any]]:
-    rules = _rule_rows(stored["rules"])
+def _candidates(stored: dict[str, Any], order: Order) -> list[dict[str, Any]]:
+    """The rendered candidates, each object's keys in `order` (the values read from the stored
+    form are in it already: JSONB sorted them, or they are as written)."""
+    jsonb = order is _jsonb_sorted
+    rules = _rule_rows(stored["rules"], order)
     record_keys = stored["record_keys"] if stored[LAYOUT_KEY] >= 2 else None
     scoring = stored.get("scoring")
     prior = scoring["prior_weight"] if scoring else None
@@ -137,18 +144,20 @@ def _candidates(stored: dict[str, Any]) -> list[dict[str, Any]]:
     for name, left, levels in scoring["comparisons"] if scoring else ():
         templates = {
             gamma: (
-                {
-                    "comparison": name,
-                    "gamma": gamma,
-                    "label": label,
-                    "left": left,
-                    "right": None,
-                    "m": m,
-                    "u": u,
-                    "bayes_factor": bayes_factor,
-                    "tf_adjustment": 0.0,
-                    "weight": 0.0,
-                },
+                order(
+                    {
+                        "comparison": name,
+                        "gamma": gamma,
+                        "label": label,
+                        "left": left,
+                        "right": None,
+                        "m": m,
+                        "u": u,
+                        "bayes_factor": bayes_factor,
+                        "tf_adjustment": 0.0,
+                        "weight": 0.0,
+                    }
+                ),
                 log2_bf,
             )
             for gamma, label, m, u, bayes_factor, log2_bf in levels
@@ -158,7 +167,7 @@ def _candidates(stored: dict[str, Any]) -> list[dict[str, Any]]:
     for c in stored["candidates"]:
         record = c["record"]
         if record_keys is not None:
-            record = dict(zip(record_keys, record, strict=True))
+            record = order(dict(zip(record_keys, record, strict=True)))
         score = c["score"]
         rendered_score = None
         if score is not None:
@@ -169,16 +178,19 @@ def _candidates(stored: dict[str, Any]) -> list[dict[str, Any]]:
                 template, log2_bf = templates[gamma]
                 adjustment = tf[j] if tf is not None else 0.0
                 entry = template.copy()
-                entry["right"] = right(record)
+                shown = right(record)
+                entry["right"] = order(shown) if jsonb and isinstance(shown, dict) else shown
                 entry["tf_adjustment"] = adjustment
                 entry["weight"] = log2_bf + adjustment
                 fields.append(entry)
-            rendered_score = {
-                "prior_weight": prior,
-                "match_weight": weight,
-                "probability": probability,
-                "fields": fields,
-            }
+            rendered_score = order(
+                {
+                    "prior_weight": prior,
+                    "match_weight": weight,
+                    "probability": probability,
+                    "fields": fields,
+                }
+            )
         document: dict[str, Any] = {
             "member_id": c["member_id"],
             "status": c["status"],
@@ -191,5 +203,5 @@ def _candidates(stored: dict[str, Any]) -> list[dict[str, Any]]:
         if "steward_decision" in c:
             document["steward_decision"] = c["steward_decision"]
         document["record"] = record
-        out.append(document)
+        out.append(order(document))
     return out
