@@ -5,8 +5,8 @@ renders (every rule's verdict, every comparison's level with its m, u, weight an
 its record: about 3.3 KB a candidate, mostly repeated. Stored is what it is made from (layout 2,
 `identity.matching.evidence_render`): the rule labels and the levels met once, per candidate the
 rules that fired, its gammas and weights and its record's values (the record's keys are stored
-once). `evidence_render` renders the document
-back; a test holds it equal to the verdicts' documents byte for byte on the synthetic benchmark.
+once). `evidence_render` renders the document back; a test holds it equal to the verdicts'
+documents byte for byte on the synthetic benchmark.
 """
 
 from __future__ import annotations
