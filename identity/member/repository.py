@@ -688,6 +688,8 @@ def retrieve_candidates_many(
         )
         for i, found in zip(unanswered, by_sql, strict=True):
             answers[i] = found
+    if any(found is None for found in answers):  # never: dropping one would shift the rest
+        raise RuntimeError("a query of the batch was left without candidates")
     return [found for found in answers if found is not None]
 
 
