@@ -545,7 +545,7 @@ def _retrieved_by_sql(
     per_key: dict[str, list[int]] = defaultdict(list)
     for key, pk in hits:
         per_key[key].append(pk)
-    chosen, names_by_member = _choose(
+    chosen, names_by_member = choose_members(
         per_key, max_block_size=max_block_size, max_candidates=max_candidates
     )
     if not chosen:
@@ -554,10 +554,10 @@ def _retrieved_by_sql(
     # the tenant's (tenant_id, member_id) index instead, reading every member. The tenant is
     # checked on the rows instead (the keys above were already tenant-scoped).
     records, ends = _decoded(session, connection.execute(MEMBER_ROWS, {"pks": chosen}), tenant)
-    return Retrieved(_candidates(chosen, names_by_member, records), ends)
+    return Retrieved(as_candidates(chosen, names_by_member, records), ends)
 
 
-def _choose(
+def choose_members(
     per_key: Mapping[str, Sequence[int]], *, max_block_size: int, max_candidates: int
 ) -> tuple[list[int], dict[int, set[str]]]:
     """The members to score, and the key names each was found under: a key value held by more
@@ -610,11 +610,13 @@ def _records(rows: Iterable[Row[Any]], tenant: str) -> dict[int, tuple[str, Stan
     return {r.id: (r.member_id, record_from_row(r)) for r in rows if r.tenant_id == tenant}
 
 
-def _candidates(
+def as_candidates(
     chosen: Iterable[int],
     names_by_member: Mapping[int, set[str]],
     records: Mapping[int, tuple[str, StandardRecord]],
 ) -> list[Candidate]:
+    """The chosen members as candidates, by primary key (a member whose row is gone is left
+    out); shared by the SQL path and the in-memory store, so both answer alike."""
     return [
         Candidate(pk, records[pk][0], records[pk][1], tuple(sorted(names_by_member[pk])))
         for pk in sorted(chosen)
@@ -730,7 +732,7 @@ def _retrieved_many_by_sql(
             continue
         own = {k: per_key[k] for k in wanted if k in per_key}
         chosen_per_query.append(
-            _choose(own, max_block_size=max_block_size, max_candidates=max_candidates)
+            choose_members(own, max_block_size=max_block_size, max_candidates=max_candidates)
         )
 
     needed = sorted({pk for found in chosen_per_query if found for pk in found[0]})
@@ -754,7 +756,7 @@ def _retrieved_many_by_sql(
                 )
             )
         else:
-            candidates = _candidates(found[0], found[1], records)
+            candidates = as_candidates(found[0], found[1], records)
             answers.append(
                 Retrieved(candidates, {c.member_id: ends[c.member_id] for c in candidates})
             )

@@ -38,12 +38,13 @@ import numpy as np
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from identity.config import Settings
 from identity.db import bind_tenant
 from identity.logging_setup import get_logger
 from identity.matching.record import StandardRecord
 from identity.member import features, store_registry
 from identity.member import store_repository as sql
-from identity.member.repository import Retrieved, _candidates, _choose, parse_ends
+from identity.member.repository import Retrieved, as_candidates, choose_members, parse_ends
 
 log = get_logger("identity.member_store")
 
@@ -71,9 +72,6 @@ class _Texts:
         )
         self._ends = array("q")
         return self
-
-    def __getitem__(self, i: int) -> str | None:
-        return self.many([i])[0]
 
     def many(self, indices: Sequence[int]) -> list[str | None]:
         """The texts at these indices (their offsets read in one step, not one numpy scalar
@@ -196,7 +194,7 @@ class Snapshot:
         total, per_key = self.hits(wanted, max_block_size)
         if total > max_block_size * len(wanted) + 1:
             return None
-        chosen, names_by_member = _choose(
+        chosen, names_by_member = choose_members(
             per_key, max_block_size=max_block_size, max_candidates=max_candidates
         )
         if not chosen:
@@ -209,7 +207,7 @@ class Snapshot:
                 return None
             records[pk] = (row.member_id, record)
             ends[row.member_id] = parse_ends(row.ends)
-        return Retrieved(_candidates(chosen, names_by_member, records), ends)
+        return Retrieved(as_candidates(chosen, names_by_member, records), ends)
 
     def with_changes(
         self, number: int, rows: Mapping[int, MemberRow | None], keys: Iterable[tuple[str, int]]
@@ -313,7 +311,6 @@ class MemberStores:
         self._stopping = False
         self._building: str | None = None
         self._thread = threading.Thread(target=self._run, name="member-store", daemon=True)
-        self.builds = 0
         self.served = 0  # requests given a current snapshot (a count for tests and benchmarks)
 
     # -- the request path ------------------------------------------------------------------
@@ -355,8 +352,8 @@ class MemberStores:
             if r.tenant_id == tenant:
                 rows[r.member_pk] = MemberRow(r.member_id, r.features, r.ends)
         keys = sql.member_keys(connection, tenant, pks)
-        # PostgreSQL reads each statement at its own time: keep the result only when no commit
-        # came between (SQLite's transaction sees one snapshot throughout).
+        # Each statement may read at its own time (PostgreSQL's READ COMMITTED; SQLite's driver
+        # opens no transaction for reads): keep the result only when no commit came between.
         if sql.change_number(connection, tenant) != number:
             return None
         fresh = snapshot.with_changes(number, rows, keys)
@@ -451,7 +448,6 @@ class MemberStores:
             held = self._snapshots.get(tenant)
             if held is None or held.number <= number:
                 self._snapshots[tenant] = snapshot
-        self.builds += 1
         log.info(
             "member_store_built",
             members=snapshot.members,
@@ -461,7 +457,9 @@ class MemberStores:
         return snapshot
 
 
-def start_for(engine: Engine, factory: sessionmaker[Session], settings: Any) -> MemberStores | None:
+def start_for(
+    engine: Engine, factory: sessionmaker[Session], settings: Settings
+) -> MemberStores | None:
     """A running member store serving `engine`'s sessions, or None when the setting is off."""
     if not settings.member_store:
         return None
