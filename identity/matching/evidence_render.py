@@ -133,7 +133,6 @@ def _rule_rows(
 def _candidates(stored: dict[str, Any], order: Order) -> list[dict[str, Any]]:
     """The rendered candidates, each object's keys in `order` (the values read from the stored
     form are in it already: JSONB sorted them, or they are as written)."""
-    jsonb = order is _jsonb_sorted
     rules = _rule_rows(stored["rules"], order)
     record_keys = stored["record_keys"] if stored[LAYOUT_KEY] >= 2 else None
     scoring = stored.get("scoring")
@@ -179,7 +178,7 @@ def _candidates(stored: dict[str, Any], order: Order) -> list[dict[str, Any]]:
                 adjustment = tf[j] if tf is not None else 0.0
                 entry = template.copy()
                 shown = right(record)
-                entry["right"] = order(shown) if jsonb and isinstance(shown, dict) else shown
+                entry["right"] = order(shown) if isinstance(shown, dict) else shown
                 entry["tf_adjustment"] = adjustment
                 entry["weight"] = log2_bf + adjustment
                 fields.append(entry)
