@@ -20,13 +20,13 @@ from datetime import date
 from pathlib import Path
 
 import orjson
-from sqlalchemy import inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from benchmarks import TENANT
+from benchmarks.load_bench import bench_dir
 from benchmarks.machine import machine_rows
 from identity.config import Settings
-from identity.db import make_engine, make_session_factory
+from identity.db import make_engine, make_session_factory, upgrade
 from identity.errors import InvalidInput
 from identity.matching.blocking import blocking_keys
 from identity.matching.policy import find_policy
@@ -89,22 +89,15 @@ def main() -> None:
     p.add_argument("--members", type=int, default=100_000)
     p.add_argument("--queries", type=int, default=400)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--seed", type=int, default=7)
     args = p.parse_args()
-    folder = Path(f"var/bench/{args.members}-7")
+    folder = bench_dir(args.members, args.seed)  # a database `python -m benchmarks http` made
     db = folder / "sqlite.db"
     settings = Settings(database_url=f"sqlite:///{db}")
+    upgrade(settings.database_url)  # at head, as the server would serve it (member_change too)
     engine = make_engine(settings)
     factory = make_session_factory(engine)
     writer = sqlite3.connect(db, timeout=30)
-    created_log = not inspect(engine).has_table("member_change")
-    if created_log:
-        writer.execute(
-            "CREATE TABLE member_change (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-            "tenant_id VARCHAR(64) NOT NULL, member_pk BIGINT NOT NULL)"
-        )
-        writer.execute(
-            "CREATE INDEX ix_member_change_tenant_id_id ON member_change (tenant_id, id)"
-        )
     writer.execute("CREATE TABLE IF NOT EXISTS _bench_commit (n INTEGER)")
     writer.commit()
 
@@ -141,8 +134,6 @@ def main() -> None:
             print(f"{name}: {value}")
     finally:
         writer.execute("DROP TABLE IF EXISTS _bench_commit")
-        if created_log:
-            writer.execute("DROP TABLE member_change")
         writer.commit()
         writer.close()
         engine.dispose()
