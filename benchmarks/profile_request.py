@@ -96,6 +96,9 @@ def run(
 
     with TestClient(create_app(settings)) as client:
         url = ENDPOINTS[endpoint]
+        stores = client.app.state.member_stores  # type: ignore[attr-defined]
+        if stores is not None:  # measure the served state, not the start-up build
+            stores.wait_idle(600.0)
         for body in bodies[:warmup]:
             client.post(url, content=body, headers=headers)
         settle_collector()  # as `identity serve`'s app_factory does
