@@ -111,11 +111,13 @@ def parser() -> argparse.ArgumentParser:
         "profile",
         help="one endpoint's requests one at a time in-process: CPU per request, statements, "
         "and where the time goes (py-spy)",
-        description="The real app through Starlette's TestClient on a copy of the loaded SQLite "
-        "database: CPU ms per request, SQL statements per request by kind, py-spy's tables.",
+        description="The real app through Starlette's TestClient on the loaded benchmark database "
+        "(a copy, for SQLite): CPU ms per request, SQL statements and pool checkouts per request, "
+        "py-spy's tables.",
     )
     common(prof, 100_000)
     prof.add_argument("--endpoint", choices=["match", "member-match"], default="match")
+    prof.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     prof.add_argument("--requests", type=int, default=500, help="measured requests")
     prof.add_argument("--warmup", type=int, default=100, help="requests before measuring")
     prof.add_argument("--no-spy", action="store_true", help="count only, without py-spy")
@@ -158,6 +160,7 @@ def main() -> None:
             args.warmup,
             spy=not args.no_spy,
             gil=args.gil,
+            db=args.db,
         )
     elif args.command == "bulk":
         from benchmarks import bulk_bench

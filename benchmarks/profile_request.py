@@ -1,12 +1,15 @@
 """`profile`: one endpoint's requests one at a time, in-process, with the CPU each costs.
 
-The real app (`create_app`, its lifespan, authentication, rate limiter, audit) on a copy of the
-database the last `load` left, called through Starlette's TestClient (no sockets: what is left is
-our code, FastAPI and the database), with the collector settled as `identity serve` settles it
+The real app (`create_app`, its lifespan, authentication, rate limiter, audit) on the database the
+last `load` left, called through Starlette's TestClient (no sockets: what is left is our code,
+FastAPI and the database), with the collector settled as `identity serve` settles it
 (`settle_collector`). Reports CPU ms per request (this process's CPU time over the
-measured requests: the app, SQLite's C code and the test client), the SQL statements a request
-issues by kind, and, with py-spy installed, where the samples go (`summarise_profile`'s tables).
-The copy is thrown away, so runs do not grow the benchmark's database.
+measured requests: the app, SQLite's C code and the test client; not PostgreSQL's server), the
+SQL statements a request issues by kind, the connections it checks out of a pool (on PostgreSQL
+each is a round trip of its own: the pool's pre-ping), and, with py-spy installed, where the
+samples go (`summarise_profile`'s tables). SQLite runs on a copy that is thrown away, so runs do
+not grow the benchmark's database; PostgreSQL runs on the benchmark's cluster itself, as the
+`http` benchmark does.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ import tempfile
 import time
 import warnings
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from benchmarks import TENANT
 from benchmarks.http_bench import auth_headers, prepare, request_bodies
-from benchmarks.load_bench import dataset, sqlite_path
+from benchmarks.load_bench import Dataset, dataset, pg_data_dir, sqlite_path
 from benchmarks.member_match_bench import (
     FHIR_JSON,
     PATH,
@@ -33,6 +38,7 @@ from benchmarks.member_match_bench import (
     start_profile,
     summarise_profile,
 )
+from benchmarks.postgres import postgres_server
 from identity.config import Settings
 
 ENDPOINTS = {"match": "/v1/match", "member-match": PATH}
@@ -44,6 +50,20 @@ def _copy(source: Path, target: Path) -> None:
         src.backup(dst)
 
 
+@contextmanager
+def _database(data: Dataset, db: str, work: Path) -> Iterator[str]:
+    """The URL to profile on: a throwaway copy of the SQLite benchmark database, or the
+    PostgreSQL benchmark cluster (started for the run)."""
+    if db == "sqlite":
+        prepare(data, "sqlite", None)
+        copy = work / "profile.db"
+        _copy(sqlite_path(data.members, data.seed), copy)
+        yield f"sqlite:///{copy}"
+        return
+    with postgres_server(pg_data_dir(data.members, data.seed)) as server:
+        yield prepare(data, "postgresql", server)
+
+
 def run(
     members: int,
     seed: int,
@@ -53,6 +73,29 @@ def run(
     warmup: int,
     spy: bool,
     gil: bool = False,
+    db: str = "sqlite",
+) -> str:
+    data = dataset(members, seed, queries)
+    work = Path(tempfile.mkdtemp(prefix="identity-profile-"))
+    try:
+        with _database(data, db, work) as url:
+            return _profile(url, db, data, endpoint, count, warmup, spy, gil, work)
+    finally:
+        for leftover in work.iterdir():
+            leftover.unlink()
+        work.rmdir()
+
+
+def _profile(
+    database_url: str,
+    db: str,
+    data: Dataset,
+    endpoint: str,
+    count: int,
+    warmup: int,
+    spy: bool,
+    gil: bool,
+    work: Path,
 ) -> str:
     from sqlalchemy import event
 
@@ -62,8 +105,6 @@ def run(
 
     from identity.app import create_app, settle_collector
 
-    data = dataset(members, seed, queries)
-    prepare(data, "sqlite", None)
     today = datetime.now(UTC).date()
     if endpoint == "match":
         bodies = request_bodies(data.queries_file)
@@ -71,11 +112,8 @@ def run(
     else:
         bodies = member_match_bodies(data.queries_file, REQUESTER, today).bodies
         org, content_type = REQUESTER, FHIR_JSON
-    work = Path(tempfile.mkdtemp(prefix="identity-profile-"))
-    db = work / "profile.db"
-    _copy(sqlite_path(members, seed), db)
     settings = Settings(
-        database_url=f"sqlite:///{db}",
+        database_url=database_url,
         default_tenant=TENANT,
         log_level="WARNING",
         dev_auth=True,
@@ -90,19 +128,24 @@ def run(
     headers = auth_headers(settings.dev_key_file, org, content_type)
     statements: Counter[str] = Counter()
     statuses: Counter[int] = Counter()
+    checkouts = [0]
 
     def count_statement(*args: Any) -> None:
         statements[str(args[2]).lstrip().split(None, 1)[0].upper()] += 1
 
+    def count_checkout(*_args: Any) -> None:
+        checkouts[0] += 1
+
     with TestClient(create_app(settings)) as client:
         url = ENDPOINTS[endpoint]
-        stores = client.app.state.member_stores  # type: ignore[attr-defined]
-        if stores is not None:  # measure the served state, not the start-up build
-            stores.wait_idle(600.0)
+        state = client.app.state  # type: ignore[attr-defined]
+        if state.member_stores is not None:  # measure the served state, not the start-up build
+            state.member_stores.wait_idle(600.0)
         for body in bodies[:warmup]:
             client.post(url, content=body, headers=headers)
         settle_collector()  # as `identity serve`'s app_factory does
-        event.listen(client.app.state.engine, "before_cursor_execute", count_statement)  # type: ignore[attr-defined]
+        event.listen(state.engine, "before_cursor_execute", count_statement)
+        event.listen(state.engine.pool, "checkout", count_checkout)
         measured = bodies[warmup : warmup + count]
         spy_out = work / "py-spy.txt"
         proc = start_profile(os.getpid(), spy_out, 3600, gil) if spy else None
@@ -117,17 +160,16 @@ def run(
             proc.wait(timeout=60)
     n = len(measured)
     lines = [
-        f"`{url}`, {n} requests one at a time in-process (TestClient), {members:,} members, "
-        f"SQLite, after {warmup} warm-up requests:",
+        f"`{url}`, {n} requests one at a time in-process (TestClient), {data.members:,} members, "
+        f"{'SQLite' if db == 'sqlite' else 'PostgreSQL'}, after {warmup} warm-up requests:",
         "",
         f"- CPU per request: **{cpu / n * 1000:.2f} ms** (wall {wall / n * 1000:.2f} ms)",
         f"- statements per request: {sum(statements.values()) / n:.1f} "
         f"({', '.join(f'{k} {v / n:.1f}' for k, v in statements.most_common())})",
+        f"- connections checked out of the request engine's pool per request: "
+        f"{checkouts[0] / n:.1f}",
         f"- answers: {dict(sorted(statuses.items()))}",
     ]
-    if spy and (work / "py-spy.txt").exists():
-        lines += ["", summarise_profile(work / "py-spy.txt", top=25, gil=gil)]
-    for leftover in work.iterdir():
-        leftover.unlink()
-    work.rmdir()
+    if spy and spy_out.exists():
+        lines += ["", summarise_profile(spy_out, top=25, gil=gil)]
     return "\n".join(lines)

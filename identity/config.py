@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     log_json: bool = True
     db_pool_size: int = 16
     db_connect_timeout_s: float = 3.0
+    db_ping_after_idle_s: float = Field(
+        default=0.5,
+        ge=0,
+        description="PostgreSQL: a pooled connection idle at least this long is pinged before "
+        "use (0: every checkout); one used more recently is handed out as it is",
+    )
     group_commit: bool = Field(
         default=True,
         description="Commit concurrent match requests' writes together, one transaction and one "

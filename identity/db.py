@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from sqlalchemy import (
     make_url,
     text,
 )
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.config import Settings
@@ -98,17 +100,46 @@ def make_engine(settings: Settings, *, checkpoints_elsewhere: bool = False) -> E
         if checkpoints_elsewhere and is_sqlite_file(url):
             event.listen(engine, "connect", _no_auto_checkpoint)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         json_serializer=to_json,
         json_deserializer=orjson.loads,
         hide_parameters=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
         pool_timeout=settings.db_connect_timeout_s,
         connect_args={"connect_timeout": max(1, int(settings.db_connect_timeout_s))},
     )
+    ping_when_idle(engine, settings.db_ping_after_idle_s)
+    return engine
+
+
+_IDLE_SINCE = "identity.idle_since"
+
+
+def ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Check a pooled connection is alive before use only when it sat idle `idle_s` or longer.
+
+    SQLAlchemy's `pool_pre_ping` pings at every checkout: a round trip before each request's
+    transaction and each group commit, two per match, that on a busy server only ever finds the
+    connection it returned a moment ago. A connection used within the window is handed out as
+    it is (as HikariCP's alive-bypass window does); a dead one found by the ping is replaced
+    by the pool, which tries again with a fresh connection."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine.pool, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _alive(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop(_IDLE_SINCE, None)
+        if since is None or time.monotonic() - since < idle_s:
+            return  # new, or in use a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("a pooled connection was found closed") from exc
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
