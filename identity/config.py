@@ -84,6 +84,13 @@ class Settings(BaseSettings):
         description="Members changed since a tenant's store was built that a request reads into it "
         "itself; past this the store is rebuilt in the background and SQL answers meanwhile",
     )
+    member_store_recheck_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How often a tenant the member store refused (over "
+        "IDENTITY_MEMBER_STORE_MAX_MEMBERS, or two keys sharing a hash) has its change number "
+        "compared with the one it was refused at; once it moved, the store tries it again",
+    )
     max_body_bytes: int = 256 * 1024
     max_json_depth: int = Field(
         default=32,

@@ -33,7 +33,8 @@ def purge(
     ] = False,
 ) -> None:
     """Purge stored demographics (queries, candidates' records, compared values) of old
-    decisions; ids, outcomes, reasons, policy versions and the audit trail stay."""
+    decisions; ids, outcomes, reasons, policy versions and the audit trail stay. Also prunes
+    the member change log but each tenant's newest rows."""
     settings = load_settings()
     report = service.purge(
         open_sessions(settings),
@@ -51,7 +52,8 @@ def purge(
             f"note(s), {t.idempotency_records} expired idempotency record(s), "
             f"{t.guard_attempts} stale guard attempt(s)"
             + "".join(f", {n} {' '.join(name.rsplit('-', 1))}" for name, n in t.old_rows)
-            + f"; {t.kept_for_review} decision(s) kept while their review is open"
+            + f"; {t.kept_for_review} decision(s) kept while their review is open; "
+            f"{t.member_changes} member change log row(s) {'due' if dry_run else 'pruned'}"
         )
     if not report.tenants:
         typer.echo("nothing is due")

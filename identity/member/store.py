@@ -22,7 +22,8 @@ transaction; a tenant's change number is its last log id. A request reads that n
 transaction: equal to a snapshot's, it is answered from memory; a few members changed since, they
 are read (same transaction) into a new snapshot's overlay first; more, or a snapshot newer than the
 request's view, and SQL answers while one background thread rebuilds. A snapshot is immutable:
-concurrent requests each see one whole.
+concurrent requests each see one whole. `identity purge` prunes the log's oldest rows; a snapshot
+whose own number's row is gone (or is 0) cannot know what changed since, and is rebuilt too.
 """
 
 from __future__ import annotations
@@ -290,21 +291,38 @@ def build(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """A tenant the store refused (too many members, or a hash collision): the change number
+    it was refused at, and when that was last compared with the tenant's (monotonic seconds)."""
+
+    number: int
+    checked: float
+
+
 class MemberStores:
     """One process's snapshots, one per tenant, and the thread that builds them.
 
     `max_members`: a tenant with more is answered by SQL (its store would not fit). `max_changes`:
     members changed since the base that a request reads into the overlay itself; past it, the
-    tenant is rebuilt in the background and SQL answers meanwhile."""
+    tenant is rebuilt in the background and SQL answers meanwhile. `recheck_s`: how often a
+    refused tenant's change number is compared with the one it was refused at; once it moved
+    (members deleted, keys changed), it is built again, which decides afresh."""
 
     def __init__(
-        self, factory: sessionmaker[Session], *, max_members: int, max_changes: int
+        self,
+        factory: sessionmaker[Session],
+        *,
+        max_members: int,
+        max_changes: int,
+        recheck_s: float = 3600.0,
     ) -> None:
         self._factory = factory
         self._max_members = max_members
         self._max_changes = max_changes
+        self._recheck_s = recheck_s
         self._snapshots: dict[str, Snapshot] = {}
-        self._too_large: set[str] = set()
+        self._refused: dict[str, _Refusal] = {}
         self._wanted: list[str] = []
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -315,7 +333,9 @@ class MemberStores:
 
     # -- the request path ------------------------------------------------------------------
     def current(self, session: Session, tenant: str) -> Snapshot | None:
-        if tenant in self._too_large:
+        refusal = self._refused.get(tenant)
+        if refusal is not None:
+            self._recheck(session, tenant, refusal)
             return None
         snapshot = self._snapshots.get(tenant)
         if snapshot is None:
@@ -342,8 +362,17 @@ class MemberStores:
         if room <= 0:
             self.request(tenant)
             return None
-        changed = sql.changed_members(connection, tenant, snapshot.number, number, room * 4)
+        changed = sql.changed_members(
+            connection, tenant, snapshot.number, number, sql.log_rows_read(room)
+        )
         if changed is None or len(changed) > room:
+            self.request(tenant)
+            return None
+        # Retention may have pruned log rows after the snapshot's number: then the rows just read
+        # are not all that changed. Asked after that read (each statement may see a later
+        # commit): a prune deletes a prefix of ids at once, so if the row is there now, nothing
+        # after it was gone when the rows were read.
+        if not sql.still_logged(connection, tenant, snapshot.number):
             self.request(tenant)
             return None
         pks = sorted(changed)
@@ -362,6 +391,20 @@ class MemberStores:
             if held is None or held.number < number:
                 self._snapshots[tenant] = fresh
         return fresh
+
+    def _recheck(self, session: Session, tenant: str, refusal: _Refusal) -> None:
+        """Ask for a refused tenant's build again once its data changed. Its number is read at
+        most once per `recheck_s`, so a refused tenant's requests read nothing more, and a build
+        that would only refuse again (nothing changed) is never started."""
+        now = time.monotonic()
+        if now - refusal.checked < self._recheck_s:
+            return
+        number = sql.change_number(session.connection(), tenant)
+        with self._lock:
+            if self._refused.get(tenant) is refusal:
+                self._refused[tenant] = _Refusal(refusal.number, now)
+        if number != refusal.number:
+            self.request(tenant)
 
     # -- building ----------------------------------------------------------------------------
     def start(self, *, prime: bool = True) -> None:
@@ -430,7 +473,7 @@ class MemberStores:
                 connection = session.connection()
             number = sql.change_number(connection, tenant)
             if sql.member_count(connection, tenant) > self._max_members:
-                self._too_large.add(tenant)
+                self._refuse(tenant, number)
                 log.info("member_store_too_large", max_members=self._max_members)
                 return None
             try:
@@ -438,13 +481,14 @@ class MemberStores:
             except Cancelled:
                 return None
             except HashCollision:
-                self._too_large.add(tenant)
+                self._refuse(tenant, number)
                 log.warning("member_store_hash_collision")
                 return None
         finally:
             session.rollback()
             session.close()
         with self._lock:
+            self._refused.pop(tenant, None)
             held = self._snapshots.get(tenant)
             if held is None or held.number <= number:
                 self._snapshots[tenant] = snapshot
@@ -455,6 +499,10 @@ class MemberStores:
             seconds=round(time.perf_counter() - started, 2),
         )
         return snapshot
+
+    def _refuse(self, tenant: str, number: int) -> None:
+        with self._lock:
+            self._refused[tenant] = _Refusal(number, time.monotonic())
 
 
 def start_for(
@@ -467,6 +515,7 @@ def start_for(
         factory,
         max_members=settings.member_store_max_members,
         max_changes=settings.member_store_max_changes,
+        recheck_s=settings.member_store_recheck_s,
     )
     stores.start()
     store_registry.serve(engine, stores)

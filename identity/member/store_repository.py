@@ -1,14 +1,19 @@
 """The SQL of the in-memory member store (identity/member/store.py): the tenant's change number
 (migration 0023's `member_change` log), the members changed since a number, and the rows a store
 is built from. Members' rows are read with the very columns candidate retrieval reads
-(`repository.MEMBER_ROWS`), so the store holds what the SQL path would have read."""
+(`repository.MEMBER_ROWS`), so the store holds what the SQL path would have read.
+
+Also the log's retention (run by `identity purge`), here beside the check it must keep true:
+pruning deletes a prefix of a tenant's log ids (its oldest rows, always keeping its newest), so
+while the row numbered as a store's snapshot is still there, every row after it is too
+(`still_logged`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, column, func, select, table
+from sqlalchemy import Connection, Table, bindparam, column, delete, func, select, table
 
 from identity.member.repository import FEATURE_COLUMNS, MEMBER_ROWS
 from identity.models import BlockingKey, Member
@@ -47,6 +52,36 @@ _ALL_MEMBERS = (
     .where(_MEMBERS.c.tenant_id == bindparam("tenant"))
     .order_by(_MEMBERS.c.id)
 )
+# Is the tenant's log row numbered `number` still there (one primary key read)?
+_HELD = select(_CHANGES.c.id).where(
+    _CHANGES.c.id == bindparam("number"), _CHANGES.c.tenant_id == bindparam("tenant")
+)
+# The newest id a prune may delete: the tenant's row just older than the `keep` newest.
+_CUTOFF = (
+    select(_CHANGES.c.id)
+    .where(_CHANGES.c.tenant_id == bindparam("tenant"))
+    .order_by(_CHANGES.c.id.desc())
+    .limit(1)
+    .offset(bindparam("keep"))
+)
+# The tenant's oldest rows up to the cutoff, at most `limit` (one batch of a prune).
+_OLDEST = (
+    select(_CHANGES.c.id)
+    .where(_CHANGES.c.tenant_id == bindparam("tenant"), _CHANGES.c.id <= bindparam("cutoff"))
+    .order_by(_CHANGES.c.id)
+    .limit(bindparam("limit"))
+)
+_UP_TO = delete(_CHANGES).where(
+    _CHANGES.c.tenant_id == bindparam("tenant"), _CHANGES.c.id <= bindparam("upto")
+)
+_PRUNABLE = select(func.count()).where(
+    _CHANGES.c.tenant_id == bindparam("tenant"), _CHANGES.c.id <= bindparam("cutoff")
+)
+_LOGGING_MORE = (
+    select(_CHANGES.c.tenant_id)
+    .group_by(_CHANGES.c.tenant_id)
+    .having(func.count() > bindparam("keep"))
+)
 _COUNT = select(func.count()).where(_MEMBERS.c.tenant_id == bindparam("tenant"))
 _TENANTS = select(_MEMBERS.c.tenant_id).distinct()
 
@@ -68,6 +103,50 @@ def changed_members(
     ).scalars()
     found = list(pks)
     return None if len(found) > cap else set(found)
+
+
+def log_rows_read(members: int) -> int:
+    """How many log rows a store reads to catch up on `members` changed members (a member's
+    write logs its row and its coverage rows); past it the store is rebuilt instead."""
+    return 4 * members
+
+
+def still_logged(connection: Connection, tenant: str, number: int) -> bool:
+    """Whether the log still says everything that changed after `number` (a snapshot's number:
+    0 or one of the tenant's log ids): its row is there, so no prune reached past it. At 0 the
+    log cannot tell whether rows since were pruned, so it answers False."""
+    if number <= 0:
+        return False
+    found = connection.execute(_HELD, {"tenant": tenant, "number": number}).first()
+    return found is not None
+
+
+def prune_cutoff(connection: Connection, tenant: str, keep: int) -> int:
+    """The newest log id a prune may delete so that the tenant's `keep` newest rows stay (at
+    least one: the change number must survive); 0 when there is nothing to prune."""
+    found = connection.execute(_CUTOFF, {"tenant": tenant, "keep": max(keep, 1)}).scalar()
+    return int(found or 0)
+
+
+def prune_batch(connection: Connection, tenant: str, cutoff: int, limit: int) -> int:
+    """Delete the tenant's oldest log rows up to `cutoff`, at most `limit` of them (a prefix of
+    its ids, so `still_logged` stays exact); how many went."""
+    ids = list(
+        connection.execute(_OLDEST, {"tenant": tenant, "cutoff": cutoff, "limit": limit}).scalars()
+    )
+    if ids:
+        connection.execute(_UP_TO, {"tenant": tenant, "upto": ids[-1]})
+    return len(ids)
+
+
+def prunable(connection: Connection, tenant: str, cutoff: int) -> int:
+    """How many of the tenant's log rows are at or below `cutoff` (a dry run's count)."""
+    return int(connection.execute(_PRUNABLE, {"tenant": tenant, "cutoff": cutoff}).scalar_one())
+
+
+def tenants_logging_more_than(connection: Connection, keep: int) -> list[str]:
+    """The tenants with more than `keep` log rows (as the tables' owner: every tenant)."""
+    return sorted(connection.execute(_LOGGING_MORE, {"keep": max(keep, 1)}).scalars())
 
 
 def member_keys(connection: Connection, tenant: str, pks: Sequence[int]) -> list[tuple[str, int]]:

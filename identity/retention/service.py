@@ -12,7 +12,11 @@ long; an interrupted run resumes where it stopped when run again):
   than the guard's window (hashes of names and birth dates), which are otherwise forgotten only
   when the same client calls again;
 - rows kept for nothing once older than the cutoff (`repository.OLD_ROWS`): finished webhook
-  deliveries, workbench sessions last seen before it, sign-in links expired before it.
+  deliveries, workbench sessions last seen before it, sign-in links expired before it;
+- the member change log (`member_change`, migration 0023) but for each tenant's newest rows: as
+  many as a member store reads to catch up (`store_repository.log_rows_read` of
+  `IDENTITY_MEMBER_STORE_MAX_CHANGES`); a store further behind is rebuilt anyway, so pruning
+  costs no running store a rebuild, and one that would need a pruned row notices and rebuilds.
 Ids, outcome, reason, policy version, probabilities, rule names and the audit trail stay. Each
 tenant that had anything purged gets one `retention.purge` audit event with the counts. A second
 run finds nothing due and writes nothing; a dry run only counts.
@@ -32,6 +36,7 @@ from identity.audit.actor import Actor
 from identity.config import Settings
 from identity.db import tenant_transaction, transaction
 from identity.matching.evidence_render import render_evidence
+from identity.member import store_repository as change_log
 from identity.retention import repository
 from identity.retention.redact import redact_evidence
 
@@ -52,11 +57,13 @@ class TenantPurge:
     guard_attempts: int
     kept_for_review: int  # past the cutoff, kept while their review is open
     old_rows: tuple[tuple[str, int], ...] = ()  # (table's name, rows) of `repository.OLD_ROWS`
+    member_changes: int = 0  # member change log rows pruned (or due)
 
     @property
     def changed(self) -> int:
         counted = self.decisions + self.review_notes + self.idempotency_records
-        return counted + self.guard_attempts + sum(n for _, n in self.old_rows)
+        old = sum(n for _, n in self.old_rows) + self.member_changes
+        return counted + self.guard_attempts + old
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,7 @@ class _Run:
     dry_run: bool
     now: datetime
     run_id: str  # ties the run's audit events together across tenants
+    keep_changes: int  # each tenant's newest member change log rows kept
 
 
 def purge(
@@ -129,10 +137,13 @@ def purge(
         dry_run=dry_run,
         now=now,
         run_id=str(uuid.uuid4()),
+        keep_changes=change_log.log_rows_read(settings.member_store_max_changes),
     )
     if tenant is None:
         with transaction(sessions) as session:
-            tenants = repository.tenants_due(session, run.cutoff, now, run.attempts_before)
+            due = repository.tenants_due(session, run.cutoff, now, run.attempts_before)
+            logging = change_log.tenants_logging_more_than(session.connection(), run.keep_changes)
+        tenants = sorted({*due, *logging})
     else:
         tenants = [tenant]
     return PurgeReport(run.cutoff, dry_run, tuple(_purge_tenant(sessions, t, run) for t in tenants))
@@ -140,7 +151,7 @@ def purge(
 
 def _purge_tenant(sessions: sessionmaker[Session], tenant: str, run: _Run) -> TenantPurge:
     cutoff, batch_size, dry_run, now = run.cutoff, run.batch_size, run.dry_run, run.now
-    decisions = notes = records = attempts = 0
+    decisions = notes = records = attempts = changes = 0
     old: list[tuple[str, int]] = []
     with _unit(sessions, tenant) as session:
         kept = repository.count_kept_for_review(session, tenant, cutoff)
@@ -166,10 +177,17 @@ def _purge_tenant(sessions: sessionmaker[Session], tenant: str, run: _Run) -> Te
         attempts = _forget(sessions, tenant, run, repository.GUARD_ATTEMPTS, run.attempts_before)
         for table in repository.OLD_ROWS:
             old.append((table.name, _forget(sessions, tenant, run, table, cutoff)))
+        changes = prune_member_changes(
+            sessions,
+            tenant,
+            keep=run.keep_changes,
+            batch_size=CHANGE_ROWS_PER_BATCH,
+            dry_run=dry_run,
+        )
         outcome = "success"
     finally:
         # What was committed is recorded even when a later batch failed.
-        result = TenantPurge(tenant, decisions, notes, records, attempts, kept, tuple(old))
+        result = TenantPurge(tenant, decisions, notes, records, attempts, kept, tuple(old), changes)
         if not dry_run and result.changed:
             with _unit(sessions, tenant) as session:
                 _audit(session, result, cutoff, outcome, run.run_id)
@@ -214,6 +232,30 @@ def _forget(
         forgotten, after = forgotten + len(keys), keys[-1]
 
 
+# Member change log rows deleted per transaction: three small columns a row, so a batch holds
+# SQLite's write lock for milliseconds.
+CHANGE_ROWS_PER_BATCH = 5_000
+
+
+def prune_member_changes(
+    sessions: sessionmaker[Session], tenant: str, *, keep: int, batch_size: int, dry_run: bool
+) -> int:
+    """Delete (or, in a dry run, count) the tenant's member change log rows but its `keep`
+    newest, oldest first, a batch per transaction. The cutoff is read once: rows logged
+    meanwhile are newer and stay."""
+    with _unit(sessions, tenant) as session:
+        cutoff = change_log.prune_cutoff(session.connection(), tenant, keep)
+        if dry_run or not cutoff:
+            return change_log.prunable(session.connection(), tenant, cutoff) if cutoff else 0
+    pruned = 0
+    while True:
+        with _unit(sessions, tenant) as session:
+            n = change_log.prune_batch(session.connection(), tenant, cutoff, batch_size)
+        pruned += n
+        if n < batch_size:
+            return pruned
+
+
 def _audit(
     session: Session, result: TenantPurge, cutoff: datetime, outcome: str, run_id: str
 ) -> None:
@@ -231,6 +273,7 @@ def _audit(
             f"idempotency-records:{result.idempotency_records}",
             f"guard-attempts:{result.guard_attempts}",
             *(f"{name}:{n}" for name, n in result.old_rows),
+            f"member-changes:{result.member_changes}",
             f"kept-for-review:{result.kept_for_review}",
         ],
     )

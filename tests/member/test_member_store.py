@@ -2,7 +2,9 @@
 SQL does: on random queries over synthetic members, and on the next request after every kind of
 member or coverage write (read into the store's overlay, or rebuilt in the background when they
 are many), on both databases. A write rolled back changes nothing; every writer of blocking keys
-also writes the member row, so migration 0023's member trigger logs each key change."""
+also writes the member row, so migration 0023's member trigger logs each key change. A store
+behind a pruned change log rebuilds rather than miss a change; a current one keeps serving; a
+refused tenant is tried again once its members changed."""
 
 from __future__ import annotations
 
@@ -14,20 +16,21 @@ from pathlib import Path
 
 import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.audit.actor import Actor
 from identity.auth.dev import mint_dev_token
 from identity.config import Settings
 from identity.db import tenant_transaction
-from identity.member import lifecycle
+from identity.member import lifecycle, store_registry
 from identity.member import store_repository as store_sql
 from identity.member.erase import erase_members
 from identity.member.repository import Retrieved, _retrieved_by_sql, retrieve_candidates_many
 from identity.member.service import load_members
 from identity.member.store import MemberStores, Snapshot
-from identity.models import BlockingKey
+from identity.models import BlockingKey, Member
+from identity.retention.service import prune_member_changes
 from identity.synthetic import write_dataset
 from tests.conftest import TENANT, LiveServer
 from tests.resolution import equivalence_fixture as eq
@@ -332,3 +335,103 @@ def test_the_server_answers_from_its_store_as_without_it(
             if on:
                 assert stores.served >= sum(r.status_code == 200 for r in replies) > 0
     assert answers[True] == answers[False]
+
+
+def test_a_store_behind_a_pruned_log_rebuilds_rather_than_miss_a_change(
+    stores: MemberStores, sessions: sessionmaker[Session], members: list[bytes], tmp_path: Path
+) -> None:
+    """Pruned past the store's number (a purge keeping fewer rows than the store reads), the
+    rows left name only the last write: the next request is answered by SQL, not from an overlay
+    that misses the renamed members, and a rebuild brings the store back."""
+    snapshot, _ = _current(stores, sessions)
+    patients = _patients(members)
+    keys_before = _keys_now(sessions)
+    renamed = [_changed_family(line, f"Pruneworth{i}") for i, line in enumerate(patients[20:23])]
+    _load(sessions, tmp_path / "renamed.ndjson", renamed)
+    with tenant_transaction(sessions, TENANT) as session:
+        lifecycle.terminate(session, ACTOR, _member_id(patients[24]), TODAY)
+    assert prune_member_changes(sessions, TENANT, keep=1, batch_size=7, dry_run=False) > 3
+    keys_after = _keys_now(sessions)
+    moved = sorted(pk for pk in keys_after if keys_after[pk] != keys_before.get(pk))
+    assert len(moved) == 3
+    queries = [sorted(keys_after[pk]) for pk in moved]
+    queries += _queries(keys_after, random.Random(5), 30, moved)
+    engine = sessions.kw["bind"]
+    store_registry.serve(engine, stores)
+    try:
+        served = stores.served
+        with tenant_transaction(sessions, TENANT) as session:
+            answered = retrieve_candidates_many(
+                session, TENANT, queries, max_block_size=500, max_candidates=50
+            )
+            by_sql = [
+                _retrieved_by_sql(session, TENANT, q, max_block_size=500, max_candidates=50)
+                for q in queries
+            ]
+        assert answered == by_sql
+        assert stores.served == served  # SQL answered, and a rebuild was asked for
+        assert stores.wait_idle(60)
+        rebuilt, _ = _current(stores, sessions)
+        assert rebuilt is not snapshot
+        assert rebuilt.overlay == {}
+        with tenant_transaction(sessions, TENANT) as session:
+            assert (
+                retrieve_candidates_many(
+                    session, TENANT, queries, max_block_size=500, max_candidates=50
+                )
+                == by_sql
+            )
+        assert stores.served == served + 2
+    finally:
+        store_registry.serve(engine, None)
+
+
+def test_a_current_store_keeps_serving_after_a_prune(
+    stores: MemberStores, sessions: sessionmaker[Session], members: list[bytes]
+) -> None:
+    """A prune keeps each tenant's newest row, the store's own number: a current store still
+    answers from memory, and the next write is read into its overlay, not rebuilt."""
+    snapshot, number = _current(stores, sessions)
+    assert prune_member_changes(sessions, TENANT, keep=1, batch_size=500, dry_run=False) > 1000
+    served = stores.served
+    same, after = _current(stores, sessions)
+    assert (same, after) == (snapshot, number)
+    assert stores.served == served + 1
+    keys = _keys_now(sessions)
+    with tenant_transaction(sessions, TENANT) as session:
+        lifecycle.terminate(session, ACTOR, _member_id(_patients(members)[9]), TODAY)
+    _after_write(stores, sessions, snapshot, keys)  # asserts it went into the overlay
+
+
+def test_a_refused_tenant_is_tried_again_once_its_members_changed(
+    sessions: sessionmaker[Session], members: list[bytes], tmp_path: Path
+) -> None:
+    """Refused for size, a tenant is built once members left (its change number moved), on
+    the first request past `recheck_s`; within it, and while nothing changed, it is not."""
+    patients = _patients(members)[:30]
+    _load(sessions, tmp_path / "m.ndjson", patients)
+    eager = MemberStores(sessions, max_members=28, max_changes=MAX_CHANGES, recheck_s=0)
+    patient = MemberStores(sessions, max_members=28, max_changes=MAX_CHANGES, recheck_s=3600)
+    for store in (eager, patient):
+        store.start(prime=False)
+        assert store.rebuild(TENANT) is None  # 30 members: refused
+    try:
+        with tenant_transaction(sessions, TENANT) as session:
+            assert eager.current(session, TENANT) is None
+        assert eager.wait_idle(30)
+        assert eager.snapshot(TENANT) is None  # nothing changed: not tried again
+        gone = [_member_id(line) for line in patients[:2]]
+        with tenant_transaction(sessions, TENANT) as session:
+            session.execute(
+                delete(Member).where(Member.tenant_id == TENANT, Member.member_id.in_(gone))
+            )
+        for store in (eager, patient):
+            with tenant_transaction(sessions, TENANT) as session:
+                assert store.current(session, TENANT) is None  # SQL answers meanwhile
+            assert store.wait_idle(30)
+        assert patient.snapshot(TENANT) is None  # not re-checked within the hour
+        snapshot, _ = _current(eager, sessions)
+        assert snapshot.members == 28
+    finally:
+        eager.stop()
+        patient.stop()

@@ -47,7 +47,7 @@ def test_purge_dry_run_then_purge_then_replay(
     assert f"tenant {TENANT}: 2 decision(s) due, 1 review note(s)" in dry.stdout
     assert (
         "1 stale guard attempt(s), 0 webhook deliveries, 0 steward sessions, 0 sign-in links; "
-        "1 decision(s) kept while their review is open"
+        "1 decision(s) kept while their review is open; 0 member change log row(s) due"
     ) in dry.stdout
     assert _purged(sessions) == set()
 
