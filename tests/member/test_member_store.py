@@ -411,8 +411,8 @@ def test_a_refused_tenant_is_tried_again_once_its_members_changed(
     patients = _patients(members)[:30]
     _load(sessions, tmp_path / "m.ndjson", patients)
     eager = MemberStores(sessions, max_members=28, max_changes=MAX_CHANGES, recheck_s=0)
-    patient = MemberStores(sessions, max_members=28, max_changes=MAX_CHANGES, recheck_s=3600)
-    for store in (eager, patient):
+    hourly = MemberStores(sessions, max_members=28, max_changes=MAX_CHANGES, recheck_s=3600)
+    for store in (eager, hourly):
         store.start(prime=False)
         assert store.rebuild(TENANT) is None  # 30 members: refused
     try:
@@ -425,13 +425,48 @@ def test_a_refused_tenant_is_tried_again_once_its_members_changed(
             session.execute(
                 delete(Member).where(Member.tenant_id == TENANT, Member.member_id.in_(gone))
             )
-        for store in (eager, patient):
+        for store in (eager, hourly):
             with tenant_transaction(sessions, TENANT) as session:
                 assert store.current(session, TENANT) is None  # SQL answers meanwhile
             assert store.wait_idle(30)
-        assert patient.snapshot(TENANT) is None  # not re-checked within the hour
+        assert hourly.snapshot(TENANT) is None  # not re-checked within the hour
         snapshot, _ = _current(eager, sessions)
         assert snapshot.members == 28
     finally:
         eager.stop()
-        patient.stop()
+        hourly.stop()
+
+
+def test_the_server_reads_a_write_into_its_overlay_as_the_service_role(
+    settings: Settings, sessions: sessionmaker[Session], active_policy: str, tmp_path: Path
+) -> None:
+    """Over real HTTP, as the service's role (PostgreSQL: row-level security, its grants): after
+    a write the next request catches the store up through the gap check, not a rebuild."""
+    paths = write_dataset(tmp_path / "s", members=300, queries=5, seed=16, formats=("ndjson",))
+    with tenant_transaction(sessions, TENANT) as session:
+        assert load_members(session, TENANT, [paths.members_ndjson], as_of=TODAY).ok
+    body = {
+        k: v
+        for k, v in orjson.loads(paths.queries_ndjson.read_bytes().splitlines()[0])[
+            "request"
+        ].items()
+        if v is not None
+    }
+    token = mint_dev_token(settings, tenant=TENANT, client_id="test-client")
+    server = LiveServer(settings)
+    with server, server.client(token) as client:
+        stores = server.server.config.app.state.member_stores
+        client.post("/v1/match", json=body)
+        assert stores.wait_idle(30)
+        built = stores.snapshot(TENANT)
+        assert built is not None
+        member_id = _member_id(_patients(paths.members_ndjson.read_bytes().splitlines())[0])
+        with tenant_transaction(sessions, TENANT) as session:
+            lifecycle.terminate(session, ACTOR, member_id, TODAY)
+        served = stores.served
+        assert client.post("/v1/match", json=body).status_code == 200
+        assert stores.served == served + 1
+        caught_up = stores.snapshot(TENANT)
+        assert caught_up is not None
+        assert caught_up.number > built.number
+        assert caught_up.overlay != {}  # read into the overlay, not rebuilt
