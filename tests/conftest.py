@@ -291,7 +291,9 @@ def client(live_server: LiveServer, settings: Settings) -> Iterator[httpx.Client
         yield c
 
 
-# The household members most API tests match against (tests/households.py).
+# The household members most API tests match against (tests/households.py), and the run's one
+# browser (tests/browser.py).
+from tests.browser import browser  # noqa: E402
 from tests.households import household  # noqa: E402
 
-__all__ = ["household"]
+__all__ = ["browser", "household"]

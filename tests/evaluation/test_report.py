@@ -4,11 +4,10 @@ every network request refused; each chart must render with a size, and nothing i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Route, sync_playwright
+from playwright.sync_api import Browser, Route
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.db import transaction
@@ -19,19 +18,10 @@ from identity.evaluation.sweep import sweep
 from identity.matching.policy import find_policy
 from tests.conftest import RULES_DIR, TENANT
 from tests.evaluation.shadow_fixtures import LOOSE, STRICT, Stored, settled, stored
-from tests.review_ui.conftest import CHROMIUM, CHROMIUM_ARGS
 
 __all__ = ["settled", "stored"]
 
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -80,9 +70,9 @@ def _charts(browser: Browser, path: Path) -> tuple[list[dict[str, float]], list[
 
 @SQLITE
 def test_the_report_opens_offline_and_its_charts_render(
-    chromium: Browser, report_file: Path, settled: dict[str, Stored]
+    browser: Browser, report_file: Path, settled: dict[str, Stored]
 ) -> None:
-    charts, refused, text = _charts(chromium, report_file)
+    charts, refused, text = _charts(browser, report_file)
     assert refused == []  # nothing but the file itself
     # Thresholds (curves, grid), weights of pairs, model weights and m/u, the false match's
     # waterfall (and the person's), candidates per request, shadow flips.
@@ -102,13 +92,13 @@ def test_the_report_opens_offline_and_its_charts_render(
 
 @SQLITE
 def test_the_shadow_report_alone(
-    chromium: Browser, sessions: sessionmaker[Session], stored: dict[str, Stored], tmp_path: Path
+    browser: Browser, sessions: sessionmaker[Session], stored: dict[str, Stored], tmp_path: Path
 ) -> None:
     with transaction(sessions) as session:
         shadowed = shadow(session, TENANT, find_policy(RULES_DIR, "default"), LOOSE)
     path = tmp_path / "shadow.html"
     path.write_text(shadow_report_html(shadowed), encoding="utf-8")
-    charts, refused, text = _charts(chromium, path)
+    charts, refused, text = _charts(browser, path)
     assert refused == []
     assert len(charts) == 1
     assert charts[0]["marks"] > 0

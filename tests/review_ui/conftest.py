@@ -5,7 +5,6 @@ and a fake OpenID Connect provider for the sign-in test."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.auth.dev import mint_dev_token
@@ -24,16 +23,6 @@ from identity.review_ui import sessions as signin
 from tests.conftest import TENANT, LiveServer
 from tests.factories import fhir_coverage, fhir_patient
 
-CHROMIUM = os.environ.get("IDENTITY_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 OTHER_TENANT = "other-payer"
 # Synthetic demographics of the people on the pages: none may reach a URL or the log.
 PHI = [
@@ -49,14 +38,6 @@ PHI = [
     "219-09-4417",
     "219094417",
 ]
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
