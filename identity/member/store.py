@@ -501,8 +501,11 @@ class MemberStores:
         return snapshot
 
     def _refuse(self, tenant: str, number: int) -> None:
+        """SQL answers for the tenant; a snapshot held from before is never served again, so
+        its memory is given back."""
         with self._lock:
             self._refused[tenant] = _Refusal(number, time.monotonic())
+            self._snapshots.pop(tenant, None)
 
 
 def start_for(

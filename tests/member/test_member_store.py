@@ -470,3 +470,19 @@ def test_the_server_reads_a_write_into_its_overlay_as_the_service_role(
         assert caught_up is not None
         assert caught_up.number > built.number
         assert caught_up.overlay != {}  # read into the overlay, not rebuilt
+
+
+def test_a_tenant_refused_on_a_rebuild_gives_its_old_snapshot_back(
+    sessions: sessionmaker[Session], members: list[bytes], tmp_path: Path
+) -> None:
+    """Grown past the bound, a tenant is refused at its next build: SQL answers, and the
+    snapshot it had is dropped, never served again."""
+    patients = _patients(members)
+    _load(sessions, tmp_path / "m.ndjson", patients[:30])
+    store = MemberStores(sessions, max_members=30, max_changes=MAX_CHANGES)
+    assert store.rebuild(TENANT) is not None
+    _load(sessions, tmp_path / "more.ndjson", patients[30:32])
+    assert store.rebuild(TENANT) is None
+    assert store.snapshot(TENANT) is None
+    with tenant_transaction(sessions, TENANT) as session:
+        assert store.current(session, TENANT) is None
