@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.audit.actor import Actor
@@ -486,3 +486,37 @@ def test_a_tenant_refused_on_a_rebuild_gives_its_old_snapshot_back(
     assert store.snapshot(TENANT) is None
     with tenant_transaction(sessions, TENANT) as session:
         assert store.current(session, TENANT) is None
+
+
+def test_a_prune_between_the_stores_reads_is_noticed(
+    stores: MemberStores, sessions: sessionmaker[Session], members: list[bytes], tmp_path: Path
+) -> None:
+    """Each of the store's statements may see a later commit (PostgreSQL's READ COMMITTED,
+    SQLite's reads outside a transaction). A prune committed just before the store reads what
+    changed is seen by the gap check, which is asked after that read: SQL answers."""
+    _current(stores, sessions)
+    patients = _patients(members)
+    renamed = [_changed_family(line, f"Interleaf{i}") for i, line in enumerate(patients[40:43])]
+    _load(sessions, tmp_path / "renamed.ndjson", renamed)
+    with tenant_transaction(sessions, TENANT) as session:
+        lifecycle.terminate(session, ACTOR, _member_id(patients[44]), TODAY)
+    engine = sessions.kw["bind"]
+    pruned: list[int] = []
+
+    def prune_first(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if not pruned and "member_change.id >" in statement:
+            pruned.append(0)  # once (the prune's own statements pass through here too)
+            pruned[0] = prune_member_changes(
+                sessions, TENANT, keep=1, batch_size=5000, dry_run=False
+            )
+
+    event.listen(engine, "before_cursor_execute", prune_first)
+    try:
+        with tenant_transaction(sessions, TENANT) as session:
+            assert stores.current(session, TENANT) is None
+    finally:
+        event.remove(engine, "before_cursor_execute", prune_first)
+    assert pruned[0] > 3
+    assert stores.wait_idle(60)
+    rebuilt, _ = _current(stores, sessions)
+    assert rebuilt.overlay == {}
