@@ -245,8 +245,10 @@ def prune_member_changes(
     meanwhile are newer and stay."""
     with _unit(sessions, tenant) as session:
         cutoff = change_log.prune_cutoff(session.connection(), tenant, keep)
-        if dry_run or not cutoff:
-            return change_log.prunable(session.connection(), tenant, cutoff) if cutoff else 0
+        if not cutoff:
+            return 0
+        if dry_run:
+            return change_log.prunable(session.connection(), tenant, cutoff)
     pruned = 0
     while True:
         with _unit(sessions, tenant) as session:
