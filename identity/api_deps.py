@@ -47,6 +47,16 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
         with CancelScope(shield=True):
             await run_in_threadpool(finish, session, commit=False)
         raise
+    if grouped:
+        unit = group_commit.released(session)
+        if unit is not None:  # `in_match_thread` ended its transaction in the match's thread
+            if not _untouched(session):  # and it was used again: a bug, nothing is stored
+                with CancelScope(shield=True):
+                    await run_in_threadpool(finish, session, commit=False)
+                raise RuntimeError("the request's session was used after its unit was released")
+            with CancelScope(shield=True):
+                await _committed(request, committer, unit)
+            return
     if _untouched(session):
         session.close()
         return
@@ -54,12 +64,18 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
         if not grouped:
             await run_in_threadpool(finish, session, commit=True)
             return
-        # Staged writes are committed with other requests' by the engine's one writer; this
-        # request is answered once that commit returned (no worker thread held meanwhile).
         unit = await run_in_threadpool(group_commit.hand_over, session)
         if unit is not None:
-            await asyncio.wrap_future(committer.submit(unit))
-            group_commit.observe(unit, app_state.metrics.observe_audited)
+            await _committed(request, committer, unit)
+
+
+async def _committed(
+    request: Request, committer: group_commit.GroupCommitter, unit: group_commit.Unit
+) -> None:
+    """Staged writes are committed with other requests' by the engine's one writer; the request
+    is answered once that commit returned (no worker thread held meanwhile)."""
+    await asyncio.wrap_future(committer.submit(unit))
+    group_commit.observe(unit, request.app.state.metrics.observe_audited)
 
 
 def _untouched(session: Session) -> bool:
@@ -68,12 +84,23 @@ def _untouched(session: Session) -> bool:
     return session.get_transaction() is None and STAGED_ROWS not in session.info
 
 
-async def in_match_thread(request: Request, work: Callable[[], T]) -> T:
+async def in_match_thread(request: Request, session: Session, work: Callable[[], T]) -> T:
     """`work` in a worker thread, at most `match_threads` at once (the lifespan's
     `app.state.match_limiter`; the others wait, queued, on the event loop). A match is CPU-bound
     Python: eight threads taking turns with the GIL did the same work as two, more slowly and
-    with the switching on top."""
-    return await to_thread.run_sync(work, limiter=request.app.state.match_limiter)
+    with the switching on top.
+
+    The endpoint returns what this returns, leaving `session` (the request's) alone: when the
+    work's writes are all staged, its read-only transaction ends in the same thread
+    (`group_commit.release`) and `db_session` only submits the unit once the endpoint returned,
+    with no second hop to a worker thread."""
+
+    def run() -> T:
+        result = work()
+        group_commit.release(session)
+        return result
+
+    return await to_thread.run_sync(run, limiter=request.app.state.match_limiter)
 
 
 async def json_body(request: Request) -> Any:

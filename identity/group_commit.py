@@ -41,6 +41,7 @@ from identity.sqlite_writer import begin_write
 
 _ALLOWED = "group_commit.allowed"
 _WROTE = "group_commit.wrote"  # on a connection's info: this transaction wrote directly
+_RELEASED = "group_commit.released"  # a unit `release` took, for the edge to submit
 # Most units in one group: bounds one transaction's size and the wait of its first request.
 MAX_GROUP = 256
 _IDLE_S = 2.0  # the writer thread ends after this long without work (started again on demand)
@@ -104,9 +105,27 @@ def hand_over(session: Session) -> Unit | None:
     return unit
 
 
+def release(session: Session) -> None:
+    """`hand_over` ahead of the edge, in the thread that did the work, for a session whose writes
+    are all staged: its read-only transaction ends here and its unit waits in the session for the
+    edge (`released`), which submits it once the endpoint has returned, or drops it (`discard`)
+    if it failed. It saves the edge a second hop to a worker thread. Any other session is left
+    as it is, for the edge's `hand_over` (its own commit must wait for the endpoint's return)."""
+    if STAGED_ROWS not in session.info or _wrote_directly(session):
+        return
+    session.info[_RELEASED] = hand_over(session)
+
+
+def released(session: Session) -> Unit | None:
+    """The unit `release` took from this session, if any (taken once)."""
+    unit: Unit | None = session.info.pop(_RELEASED, None)
+    return unit
+
+
 def discard(session: Session) -> None:
     """A request that failed: nothing staged is written."""
     session.info.pop(STAGED_ROWS, None)
+    session.info.pop(_RELEASED, None)
     audit.release_held(session)
 
 

@@ -3,22 +3,27 @@ own committed decision and audit event, a unit that fails rolls back alone, the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from fastapi import Request
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity import group_commit
+from identity.api_deps import DbSession, JsonBody, in_match_thread
 from identity.audit import service as audit
 from identity.audit.actor import Actor
+from identity.audit.http import request_actor
+from identity.auth.dependencies import Matcher
 from identity.auth.dev import mint_dev_token
 from identity.config import Settings
 from identity.db import bind_tenant
+from identity.errors import FieldError, InvalidInput
 from identity.models import AuditEvent, MatchDecision, ReviewItem
 from identity.policy.cache import MatcherCache
 from identity.resolution import service
@@ -205,3 +210,76 @@ def test_http_clients_see_nothing_different(grouped_server: LiveServer, settings
         made["outcome"],
         made["member_id"],
     )
+
+
+def _server_with(settings: Settings, after: Callable[[Session], None]) -> LiveServer:
+    """The real app with one more route, POST /v1/test-match: a real /v1/match unit of work in the
+    match thread (`in_match_thread`, which releases it), then `after(session)` on the loop."""
+    server = LiveServer(settings.model_copy(update={"group_commit": True}))
+    app: Any = server.server.config.app
+
+    async def route(request: Request, caller: Matcher, body: JsonBody, session: DbSession) -> Any:
+        def work() -> str:
+            today = datetime.now(UTC).date()
+            result = service.match(
+                session,
+                caller.tenant,
+                request.app.state.matchers,
+                service.parse_match_request(body, today),
+                today=today,
+                actor=request_actor(request, caller),
+            )
+            return result.decision.id
+
+        made = await in_match_thread(request, session, work)
+        after(session)
+        return {"match_id": made}
+
+    app.add_api_route("/v1/test-match", route, methods=["POST"])
+    return server
+
+
+def _refuse(_session: Session) -> None:
+    raise InvalidInput("refused after the match", errors=[FieldError("", "refused")])
+
+
+@pytest.mark.usefixtures("active_policy", "household")
+def test_a_released_unit_is_not_stored_when_the_endpoint_then_fails(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    """The match thread ended the transaction and took the unit; the endpoint failed after
+    that: the unit is dropped, never committed, and the error answered as ever."""
+    token = mint_dev_token(settings, tenant=TENANT, client_id="released")
+    with _server_with(settings, _refuse) as server, server.client(token) as http:
+        failed = http.post("/v1/test-match", json=_body(0))
+        plain = http.post("/v1/match", json=_body(0))
+        units = _committer(server).units
+    assert (failed.status_code, plain.status_code) == (422, 200), failed.text
+    assert failed.headers["content-type"] == "application/problem+json"
+    assert units == 1  # the plain request's only
+    with sessions() as session:
+        stored = set(session.scalars(select(MatchDecision.id)))
+        assert audit.verify(session, TENANT).intact
+    assert stored == {plain.json()["match_id"]}
+    assert [e.object_ids[0] for e in _match_events(sessions)] == [plain.json()["match_id"]]
+
+
+@pytest.mark.usefixtures("household")
+def test_patient_match_is_grouped_and_answered_after_its_commit(
+    grouped_server: LiveServer, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    """FHIR Patient/$match takes the same path as /v1/match: its unit released in the match
+    thread, committed by the group committer, readable once answered."""
+    token = mint_dev_token(settings, tenant=TENANT, client_id="fhir-grouped")
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "resource", "resource": fhir_patient("Bill", "Chen", "1958-11-02")}],
+    }
+    headers = {"Content-Type": "application/fhir+json"}
+    with grouped_server.client(token) as http:
+        answers = [http.post("/fhir/Patient/$match", json=body, headers=headers) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200] * 3, answers[0].text
+    assert _committer(grouped_server).units == 3
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(MatchDecision)) == 3
+        assert audit.verify(session, TENANT).intact

@@ -67,5 +67,7 @@ async def patient_match(
         )
 
     return await in_match_thread(
-        request, lambda: json_response(session, caller, idempotency, produce, media_type=FHIR_JSON)
+        request,
+        session,
+        lambda: json_response(session, caller, idempotency, produce, media_type=FHIR_JSON),
     )
