@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, TypeVar
 
-from anyio import CancelScope, to_thread
+from anyio import CancelScope, CapacityLimiter, to_thread
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
@@ -74,7 +74,12 @@ async def _committed(
 ) -> None:
     """Staged writes are committed with other requests' by the engine's one writer; the request
     is answered once that commit returned (no worker thread held meanwhile)."""
-    await asyncio.wrap_future(committer.submit(unit))
+    if not unit.submitted:
+        committer.submit(unit)
+    if unit.done.done():  # committed in the match's thread: no wake-up of the loop to wait for
+        unit.done.result()
+    else:
+        await asyncio.wrap_future(unit.done)
     group_commit.observe(unit, request.app.state.metrics.observe_audited)
 
 
@@ -84,7 +89,9 @@ def _untouched(session: Session) -> bool:
     return session.get_transaction() is None and STAGED_ROWS not in session.info
 
 
-async def in_match_thread(request: Request, session: Session, work: Callable[[], T]) -> T:
+async def in_match_thread(
+    request: Request, session: Session, work: Callable[[], T], *, commit: bool = False
+) -> T:
     """`work` in a worker thread, at most `match_threads` at once (the lifespan's
     `app.state.match_limiter`; the others wait, queued, on the event loop). A match is CPU-bound
     Python: eight threads taking turns with the GIL did the same work as two, more slowly and
@@ -93,14 +100,34 @@ async def in_match_thread(request: Request, session: Session, work: Callable[[],
     The endpoint returns what this returns, leaving `session` (the request's) alone: when the
     work's writes are all staged, its read-only transaction ends in the same thread
     (`group_commit.release`) and `db_session` only submits the unit once the endpoint returned,
-    with no second hop to a worker thread."""
+    with no second hop to a worker thread. With `commit`, for an endpoint that returns this
+    result as it comes (nothing after it can fail), a request matching alone has its unit
+    committed here too when the writer is idle (`group_commit.commit_released`): on a quiet
+    service that saves the hops to the writer thread and back; the answer still waits for the
+    commit. Under concurrency the writer thread groups units as before."""
+    app_state = request.app.state
+    limiter: CapacityLimiter = app_state.match_limiter
+    committer = (
+        group_commit.committer_for(app_state.session_factory)
+        if commit and app_state.settings.group_commit
+        else None
+    )
 
     def run() -> T:
         result = work()
-        group_commit.release(session)
+        if committer is not None and _matching_alone(limiter):
+            group_commit.commit_released(session, committer)
+        else:
+            group_commit.release(session)
         return result
 
-    return await to_thread.run_sync(run, limiter=request.app.state.match_limiter)
+    return await to_thread.run_sync(run, limiter=limiter)
+
+
+def _matching_alone(limiter: CapacityLimiter) -> bool:
+    """No other request matching or waiting to (read from the worker thread: two lengths, each
+    read whole under the GIL; a stale answer only chooses the other, equally correct path)."""
+    return limiter.borrowed_tokens <= 1 and limiter.statistics().tasks_waiting == 0
 
 
 async def json_body(request: Request) -> Any:

@@ -2,12 +2,21 @@
 
 A request that only adds new rows (a decision, its review item) and audit events does its reads
 and all its Python work with no write lock held and stages those writes (`stage`): `insert_row`
-keeps the rows and `audit.record` holds the events. At the edge (`identity.api_deps`) its
-read-only transaction ends and the staged unit goes to the engine's `GroupCommitter`, whose one
-thread drains what has queued meanwhile into ONE transaction: every unit's rows, then the group's
-audit events chained with one head lock per tenant, then one COMMIT. Each request is answered
-only once that commit returned, so an acknowledged decision is durable (SQLite WAL with
-synchronous=NORMAL survives a killed process; PostgreSQL commits synchronously).
+keeps the rows and `audit.record` holds the events. Its read-only transaction then ends, in the
+match's own worker thread (`release`, called by `identity.api_deps.in_match_thread`) or at the
+edge (`hand_over`), and once the endpoint has returned the staged unit goes to the engine's
+`GroupCommitter`, whose one thread drains what has queued meanwhile into ONE transaction: every
+unit's rows, then the group's audit events chained with one head lock per tenant, then one
+COMMIT. Each request is answered only once that commit returned, so an acknowledged decision is
+durable (SQLite WAL with synchronous=NORMAL survives a killed process; PostgreSQL commits
+synchronously).
+
+An endpoint that returns its match's result as it comes (POST /v1/match, Patient/$match) lets
+the match's thread hand the unit over itself (`commit_released`): when that request is the only
+one matching and nothing is being written, on SQLite, the thread commits it there, a group of
+one (the hops to the writer thread and back cost more than such a commit); otherwise it is queued
+for the writer thread at once. Such a unit is committed even if the request were cancelled
+between its match and its answer (an answer lost on the way, as one can be after any commit).
 
 Atomicity per request is kept: when a group's writes fail, the group is written again with a
 SAVEPOINT per unit, a failing unit is rolled back to its savepoint and only its request gets the
@@ -58,6 +67,7 @@ class Unit:
     events: audit.Held
     noted: list[audited.Audited]
     done: Future[None] = field(default_factory=Future)
+    submitted: bool = False  # committed or queued already (`commit_or_submit`)
 
 
 def allow(session: Session) -> None:
@@ -89,8 +99,8 @@ def hand_over(session: Session) -> Unit | None:
     if rows is None:
         finish(session, commit=True)
         return None
-    events = audit.release_held(session)
     if _wrote_directly(session):
+        events = audit.release_held(session)
         try:
             write_rows(session.connection(), rows)
             audit.append_held(session, events)
@@ -99,6 +109,13 @@ def hand_over(session: Session) -> Unit | None:
             raise
         finish(session, commit=True)
         return None
+    return _unit(session, rows)
+
+
+def _unit(session: Session, rows: Rows) -> Unit:
+    """The staged rows and held events of a session that wrote nothing itself, as a unit; the
+    session's transaction (reads only) ended."""
+    events = audit.release_held(session)
     tenant = session.info.get("tenant")
     unit = Unit(tenant() if callable(tenant) else tenant, rows, events, audited.noted_in(session))
     finish(session, commit=False)  # nothing written: ends the reads' transaction
@@ -111,9 +128,22 @@ def release(session: Session) -> None:
     edge (`released`), which submits it once the endpoint has returned, or drops it (`discard`)
     if it failed. It saves the edge a second hop to a worker thread. Any other session is left
     as it is, for the edge's `hand_over` (its own commit must wait for the endpoint's return)."""
-    if STAGED_ROWS not in session.info or _wrote_directly(session):
+    rows: Rows | None = session.info.get(STAGED_ROWS)
+    if rows is None or _wrote_directly(session):
         return
-    session.info[_RELEASED] = hand_over(session)
+    del session.info[STAGED_ROWS]
+    session.info[_RELEASED] = _unit(session, rows)
+
+
+def commit_released(session: Session, committer: GroupCommitter) -> None:
+    """`release`, then the unit committed here or queued for the writer thread at once
+    (`GroupCommitter.commit_or_submit`), for an edge whose endpoint returns the work's result as
+    is: nothing can fail between the work and the commit, so the commit need not wait for the
+    endpoint's return. The edge still answers only once the unit's future is settled."""
+    release(session)
+    unit: Unit | None = session.info.get(_RELEASED)
+    if unit is not None:
+        committer.commit_or_submit(unit)
 
 
 def released(session: Session) -> Unit | None:
@@ -193,12 +223,31 @@ class GroupCommitter:
         self._sessions = sessions
         self._queue: queue.SimpleQueue[Unit] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # held while a group is written, by whichever thread
         self._thread: threading.Thread | None = None
         self._sqlite = sessions.kw["bind"].dialect.name == "sqlite"
         self.groups = 0  # groups committed (for the figures: units / groups is the grouping)
         self.units = 0  # units committed
+        self.in_place = 0  # of which committed in their request's thread (`commit_or_submit`)
+
+    def commit_or_submit(self, unit: Unit) -> None:
+        """Commit `unit` in the calling thread when nothing else is being written or waits to be
+        (a quiet moment: the hops to the writer thread and back would cost more than its
+        group of one), on SQLite, where a commit does not wait for a disk flush; queue it for
+        the writer thread otherwise, which groups it with whatever else arrives."""
+        if self._sqlite and self._writing.acquire(blocking=False):
+            try:
+                if self._queue.empty():
+                    unit.submitted = True
+                    self.commit_group([unit])
+                    self.in_place += unit.done.exception() is None
+                    return
+            finally:
+                self._writing.release()
+        self.submit(unit)
 
     def submit(self, unit: Unit) -> Future[None]:
+        unit.submitted = True
         with self._lock:
             self._queue.put(unit)
             if self._thread is None:
@@ -216,13 +265,14 @@ class GroupCommitter:
                         self._thread = None
                         return
                 continue
-            group = [first]
-            while len(group) < MAX_GROUP:
-                try:
-                    group.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self.commit_group(group)
+            with self._writing:  # after a commit in a request's thread, if one is under way
+                group = [first]
+                while len(group) < MAX_GROUP:
+                    try:
+                        group.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                self.commit_group(group)
 
     def commit_group(self, group: list[Unit]) -> None:
         """Write and commit `group`, then settle every unit's future (never raises)."""

@@ -283,3 +283,25 @@ def test_patient_match_is_grouped_and_answered_after_its_commit(
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(MatchDecision)) == 3
         assert audit.verify(session, TENANT).intact
+
+
+def test_one_request_at_a_time_commits_in_its_own_thread_on_sqlite(
+    grouped_server: LiveServer, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    """With nothing else being written, a match's unit is committed in the match's thread on
+    SQLite (no disk flush to wait for); on PostgreSQL the writer thread commits it. Either way
+    each answer comes after its commit: the decision reads back at once."""
+    token = mint_dev_token(settings, tenant=TENANT, client_id="quiet")
+    with grouped_server.client(token) as http:
+        made = [http.post("/v1/match", json=_body(i)).json() for i in range(6)]
+        read = [http.get(f"/v1/matches/{m['match_id']}").status_code for m in made]
+    committer = _committer(grouped_server)
+    assert read == [200] * 6
+    assert committer.units == 6
+    sqlite = settings.database_url.startswith("sqlite")
+    assert committer.in_place == (6 if sqlite else 0)
+    with sessions() as session:
+        assert audit.verify(session, TENANT).intact
+    assert sorted(e.object_ids[0] for e in _match_events(sessions)) == sorted(
+        m["match_id"] for m in made
+    )

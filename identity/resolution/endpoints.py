@@ -58,7 +58,7 @@ async def post_match(
         return match_response(result)
 
     return await in_match_thread(
-        request, session, lambda: json_response(session, caller, idempotency, decide)
+        request, session, lambda: json_response(session, caller, idempotency, decide), commit=True
     )
 
 

@@ -70,4 +70,5 @@ async def patient_match(
         request,
         session,
         lambda: json_response(session, caller, idempotency, produce, media_type=FHIR_JSON),
+        commit=True,
     )
