@@ -50,7 +50,7 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
     if grouped:
         unit = group_commit.released(session)
         if unit is not None:  # `in_match_thread` ended its transaction in the match's thread
-            if not _untouched(session):  # and it was used again: a bug, nothing is stored
+            if not _untouched(session):  # used again since: a bug; that use is rolled back
                 with CancelScope(shield=True):
                     await run_in_threadpool(finish, session, commit=False)
                 raise RuntimeError("the request's session was used after its unit was released")

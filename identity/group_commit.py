@@ -12,9 +12,9 @@ durable (SQLite WAL with synchronous=NORMAL survives a killed process; PostgreSQ
 synchronously).
 
 An endpoint that returns its match's result as it comes (POST /v1/match, Patient/$match) lets
-the match's thread hand the unit over itself (`commit_released`): when that request is the only
-one matching and nothing is being written, on SQLite, the thread commits it there, a group of
-one (the hops to the writer thread and back cost more than such a commit); otherwise it is queued
+the match's thread go further when that request is the only one matching (`commit_released`):
+on SQLite, with nothing being written, the thread commits the unit there, a group of one (the
+hops to the writer thread and back cost more than such a commit); otherwise it queues the unit
 for the writer thread at once. Such a unit is committed even if the request were cancelled
 between its match and its answer (an answer lost on the way, as one can be after any commit).
 
