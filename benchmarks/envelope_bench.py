@@ -11,10 +11,7 @@ busy machine weighs on each alike.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -22,7 +19,7 @@ import httpx
 import orjson
 
 from benchmarks import trees as trees_bench
-from benchmarks.http_bench import HOST, _free_port, _wait_ready, auth_headers
+from benchmarks.http_bench import auth_headers
 from benchmarks.load_bench import dataset, sqlite_path
 from benchmarks.machine import tree_cpu_seconds
 
@@ -31,37 +28,6 @@ KINDS = {
     "review-items (1 row)": ("GET", "/v1/review-items?limit=1", True),
     "401 (no token)": ("GET", "/v1/review-items?limit=1", None),
 }
-
-
-def _serve(tree: Path, db: Path, work: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(tree),
-        "IDENTITY_DATABASE_URL": f"sqlite:///{db}",
-        "IDENTITY_DEFAULT_TENANT": "bench-payer",
-        "IDENTITY_LOG_LEVEL": "WARNING",
-        "IDENTITY_DEV_AUTH": "true",
-        "IDENTITY_DEV_KEY_FILE": str(work / "dev-key.pem"),
-        "IDENTITY_SIGNING_KEY_FILE": str(work / "signing-key.pem"),
-        "IDENTITY_DATA_KEY_FILE": str(work / "data-key"),
-        "IDENTITY_RATE_LIMIT_CLIENT_PER_S": "1000000",
-        "IDENTITY_RATE_LIMIT_CLIENT_BURST": "1000000",
-        "IDENTITY_RATE_LIMIT_TENANT_PER_S": "1000000",
-        "IDENTITY_RATE_LIMIT_TENANT_BURST": "1000000",
-        "IDENTITY_SOURCE_RATE_PER_S": "1000000",
-        "IDENTITY_SOURCE_BURST": "1000000",
-        "IDENTITY_SOURCE_FAILURES_PER_S": "1000000",
-        "IDENTITY_SOURCE_FAILURE_BURST": "1000000",
-    }
-    upgrade = [sys.executable, "-m", "identity", "db", "upgrade"]
-    subprocess.run(upgrade, env=env, cwd=tree, check=True, capture_output=True)
-    cmd = [sys.executable, "-m", "identity", "serve", "--host", HOST, "--port", str(port)]
-    log = (work / "serve.log").open("wb")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, cwd=tree, start_new_session=True)
-    base = f"http://{HOST}:{port}"
-    _wait_ready(base, proc, work / "serve.log")
-    return proc, base
 
 
 def _measure(
@@ -93,7 +59,7 @@ def run(trees: list[Path], count: int, rounds: int) -> str:
             db = work / "bench.db"
             with sqlite3.connect(source) as src, sqlite3.connect(db) as dst:
                 src.backup(dst)
-            proc, base = _serve(tree, db, work)
+            proc, base = trees_bench.serve_tree(tree, db, work)
             try:
                 headers = auth_headers(work / "dev-key.pem")
                 with httpx.Client(base_url=base, timeout=30) as http:

@@ -19,7 +19,6 @@ import signal
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,22 +28,13 @@ from pathlib import Path
 import httpx
 import orjson
 
-from benchmarks.http_bench import HOST, _free_port, _wait_ready, auth_headers
+from benchmarks.http_bench import auth_headers
 from benchmarks.load_bench import dataset, sqlite_path
 from benchmarks.machine import machine_block, tree_cpu_seconds
+from benchmarks.trees import serve_tree
 
 MEMBERS = 100_000
 WARMUP = 600
-_UNLIMITED = (
-    "RATE_LIMIT_CLIENT_PER_S",
-    "RATE_LIMIT_CLIENT_BURST",
-    "RATE_LIMIT_TENANT_PER_S",
-    "RATE_LIMIT_TENANT_BURST",
-    "SOURCE_RATE_PER_S",
-    "SOURCE_BURST",
-    "SOURCE_FAILURES_PER_S",
-    "SOURCE_FAILURE_BURST",
-)
 
 
 @dataclass
@@ -60,24 +50,7 @@ def _serve(tree: Path, work: Path, concurrency: int) -> _Served:
     db = work / "bench.db"
     with sqlite3.connect(sqlite_path(MEMBERS, 7)) as src, sqlite3.connect(db) as dst:
         src.backup(dst)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(tree),
-        "IDENTITY_DATABASE_URL": f"sqlite:///{db}",
-        "IDENTITY_DEFAULT_TENANT": "bench-payer",
-        "IDENTITY_LOG_LEVEL": "WARNING",
-        "IDENTITY_DEV_AUTH": "true",
-        "IDENTITY_DEV_KEY_FILE": str(work / "dev-key.pem"),
-        "IDENTITY_SIGNING_KEY_FILE": str(work / "signing-key.pem"),
-        "IDENTITY_DATA_KEY_FILE": str(work / "data-key"),
-        **{f"IDENTITY_{name}": "1000000" for name in _UNLIMITED},
-    }
-    cmd = [sys.executable, "-m", "identity", "serve", "--host", HOST, "--port", str(_free_port())]
-    port = cmd[-1]
-    log = (work / "serve.log").open("wb")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, cwd=tree, start_new_session=True)
-    base = f"http://{HOST}:{port}"
-    _wait_ready(base, proc, work / "serve.log")
+    proc, base = serve_tree(tree, db, work)
     headers = auth_headers(work / "dev-key.pem")
     clients = [httpx.Client(base_url=base, timeout=60, headers=headers) for _ in range(concurrency)]
     return _Served(tree, proc, clients, [], [])

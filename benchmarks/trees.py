@@ -1,6 +1,7 @@
 """What the benchmarks that compare source trees side by side share: the command line
 (`--trees a,b --requests N --rounds R`), a child script run in each tree in turns (best of the
-rounds kept), and the table of one row per kind, one column per tree."""
+rounds kept), a tree's own `identity serve` on a database of its own, and the table of one row
+per kind, one column per tree."""
 
 from __future__ import annotations
 
@@ -12,7 +13,49 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from benchmarks.http_bench import HOST, _free_port, _wait_ready
 from benchmarks.machine import machine_block
+
+# Every limit far above a benchmark's load: its cost is measured but it never refuses.
+_UNLIMITED = (
+    "RATE_LIMIT_CLIENT_PER_S",
+    "RATE_LIMIT_CLIENT_BURST",
+    "RATE_LIMIT_TENANT_PER_S",
+    "RATE_LIMIT_TENANT_BURST",
+    "SOURCE_RATE_PER_S",
+    "SOURCE_BURST",
+    "SOURCE_FAILURES_PER_S",
+    "SOURCE_FAILURE_BURST",
+)
+
+
+def serve_tree(tree: Path, db: Path, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`tree`'s own `identity serve` (PYTHONPATH=tree) on the SQLite file `db`, migrated first,
+    with development tokens signed by `work`'s keys, in a process group of its own; (process,
+    base URL) once it answers."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tree),
+        "IDENTITY_DATABASE_URL": f"sqlite:///{db}",
+        "IDENTITY_DEFAULT_TENANT": "bench-payer",
+        "IDENTITY_LOG_LEVEL": "WARNING",
+        "IDENTITY_DEV_AUTH": "true",
+        "IDENTITY_DEV_KEY_FILE": str(work / "dev-key.pem"),
+        "IDENTITY_SIGNING_KEY_FILE": str(work / "signing-key.pem"),
+        "IDENTITY_DATA_KEY_FILE": str(work / "data-key"),
+        **{f"IDENTITY_{name}": "1000000" for name in _UNLIMITED},
+    }
+    upgrade = [sys.executable, "-m", "identity", "db", "upgrade"]
+    subprocess.run(upgrade, env=env, cwd=tree, check=True, capture_output=True)
+    port = _free_port()
+    cmd = [sys.executable, "-m", "identity", "serve", "--host", HOST, "--port", str(port)]
+    with (work / "serve.log").open("wb") as log:
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=log, stderr=log, cwd=tree, start_new_session=True
+        )
+    base = f"http://{HOST}:{port}"
+    _wait_ready(base, proc, work / "serve.log")
+    return proc, base
 
 
 def best_of_rounds(
