@@ -248,7 +248,7 @@ def member_match_batch(
     repository.add_requests(session, stored_requests)
     token_repository.add_many(session, token_rows)
     if attempts:
-        forget_old_attempts(session, actor, settings, now)
+        forget_old_attempts(session, actor, tried, settings, now)
         repository.add_attempts(session, attempts)
     return results
 

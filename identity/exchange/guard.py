@@ -66,6 +66,16 @@ class Tried:
 
     cards: dict[str, dict[str, datetime]] = field(default_factory=dict)
     people: dict[str, dict[str, datetime]] = field(default_factory=dict)
+    oldest: datetime | None = None  # the client's oldest stored attempt, of any age
+
+
+def forget_due(tried: Tried, settings: Settings, now: datetime) -> bool:
+    """Whether the attempts past the window are due to be forgotten: once the oldest is a tenth
+    of the window past it. Forgotten in batches so, rather than one DELETE per request: at most
+    one per client per tenth of a window, and no attempt is kept longer than 1.1 windows. The
+    guard counts only attempts within the window, so what it decides does not depend on this."""
+    window = timedelta(seconds=settings.member_match_window_s)
+    return tried.oldest is not None and tried.oldest < now - window - window / 10
 
 
 def admit(tried: Tried, keys: GuardKeys, settings: Settings, now: datetime) -> bool:

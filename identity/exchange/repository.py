@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select
+from sqlalchemy import (
+    ColumnClause,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
-from identity.db import in_chunks, insert_row
+from identity.db import IN_CHUNK, in_chunks, insert_row
 from identity.exchange.guard import Tried
 from identity.models import (
     MatchDecision,
@@ -19,14 +31,19 @@ from identity.models import (
     ReviewItem,
 )
 
-# The guard's purge runs on every $member-match: a prebuilt Core statement on the table (an ORM
-# DELETE also plans how to synchronise the session, which nothing here needs).
+# The guard's purge and attempts are on the hot path: prebuilt Core statements on the table (an
+# ORM DELETE also plans how to synchronise the session, which nothing here needs).
 _ATTEMPTS = cast(Table, MemberMatchAttempt.__table__)
 _FORGET_ATTEMPTS = delete(_ATTEMPTS).where(
     _ATTEMPTS.c.tenant_id == bindparam("tenant"),
     _ATTEMPTS.c.client_id == bindparam("client"),
     _ATTEMPTS.c.attempted_at < bindparam("before"),
 )
+_ADD_ATTEMPT = insert(_ATTEMPTS)
+# What each branch of `tried`'s one statement reads: the oldest attempt, cards, people.
+_KIND_OLDEST: ColumnClause[str] = literal_column("'o'")
+_KIND_CARDS: ColumnClause[str] = literal_column("'c'")
+_KIND_PEOPLE: ColumnClause[str] = literal_column("'p'")
 
 
 def tried(
@@ -38,7 +55,9 @@ def tried(
     since: datetime,
 ) -> Tried:
     """What the client tried since `since`: the cards per demographics key and the people per
-    card key, for the keys given (one request's, or a batch's)."""
+    card key, for the keys given (one request's, or a batch's), and the client's oldest stored
+    attempt (whether any are due to be forgotten). One statement for a request's keys: the
+    counts and the oldest are branches of one UNION ALL."""
     found = Tried()
     recent = (
         _ATTEMPTS.c.tenant_id == tenant,
@@ -46,24 +65,54 @@ def tried(
         _ATTEMPTS.c.attempted_at >= since,
     )
     last_tried = func.max(_ATTEMPTS.c.attempted_at)
-    connection = session.connection()
+    sizes = [0]
+    branches: list[Select[str, Any, Any, Any]] = [
+        select(_KIND_OLDEST, null(), null(), func.min(_ATTEMPTS.c.attempted_at)).where(
+            _ATTEMPTS.c.tenant_id == tenant, _ATTEMPTS.c.client_id == client_id
+        )
+    ]
     for chunk in in_chunks(demographics_keys):
-        rows = connection.execute(
-            select(_ATTEMPTS.c.demographics_key, _ATTEMPTS.c.card_key, last_tried)
+        sizes.append(len(chunk))
+        branches.append(
+            select(_KIND_CARDS, _ATTEMPTS.c.demographics_key, _ATTEMPTS.c.card_key, last_tried)
             .where(*recent, _ATTEMPTS.c.demographics_key.in_(chunk))
             .group_by(_ATTEMPTS.c.demographics_key, _ATTEMPTS.c.card_key)
         )
-        for key, card, last in rows:
-            found.cards.setdefault(key, {})[card] = _utc(last)
     for chunk in in_chunks(card_keys):
-        rows = connection.execute(
-            select(_ATTEMPTS.c.card_key, _ATTEMPTS.c.person_key, last_tried)
+        sizes.append(len(chunk))
+        branches.append(
+            select(_KIND_PEOPLE, _ATTEMPTS.c.card_key, _ATTEMPTS.c.person_key, last_tried)
             .where(*recent, _ATTEMPTS.c.card_key.in_(chunk))
             .group_by(_ATTEMPTS.c.card_key, _ATTEMPTS.c.person_key)
         )
-        for card, person, last in rows:
-            found.people.setdefault(card, {})[person] = _utc(last)
+    connection = session.connection()
+    for part in _within_chunk(branches, sizes):
+        stmt = union_all(*part) if len(part) > 1 else part[0]
+        for kind, key, value, moment in connection.execute(stmt):
+            if kind == "o":  # the client's oldest attempt, of any age
+                found.oldest = _utc(moment) if moment is not None else None
+            elif kind == "c":
+                found.cards.setdefault(key, {})[value] = _utc(moment)
+            else:
+                found.people.setdefault(key, {})[value] = _utc(moment)
     return found
+
+
+def _within_chunk(
+    branches: list[Select[str, Any, Any, Any]], sizes: list[int]
+) -> Iterator[list[Select[str, Any, Any, Any]]]:
+    """The branches in order, as many per statement as keep its IN lists within IN_CHUNK values
+    together (a request's all in one; a large batch's one chunk each)."""
+    part: list[Select[str, Any, Any, Any]] = []
+    held = 0
+    for branch, size in zip(branches, sizes, strict=True):
+        if part and held + size > IN_CHUNK:
+            yield part
+            part, held = [], 0
+        part.append(branch)
+        held += size
+    if part:
+        yield part
 
 
 def _utc(moment: Any) -> datetime:
@@ -74,8 +123,9 @@ def _utc(moment: Any) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def add_attempt(session: Session, attempt: MemberMatchAttempt) -> None:
-    insert_row(session, attempt)
+def add_attempt(session: Session, row: dict[str, Any]) -> None:
+    """One attempt, written now (under the guard's lock) and without reading its key back."""
+    session.connection().execute(_ADD_ATTEMPT, row)
 
 
 def forget_attempts_before(session: Session, tenant: str, client_id: str, before: datetime) -> None:

@@ -40,7 +40,7 @@ from identity.fhir.member_match import MemberMatchRequest
 from identity.keyed_lock import lock_keys
 from identity.matching.decision import Outcome, Reason
 from identity.matching.standardize import standardize
-from identity.models import MatchDecision, MemberMatchAttempt
+from identity.models import MatchDecision
 from identity.models import MemberMatchRequest as StoredRequest
 from identity.policy.cache import MatcherCache
 from identity.resolution import repository as decisions
@@ -106,10 +106,11 @@ def _guard(
     keys: GuardKeys,
     settings: Settings,
     now: datetime,
-) -> None:
+) -> guard.Tried:
     tried = guard_tried(session, actor, [keys], settings, now)
     if not guard.admit(tried, keys, settings, now):
         raise TooManyAttempts(guard.retry_after_s(tried, keys, settings, now))
+    return tried
 
 
 def attempt_row(actor: Actor, keys: GuardKeys, now: datetime) -> dict[str, Any]:
@@ -124,21 +125,27 @@ def attempt_row(actor: Actor, keys: GuardKeys, now: datetime) -> dict[str, Any]:
     }
 
 
-def forget_old_attempts(session: Session, actor: Actor, settings: Settings, now: datetime) -> None:
-    """Attempts past the guard's window no longer count: forgotten as new ones are written."""
-    window = timedelta(seconds=settings.member_match_window_s)
-    repository.forget_attempts_before(session, actor.tenant, actor.client_id or "", now - window)
+def forget_old_attempts(
+    session: Session, actor: Actor, tried: guard.Tried, settings: Settings, now: datetime
+) -> None:
+    """Attempts past the guard's window no longer count: forgotten as new ones are written, when
+    due (`guard.forget_due`)."""
+    if guard.forget_due(tried, settings, now):
+        window = timedelta(seconds=settings.member_match_window_s)
+        before = now - window
+        repository.forget_attempts_before(session, actor.tenant, actor.client_id or "", before)
 
 
 def _remember_attempt(
     session: Session,
     actor: Actor,
     keys: GuardKeys,
+    tried: guard.Tried,
     settings: Settings,
     now: datetime,
 ) -> None:
-    forget_old_attempts(session, actor, settings, now)
-    repository.add_attempt(session, MemberMatchAttempt(**attempt_row(actor, keys, now)))
+    forget_old_attempts(session, actor, tried, settings, now)
+    repository.add_attempt(session, attempt_row(actor, keys, now))
 
 
 def request_row(actor: Actor, match_id: str, consent: ConsentDecision) -> dict[str, Any]:
@@ -298,7 +305,7 @@ def member_match(
     now = now or datetime.now(UTC)
     query = standardize(request.raw, today=today)
     keys = guard.guard_keys(query, request.card_key)
-    _guard(session, actor, keys, settings, now)
+    tried = _guard(session, actor, keys, settings, now)
     consent = evaluate_consent(
         request.consent,
         recipient=caller.organization,
@@ -312,7 +319,7 @@ def member_match(
         settled = answer_after_review(
             session, actor, prior, consent, caller.organization, settings, now
         )
-        _remember_attempt(session, actor, keys, settings, now)
+        _remember_attempt(session, actor, keys, tried, settings, now)
         audit_answer(session, actor, settled, prior.policy_version)
         return settled
     found = resolution.match(
@@ -327,7 +334,7 @@ def member_match(
         result = _answer_decision(
             session, actor, decision, consent, caller.organization, settings, now, replaces=False
         )
-    _remember_attempt(session, actor, keys, settings, now)
+    _remember_attempt(session, actor, keys, tried, settings, now)
     audit_answer(session, actor, result, decision.policy_version)
     return result
 

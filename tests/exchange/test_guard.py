@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from identity.auth.dev import mint_dev_token
 from identity.config import Settings
 from identity.db import transaction
+from identity.exchange import repository
 from identity.models import MemberMatchAttempt
 from tests.conftest import TENANT, LiveServer
 from tests.exchange.conftest import NEW_PAYER, hrex_11, member_match_body, param
@@ -143,3 +144,30 @@ def test_the_honest_caller_after_someone_elses_wrong_cards(
     assert 540 < int(refused.headers["retry-after"]) <= 600
     age_attempts(601)  # the window passes
     token_of(ask(new_payer, patricia(), RIGHT_CARD))
+
+
+def test_attempts_past_the_window_are_forgotten_in_batches(
+    new_payer: httpx.Client, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    """Attempts past the window no longer count and are forgotten by a later request, in
+    batches: kept while the oldest is less than a tenth of the window past it (no DELETE on
+    every request), forgotten once it is (every attempt past the window, not only the oldest)."""
+    window = settings.member_match_window_s
+
+    def age_attempts(seconds: float) -> None:
+        with transaction(sessions) as session:
+            for attempt in session.scalars(select(MemberMatchAttempt)):
+                attempt.attempted_at -= timedelta(seconds=seconds)
+
+    def stored() -> int:
+        with transaction(sessions) as session:
+            return repository.count_attempts(session, TENANT)
+
+    for n in (1, 2, 3):
+        ask(new_payer, patricia(), fhir_coverage(f"WRONG-{n}"))
+    age_attempts(window + 60)  # past the window, not yet a tenth past it
+    token_of(ask(new_payer, patricia(), RIGHT_CARD))  # they no longer count
+    assert stored() == 4  # nor are they forgotten yet
+    age_attempts(window / 10)  # the oldest are now more than a tenth past the window
+    token_of(ask(new_payer, patricia(), RIGHT_CARD))
+    assert stored() == 2  # the right card's first attempt (within the window) and this one
