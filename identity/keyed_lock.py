@@ -8,7 +8,9 @@ taken in ascending order, so two transactions never wait for each other in a cir
 SQLite: there is one writer; beginning the write transaction now (a statement that writes nothing)
 queues behind every other writer (identity/sqlite_writer.py), and the reads that follow see all
 they committed. That serialises every writer of the file until this transaction ends, not only
-those sharing a key: SQLite's writes are serial anyway.
+those sharing a key: SQLite's writes are serial anyway. A transaction that has already begun
+writing holds that lock until it ends, so a second call in it issues nothing ($member-match locks
+its guard's keys, then the answered member's consent).
 """
 
 from __future__ import annotations
@@ -37,5 +39,13 @@ def lock_keys(session: Session, keys: Iterable[str]) -> None:
         return
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_PG_LOCK, {"ids": ids})
-    else:
+    elif not _writing(session):
         session.execute(_SQLITE_BEGIN_WRITE)
+
+
+def _writing(session: Session) -> bool:
+    """SQLite: whether this transaction already holds the write lock. Python's sqlite3 opens a
+    transaction only to write (BEGIN IMMEDIATE before the first write, identity/sqlite_writer.py;
+    reads run outside one), so an open one is a writing one."""
+    dbapi = session.connection().connection.dbapi_connection
+    return bool(getattr(dbapi, "in_transaction", False))

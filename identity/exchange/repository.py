@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from identity.db import IN_CHUNK, in_chunks, insert_row
 from identity.exchange.guard import Tried
 from identity.models import (
+    Coverage,
     MatchDecision,
     Member,
     MemberMatchAttempt,
@@ -157,11 +158,22 @@ def get_request(session: Session, tenant: str, match_id: str) -> MemberMatchRequ
     return row if row is not None and row.tenant_id == tenant else None
 
 
-def patient_id(session: Session, tenant: str, member_id: str) -> str | None:
-    """The member's FHIR Patient id as loaded (what the payer's FHIR server serves)."""
-    raw = session.scalar(
-        select(Member.raw).where(Member.tenant_id == tenant, Member.member_id == member_id)
-    )
+def answered_member(
+    session: Session, tenant: str, member_id: str
+) -> tuple[str | None, list[date | None]]:
+    """What a token for the member needs, in one read: its FHIR Patient id as loaded (what the
+    payer's FHIR server serves) and the end dates of its coverage periods (None: open; as
+    `member.repository.coverage_ends` reads them, for its coverage status)."""
+    rows = session.execute(
+        select(Member.raw, Coverage.id, Coverage.period_end)
+        .outerjoin(Coverage, Coverage.member_pk == Member.id)
+        .where(Member.tenant_id == tenant, Member.member_id == member_id)
+    ).all()
+    ends = [end for _, coverage_id, end in rows if coverage_id is not None]
+    return (_patient_id(rows[0][0]) if rows else None), ends
+
+
+def _patient_id(raw: dict[str, Any] | None) -> str | None:
     source = (raw or {}).get("source") or {}
     value = source.get("id") if source.get("resourceType") == "Patient" else None
     return str(value) if value else None
@@ -214,9 +226,7 @@ def patient_ids(
             )
         )
         for member_id, raw in rows:
-            source = (raw or {}).get("source") or {}
-            value = source.get("id") if source.get("resourceType") == "Patient" else None
-            found[member_id] = str(value) if value else None
+            found[member_id] = _patient_id(raw)
     return found
 
 

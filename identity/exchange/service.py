@@ -219,7 +219,8 @@ def _answer_with_member(
     replaces: bool = True,
 ) -> MemberMatchResult:
     spec = coverage.spec_for(session, policy_version)
-    status = coverage.statuses(session, actor.tenant, [member_id], spec, now.date())[member_id]
+    patient_id, ends = repository.answered_member(session, actor.tenant, member_id)
+    status = coverage.status_of(ends, spec, now.date())
     withdrawn = consent_service.withdrawn_at(session, actor.tenant, [member_id], recipient)
     consent = honour_withdrawal(consent, withdrawn.get(member_id), now=now)
     refused = refusal_for_member(match_id, coverage.disclosed(status, spec), consent)
@@ -232,7 +233,7 @@ def _answer_with_member(
         actor,
         client_id=actor.client_id or "",
         member_id=member_id,
-        patient_id=repository.patient_id(session, actor.tenant, member_id),
+        patient_id=patient_id,
         consent=consent,
         policy_version=policy_version,
         decision_id=match_id,
