@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnClause,
+    Row,
     Select,
     Table,
     bindparam,
@@ -134,19 +135,36 @@ def forget_attempts_before(session: Session, tenant: str, client_id: str, before
     session.connection().execute(_FORGET_ATTEMPTS, params)
 
 
-def latest_review_for(session: Session, tenant: str, fingerprint: str) -> ReviewItem | None:
-    """The newest review item opened for the same standardised request, if any."""
-    return session.scalars(
-        select(ReviewItem)
-        .join(MatchDecision, MatchDecision.id == ReviewItem.match_id)
-        .where(
-            ReviewItem.tenant_id == tenant,
-            MatchDecision.tenant_id == tenant,
-            MatchDecision.input_fingerprint == fingerprint,
-        )
-        .order_by(ReviewItem.created_at.desc())
-        .limit(1)
-    ).first()
+# `latest_review_for` runs on every $member-match: a prebuilt Core statement of the columns the
+# answer reads (loading a ReviewItem entity cost more than the query, which mostly finds none).
+_LATEST_REVIEW = (
+    select(
+        ReviewItem.id,
+        ReviewItem.match_id,
+        ReviewItem.status,
+        ReviewItem.reason,
+        ReviewItem.resolution,
+        ReviewItem.resolved_member_id,
+        ReviewItem.policy_version,
+    )
+    .join(MatchDecision, MatchDecision.id == ReviewItem.match_id)
+    .where(
+        ReviewItem.tenant_id == bindparam("tenant"),
+        MatchDecision.tenant_id == bindparam("tenant"),
+        MatchDecision.input_fingerprint == bindparam("fingerprint"),
+    )
+    .order_by(ReviewItem.created_at.desc())
+    .limit(1)
+)
+
+
+def latest_review_for(
+    session: Session, tenant: str, fingerprint: str
+) -> Row[str, str, str, str, str | None, str | None, str] | None:
+    """The newest review item opened for the same standardised request, if any: the columns
+    `service.answer_after_review` reads, by name."""
+    params = {"tenant": tenant, "fingerprint": fingerprint}
+    return session.connection().execute(_LATEST_REVIEW, params).first()
 
 
 def add_request(session: Session, request: MemberMatchRequest) -> None:
