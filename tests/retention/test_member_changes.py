@@ -17,10 +17,10 @@ from identity.config import Settings
 from identity.db import tenant_transaction
 from identity.member import store_repository as change_log
 from identity.member.service import load_members
-from identity.models import AuditEvent
 from identity.retention.service import prune_member_changes, purge
 from identity.synthetic import write_dataset
 from tests.conftest import TENANT
+from tests.retention.test_purge import _retention_events
 
 OTHER = "other-payer"
 MAX_CHANGES = 3  # a store reads up to 4 log rows a member: 12 rows kept per tenant
@@ -45,15 +45,6 @@ def _ids(sessions: sessionmaker[Session], tenant: str) -> list[int]:
         )
 
 
-def _events(sessions: sessionmaker[Session]) -> list[AuditEvent]:
-    with sessions() as session:
-        found = session.scalars(
-            select(AuditEvent).where(AuditEvent.action == "retention.purge").order_by(AuditEvent.id)
-        ).all()
-        session.expunge_all()
-        return list(found)
-
-
 def test_the_purge_keeps_each_tenants_newest_rows(
     sessions: sessionmaker[Session], settings: Settings, logged: None
 ) -> None:
@@ -64,20 +55,20 @@ def test_the_purge_keeps_each_tenants_newest_rows(
     dry = purge(sessions, small, tenant=TENANT, dry_run=True)
     assert [(t.tenant, t.member_changes) for t in dry.tenants] == [(TENANT, len(mine) - KEEP)]
     assert _ids(sessions, TENANT) == mine
-    assert _events(sessions) == []
+    assert _retention_events(sessions) == []
 
     done = purge(sessions, small, tenant=TENANT)
     assert [(t.tenant, t.member_changes) for t in done.tenants] == [(TENANT, len(mine) - KEEP)]
     assert _ids(sessions, TENANT) == mine[-KEEP:]  # the newest: the change number stays
     assert _ids(sessions, OTHER) == theirs
-    [event] = _events(sessions)
+    [event] = _retention_events(sessions)
     assert event.tenant_id == TENANT
     assert f"member-changes:{len(mine) - KEEP}" in event.object_ids
 
     again = purge(sessions, small, tenant=TENANT)
     assert [t.changed for t in again.tenants] == [0]
     assert _ids(sessions, TENANT) == mine[-KEEP:]
-    assert len(_events(sessions)) == 1
+    assert len(_retention_events(sessions)) == 1
 
     # Every tenant: the other one has rows to prune now, this one has nothing due.
     every = purge(sessions, small)
