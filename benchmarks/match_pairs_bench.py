@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import orjson
 
-from benchmarks.http_bench import auth_headers
+from benchmarks.http_bench import auth_headers, request_bodies
 from benchmarks.load_bench import dataset, sqlite_path
 from benchmarks.machine import machine_block, tree_cpu_seconds
 from benchmarks.trees import serve_tree
@@ -74,8 +73,7 @@ def _block(served: _Served, bodies: list[bytes], start: int, count: int) -> int:
 def run(trees: list[Path], requests: int, rounds: int, concurrency: int) -> str:
     if not sqlite_path(MEMBERS, 7).exists():
         raise SystemExit("run `python -m benchmarks http --members 100000 --db sqlite` first")
-    queries = dataset(MEMBERS, 7, 10_000).queries_file.read_bytes().splitlines()
-    bodies = [orjson.dumps(orjson.loads(line)["request"]) for line in queries if line.strip()]
+    bodies = request_bodies(dataset(MEMBERS, 7, 10_000).queries_file)
     works = [Path(tempfile.mkdtemp(prefix="identity-pairs-")) for _ in trees]
     served: list[_Served] = []
     refused = 0
